@@ -1,0 +1,52 @@
+/**
+ * What every CLI command receives: its output streams, environment and registry, so
+ * the whole CLI can run in-process in tests with a test registry and captured output,
+ * and a way to open the runtime (database, engine) when the command needs it.
+ */
+import type { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../config.ts';
+import type { Registry } from '../engine/registry.ts';
+import { createLogger } from '../log.ts';
+import { openRuntime, type Runtime } from '../runtime.ts';
+
+export interface CliContext {
+  registry: Registry;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  /** Answers a yes/no question on a terminal; false when there is none. */
+  confirm(question: string): Promise<boolean>;
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
+  untilStopped(): Promise<string>;
+  /** Set by a command: 0 success, 1 failure, 2 usage error. */
+  exitCode: number;
+}
+
+export function config(ctx: CliContext): Config {
+  return loadConfig(ctx.env, ctx.cwd);
+}
+
+/**
+ * Open the runtime for one command and always close it (stopping embedded Postgres if
+ * this was its last user). Migrating first makes every command work on a fresh data dir.
+ */
+export async function withRuntime<T>(ctx: CliContext, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const cfg = config(ctx);
+  // One-shot commands keep the log quiet unless asked: their output is the result.
+  const log = createLogger(ctx.env.LOG_LEVEL ? cfg.logLevel : 'warn');
+  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, migrate: true });
+  try {
+    return await fn(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+export function writeJson(ctx: CliContext, value: unknown): void {
+  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function writeLine(ctx: CliContext, text = ''): void {
+  ctx.stdout.write(`${text}\n`);
+}

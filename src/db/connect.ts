@@ -1,0 +1,66 @@
+/**
+ * Opens the database a process works on: `DATABASE_URL` when set, otherwise the
+ * embedded server under the data directory. One pg pool per process, shared by kysely
+ * and raw queries; graphile-worker gets its own pool (see jobs/worker.ts).
+ */
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { acquireEmbeddedPostgres, EMBEDDED_DEFAULT_DATABASE, type EmbeddedPostgres } from './embedded-postgres.ts';
+import type { Database } from './schema.ts';
+
+/** bigint ids and counts fit in a JS number; pg would return them as strings. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 && format !== 'binary') return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export interface DatabaseHandle {
+  url: string;
+  pool: pg.Pool;
+  db: Kysely<Database>;
+  close(): Promise<void>;
+}
+
+export function createPool(url: string, max: number, log: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'switchboard' });
+  // An idle client losing its connection must not crash the process (graphile-worker#178).
+  pool.on('error', (error) => log.warn({ err: error.message }, 'idle database client error'));
+  pool.on('connect', (client) => client.on('error', (error) => log.warn({ err: error.message }, 'database client error')));
+  return pool;
+}
+
+export function wrapPool(url: string, pool: pg.Pool, onClose: () => Promise<void> = async () => {}): DatabaseHandle {
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    pool,
+    db,
+    close() {
+      closed ??= db.destroy().then(onClose);
+      return closed;
+    },
+  };
+}
+
+export async function resolveDatabaseUrl(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  log: Logger,
+): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
+  if (config.databaseUrl) return { url: config.databaseUrl, embedded: null };
+  const embedded = await acquireEmbeddedPostgres({ dataDir: config.dataDir, log });
+  return { url: embedded.urlFor(EMBEDDED_DEFAULT_DATABASE), embedded };
+}
+
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize'>,
+  log: Logger,
+): Promise<DatabaseHandle> {
+  const { url, embedded } = await resolveDatabaseUrl(config, log);
+  const pool = createPool(url, config.poolSize, log);
+  return wrapPool(url, pool, async () => embedded?.release());
+}

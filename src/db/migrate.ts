@@ -1,0 +1,49 @@
+/**
+ * Brings a database to the latest schema: our kysely migrations in migrations/, then
+ * graphile-worker's own schema. A session advisory lock around both makes concurrent
+ * migrators safe: kysely 0.28 locks only inside its transaction, after creating its
+ * bookkeeping tables, which two fresh migrators can race on.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runMigrations } from 'graphile-worker';
+import { FileMigrationProvider, Migrator, type Kysely, type MigrationResult } from 'kysely';
+import type pg from 'pg';
+import type { Logger } from '../log.ts';
+import { graphileLogger } from '../jobs/graphile-logger.ts';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/** Arbitrary constant identifying "schema migration" among advisory locks. */
+const MIGRATION_LOCK_KEY = 0x5b_0001;
+
+export interface MigrateResult {
+  applied: string[];
+}
+
+export async function migrateToLatest(db: Kysely<any>, pool: pg.Pool, log: Logger): Promise<MigrateResult> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      const migrator = new Migrator({
+        db,
+        provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
+      });
+      const { error, results } = await migrator.migrateToLatest();
+      const applied = (results ?? []).filter((r: MigrationResult) => r.status === 'Success').map((r) => r.migrationName);
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+        throw new Error(`migration ${failed ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+      }
+      await runMigrations({ pgPool: pool, logger: graphileLogger(log) });
+      for (const name of applied) log.info({ migration: name }, 'migration applied');
+      return { applied };
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}

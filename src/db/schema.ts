@@ -1,0 +1,74 @@
+/**
+ * Row types of the engine's own tables, for kysely. Replicator tables are not listed:
+ * their columns come from each replicator's descriptor and are queried with `sql`.
+ * Keep in sync with migrations/ (the schema test compares them).
+ */
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface ServiceIntegrationsTable {
+  id: Generated<number>;
+  opaque_id: string;
+  service_name: string;
+  depends_on: number | null;
+  api_url: string | null;
+  backfill_key: string | null;
+  backfill_secret: string | null;
+  webhook_secret: string | null;
+  api_key_hash: string | null;
+  settings: Json<Record<string, unknown>>;
+  last_backfilled_at: Date | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  last_error_at: Date | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface BackfillRunsTable {
+  id: Generated<number>;
+  integration_id: number;
+  incremental: boolean;
+  trigger: string;
+  status: 'running' | 'succeeded' | 'failed';
+  rows_processed: Generated<number>;
+  rows_total: number | null;
+  error: string | null;
+  started_at: Timestamp;
+  heartbeat_at: Timestamp;
+  finished_at: Date | null;
+}
+
+export interface IdempotencyKeysTable {
+  key: string;
+  created_at: Timestamp;
+  completed_at: Date | null;
+  result: Json<unknown> | null;
+}
+
+export interface WebhookLogTable {
+  id: Generated<number>;
+  received_at: Timestamp;
+  integration_id: number | null;
+  route: string;
+  method: string;
+  status: number;
+  reason: string | null;
+  duration_ms: number;
+  content_type: string | null;
+  headers: Json<Record<string, string>>;
+  body: string | null;
+}
+
+export interface Database {
+  service_integrations: ServiceIntegrationsTable;
+  backfill_runs: BackfillRunsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  webhook_log: WebhookLogTable;
+}
+
+export type ServiceIntegration = Selectable<ServiceIntegrationsTable>;
+export type NewServiceIntegration = Insertable<ServiceIntegrationsTable>;
+export type BackfillRun = Selectable<BackfillRunsTable>;

@@ -1,0 +1,164 @@
+/**
+ * One backfill pass of one integration: run its backfillers, record the run in
+ * `backfill_runs`, move `last_backfilled_at`, then (when recursive) ask for its
+ * dependents' passes. At most one pass per integration runs at a time, across all
+ * processes: the pass holds a session advisory lock, which Postgres releases by itself
+ * if the process dies, so a crashed worker never blocks an integration.
+ *
+ * Errors: a non-retryable SwitchboardError (bad credentials, say) is recorded on the
+ * integration as its visible error state and ends the pass; anything else is recorded
+ * too and reported as retryable, for the job queue to retry with back-off.
+ */
+import { sql } from 'kysely';
+import type { ServiceIntegration } from '../db/schema.ts';
+import { requestBackfill, type BackfillRequest } from './backfill-queue.ts';
+import { coerceError, isSwitchboardError } from './errors.ts';
+import { ingestRows, type Engine } from './ingest.ts';
+import type { BackfillContext, RowInput } from './replicator.ts';
+
+/** First half of the two-int advisory lock key: "backfill of integration <id>". */
+const BACKFILL_LOCK_NAMESPACE = 0x5b02;
+const HEARTBEAT_MS = 500;
+
+export type PassOutcome =
+  | { status: 'succeeded'; runId: number; rowsProcessed: number }
+  | { status: 'failed'; runId: number; rowsProcessed: number; error: Error; retryable: boolean }
+  | { status: 'locked' }
+  | { status: 'missing' };
+
+export interface Progress {
+  processed: number;
+  total: number | null;
+}
+
+export interface PassOptions {
+  /** Wait for a running pass to finish instead of returning `locked` (CLI `--wait`). */
+  waitForLock?: boolean;
+  signal?: AbortSignal;
+  onProgress?(progress: Progress): void;
+}
+
+type PassRequest = Omit<BackfillRequest, 'integration_id'>;
+
+export function runBackfillPass(engine: Engine, integrationId: number, request: PassRequest, options: PassOptions = {}): Promise<PassOutcome> {
+  const lockKey = sql`${BACKFILL_LOCK_NAMESPACE}::int, (${integrationId}::bigint % 2147483647)::int`;
+  return engine.db.connection().execute(async (conn) => {
+    if (options.waitForLock) {
+      await sql`SELECT pg_advisory_lock(${lockKey})`.execute(conn);
+    } else {
+      const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${lockKey}) AS locked`.execute(conn);
+      if (!rows[0]?.locked) return { status: 'locked' } as const;
+    }
+    try {
+      const integration = await engine.db.selectFrom('service_integrations').selectAll().where('id', '=', integrationId).executeTakeFirst();
+      if (!integration) return { status: 'missing' } as const;
+      return await runLocked(engine, integration, request, options);
+    } finally {
+      await sql`SELECT pg_advisory_unlock(${lockKey})`.execute(conn);
+    }
+  });
+}
+
+async function runLocked(engine: Engine, integration: ServiceIntegration, request: PassRequest, options: PassOptions): Promise<PassOutcome> {
+  const { db } = engine;
+  const replicator = engine.registry.get(integration.service_name);
+  const log = engine.log.child({ integration_id: integration.id, service: integration.service_name });
+  // We hold the lock, so any run still marked running belongs to a process that died.
+  await db
+    .updateTable('backfill_runs')
+    .set({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: sql<Date>`now()` })
+    .where('integration_id', '=', integration.id)
+    .where('status', '=', 'running')
+    .execute();
+  const run = await db
+    .insertInto('backfill_runs')
+    .values({ integration_id: integration.id, incremental: request.incremental, trigger: request.trigger, status: 'running' })
+    .returning(['id', 'started_at'])
+    .executeTakeFirstOrThrow();
+
+  const progress: Progress = { processed: 0, total: null };
+  let lastBeat = 0;
+  const report = async (force = false) => {
+    options.onProgress?.({ ...progress });
+    if (!force && Date.now() - lastBeat < HEARTBEAT_MS) return;
+    lastBeat = Date.now();
+    await db
+      .updateTable('backfill_runs')
+      .set({ rows_processed: progress.processed, rows_total: progress.total, heartbeat_at: sql<Date>`now()` })
+      .where('id', '=', run.id)
+      .execute();
+  };
+
+  const ctx: BackfillContext = {
+    integration,
+    incremental: request.incremental,
+    lastBackfilledAt: request.incremental ? integration.last_backfilled_at : null,
+    log,
+    db,
+    signal: options.signal ?? new AbortController().signal,
+    async upsertItems(items) {
+      const rows: RowInput[] = [];
+      for (const item of items) {
+        try {
+          rows.push(...replicator.toRows(item, { integration }));
+        } catch (error) {
+          // One malformed item must not abort the rest of the pass (a WebhookDB defect).
+          log.warn({ err: coerceError(error).message }, 'backfill item skipped');
+        }
+      }
+      const upserted = await ingestRows(engine, integration, rows, { origin: 'backfill' });
+      await ctx.progress(items.length);
+      return upserted;
+    },
+    async progress(delta, total) {
+      progress.processed += delta;
+      if (total !== undefined) progress.total = total;
+      await report();
+    },
+  };
+
+  let failure: { error: Error; retryable: boolean } | null = null;
+  try {
+    for (const backfiller of replicator.backfillers?.(integration) ?? []) {
+      log.debug({ backfiller: backfiller.name }, 'backfiller starting');
+      await backfiller.run(ctx);
+    }
+  } catch (thrown) {
+    const error = coerceError(thrown);
+    failure = { error, retryable: isSwitchboardError(error) ? error.retryable : true };
+    log.warn({ err: error.message, retryable: failure.retryable }, 'backfill pass failed');
+  }
+
+  await report(true);
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('backfill_runs')
+      .set({ status: failure ? 'failed' : 'succeeded', error: failure?.error.message ?? null, finished_at: sql<Date>`now()` })
+      .where('id', '=', run.id)
+      .execute();
+    await trx
+      .updateTable('service_integrations')
+      .set(
+        failure
+          ? {
+              last_error_code: isSwitchboardError(failure.error) ? failure.error.code : 'SB_ERR_INTERNAL',
+              last_error_message: failure.error.message,
+              last_error_at: sql<Date>`now()`,
+            }
+          : { last_backfilled_at: run.started_at, last_error_code: null, last_error_message: null, last_error_at: null },
+      )
+      .where('id', '=', integration.id)
+      .execute();
+    // Dependents run after this pass; a retryable failure will recurse when its retry succeeds.
+    if (request.recursive && !failure?.retryable) {
+      const dependents = await trx.selectFrom('service_integrations').select('id').where('depends_on', '=', integration.id).execute();
+      for (const { id } of dependents) {
+        await requestBackfill(trx, id, { incremental: request.incremental, recursive: true, trigger: 'dependency' });
+      }
+    }
+  });
+
+  if (failure) return { status: 'failed', runId: run.id, rowsProcessed: progress.processed, ...failure };
+  log.info({ rows: progress.processed, trigger: request.trigger }, 'backfill pass succeeded');
+  return { status: 'succeeded', runId: run.id, rowsProcessed: progress.processed };
+}

@@ -1,0 +1,66 @@
+/**
+ * The error catalogue: every error a user can see is declared here once, with a stable
+ * code, an HTTP status and whether retrying can help. HTTP answers render it as
+ * `{error: {code, message}}`; the CLI prints the message and exits 2 for usage errors.
+ * docs/errors.md documents each code (a test keeps the two in step).
+ */
+
+export const ERRORS = {
+  SB_ERR_BAD_REQUEST: { status: 400, retryable: false, summary: 'The request is malformed (unparseable body, bad parameter).' },
+  SB_ERR_UNAUTHORIZED: { status: 401, retryable: false, summary: 'Authentication or webhook signature verification failed.' },
+  SB_ERR_NOT_FOUND: { status: 404, retryable: false, summary: 'No such route or integration.' },
+  SB_ERR_METHOD_NOT_ALLOWED: { status: 405, retryable: false, summary: 'The integration does not accept webhooks.' },
+  SB_ERR_BODY_TOO_LARGE: { status: 413, retryable: false, summary: 'The body exceeds SWITCHBOARD_BODY_LIMIT.' },
+  SB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, summary: 'The content type is not one the route accepts.' },
+  SB_ERR_INVALID_PAYLOAD: { status: 422, retryable: false, summary: 'The body parses but lacks required fields or has wrong types.' },
+  SB_ERR_DATABASE_UNAVAILABLE: { status: 503, retryable: true, summary: 'Postgres cannot be reached; the sender should retry.' },
+  SB_ERR_INTERNAL: { status: 500, retryable: true, summary: 'An unexpected error; it is logged with the request id.' },
+  SB_ERR_USAGE: { status: 400, retryable: false, summary: 'A CLI command was given wrong arguments.' },
+  SB_ERR_UNKNOWN_SERVICE: { status: 400, retryable: false, summary: 'No replicator is registered under that service name.' },
+  SB_ERR_INTEGRATION_REF: { status: 404, retryable: false, summary: 'An integration reference matches none, or several, integrations.' },
+  SB_ERR_READ_ONLY: { status: 400, retryable: false, summary: '`switchboard sql` refused a statement that writes.' },
+  SB_ERR_PROVIDER_AUTH: { status: 502, retryable: false, summary: 'A provider rejected our credentials; fix them with `integrations reset`.' },
+  SB_ERR_PROVIDER_UNREACHABLE: { status: 502, retryable: true, summary: 'A provider could not be reached or answered with a server error.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class SwitchboardError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SwitchboardError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.retryable = ERRORS[code].retryable;
+  }
+}
+
+export const isSwitchboardError = (error: unknown): error is SwitchboardError => error instanceof SwitchboardError;
+
+/** SQLSTATE classes and socket errors meaning "the database is not there right now". */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') {
+    return /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(String((error as Error)?.message));
+  }
+  return (
+    code.startsWith('08') || // connection exception
+    code === '57P01' || // admin_shutdown
+    code === '57P02' || // crash_shutdown
+    code === '57P03' || // cannot_connect_now
+    code === '53300' || // too_many_connections
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)
+  );
+}
+
+/** Normalise anything thrown into an Error, at catch boundaries. */
+export function coerceError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** For replicators: the body parses but is not what the provider sends (HTTP 422). */
+export const invalidPayload = (message: string) => new SwitchboardError('SB_ERR_INVALID_PAYLOAD', message);

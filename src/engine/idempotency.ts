@@ -1,0 +1,38 @@
+/**
+ * A once-ever key store for calls to the outside world (WebhookDB's
+ * `Idempotency.once_ever.stored`). The first successful call under a key stores its
+ * result; every later call with that key gets the stored result without calling out.
+ * Concurrent callers serialise on the key's row lock, so the second one waits and then
+ * reads the first one's result. A call that throws records nothing: it can run again.
+ *
+ * It runs in its own transaction on its own connection, so the stored result commits
+ * even when the caller's transaction later rolls back.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+export interface OnceResult<T> {
+  result: T;
+  /** False when the stored result of an earlier call was returned. */
+  ran: boolean;
+}
+
+export async function onceEver<T>(db: Kysely<Database>, key: string, call: () => Promise<T>): Promise<OnceResult<T>> {
+  await db.insertInto('idempotency_keys').values({ key }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .selectFrom('idempotency_keys')
+      .select(['completed_at', 'result'])
+      .where('key', '=', key)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    if (row.completed_at) return { result: row.result as T, ran: false };
+    const result = await call();
+    await trx
+      .updateTable('idempotency_keys')
+      .set({ completed_at: sql<Date>`now()`, result: JSON.stringify(result ?? null) })
+      .where('key', '=', key)
+      .execute();
+    return { result, ran: true };
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * Rows in: upsert them for an integration, then tell the integrations that depend on
+ * it, all in one transaction, so a webhook answered 2xx has its rows, its dependents'
+ * rows and any backfill they requested committed together. Dependents are told about
+ * every row, changed or not (WebhookDB's contract): they decide what matters.
+ */
+import type { Kysely } from 'kysely';
+import type { Database, ServiceIntegration } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+import { requestBackfill } from './backfill-queue.ts';
+import type { Registry } from './registry.ts';
+import type { ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
+import { upsertRows } from './upsert.ts';
+
+/** What the engine's pieces share within a process. */
+export interface Engine {
+  db: Kysely<Database>;
+  registry: Registry;
+  log: Logger;
+  publicUrl: string;
+}
+
+/** Where rows come from: a pass of the integration's own backfill never re-triggers itself. */
+export type IngestOrigin = 'webhook' | 'dependency' | 'backfill';
+
+export async function ingestRows(
+  engine: Engine,
+  integration: ServiceIntegration,
+  rows: RowInput[],
+  options: { origin: IngestOrigin; db?: Kysely<Database> },
+): Promise<UpsertedRow[]> {
+  const work = async (db: Kysely<Database>) => {
+    const replicator = engine.registry.get(integration.service_name);
+    const upserted = await upsertRows(db, replicator, integration.id, rows);
+    await notifyDependents(engine, db, integration, upserted);
+    if (replicator.backfillOnChange && options.origin !== 'backfill' && upserted.some((r) => r.changed)) {
+      await requestBackfill(db, integration.id, { incremental: true, trigger: options.origin });
+    }
+    return upserted;
+  };
+  if (rows.length === 0) return [];
+  return options.db ? work(options.db) : engine.db.transaction().execute(work);
+}
+
+async function notifyDependents(
+  engine: Engine,
+  db: Kysely<Database>,
+  integration: ServiceIntegration,
+  rows: UpsertedRow[],
+): Promise<void> {
+  const dependents = await db
+    .selectFrom('service_integrations')
+    .selectAll()
+    .where('depends_on', '=', integration.id)
+    .orderBy('id')
+    .execute();
+  for (const dependent of dependents) {
+    if (!engine.registry.has(dependent.service_name)) {
+      engine.log.warn({ integration_id: dependent.id, service: dependent.service_name }, 'dependent of unknown service skipped');
+      continue;
+    }
+    const replicator = engine.registry.get(dependent.service_name);
+    if (!replicator.onDependencyUpsert) continue;
+    const ctx = replicatorContext(engine, db, dependent);
+    for (const row of rows) await replicator.onDependencyUpsert(ctx, { dependency: integration, row });
+  }
+}
+
+export function replicatorContext(engine: Engine, db: Kysely<Database>, integration: ServiceIntegration): ReplicatorContext {
+  return {
+    db,
+    integration,
+    log: engine.log.child({ integration_id: integration.id, service: integration.service_name }),
+    publicUrl: engine.publicUrl,
+    upsert: (rows) => ingestRows(engine, integration, rows, { origin: 'dependency', db }),
+    requestBackfill: (integrationId, options) =>
+      requestBackfill(db, integrationId, { ...options, trigger: 'dependency' }),
+  };
+}

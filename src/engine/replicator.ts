@@ -1,0 +1,167 @@
+/**
+ * The replicator contract. A replicator is one module exporting one `defineReplicator`
+ * value that declares its table, how payloads become rows, how webhooks are verified,
+ * what it depends on and how it backfills. The engine does the rest: routes, upserts,
+ * dependency notification, jobs and CLI are generic and keyed by `name`.
+ * See docs/replicators.md for a walk-through.
+ */
+import type { Kysely } from 'kysely';
+import type { Database, ServiceIntegration } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+
+export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'boolean' | 'jsonb' | 'numeric';
+
+export interface ColumnSpec {
+  name: string;
+  type: ColumnType;
+  /**
+   * What an update does to this column. `replace` (default) writes the incoming value,
+   * NULL included, as WebhookDB does; `coalesce` keeps the stored value when the
+   * incoming one is NULL, for sources that send partial payloads.
+   */
+  onUpdate?: 'replace' | 'coalesce';
+}
+
+/** One row a replicator wants stored: its remote key, denormalised columns and raw payload. */
+export interface RowInput {
+  key: string;
+  columns: Record<string, unknown>;
+  data: unknown;
+}
+
+/** A row after the upsert. `changed` is true when the insert or the guarded update happened. */
+export interface UpsertedRow extends RowInput {
+  changed: boolean;
+  inserted: boolean;
+  /** The row's primary key; null when the update condition left the row as it was. */
+  pk: number | null;
+}
+
+export interface WebhookRequest {
+  method: string;
+  /** The URL the sender signed: PUBLIC_URL plus the path and query. */
+  url: string;
+  /** Lower-cased header names. */
+  headers: Record<string, string>;
+  rawBody: Buffer;
+  contentType: string;
+  /** JSON value for JSON bodies, a string record for form bodies. */
+  body: unknown;
+}
+
+export type Verification = { ok: true } | { ok: false; reason: string };
+
+export interface WebhookResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** What the engine lends a replicator's hooks. Writes through `db` join the caller's transaction. */
+export interface ReplicatorContext {
+  db: Kysely<Database>;
+  integration: ServiceIntegration;
+  log: Logger;
+  publicUrl: string;
+  /** Store rows for `integration` and notify its dependents, in the same transaction. */
+  upsert(rows: RowInput[]): Promise<UpsertedRow[]>;
+  /** Ask for a backfill pass of an integration; committed with the current transaction. */
+  requestBackfill(integrationId: number, options?: { incremental?: boolean; recursive?: boolean }): Promise<void>;
+}
+
+export interface DependencyEvent {
+  /** The integration whose row was upserted (this integration's `depends_on`). */
+  dependency: ServiceIntegration;
+  row: UpsertedRow;
+}
+
+export interface BackfillContext {
+  integration: ServiceIntegration;
+  incremental: boolean;
+  /** When the last successful pass started; null on a full backfill. */
+  lastBackfilledAt: Date | null;
+  log: Logger;
+  db: Kysely<Database>;
+  signal: AbortSignal;
+  /** Turn provider items into rows (via `toRows`) and upsert them; counts towards progress. */
+  upsertItems(items: unknown[]): Promise<UpsertedRow[]>;
+  /** Record progress for `status` and `backfill --wait`; `total` when the source knows it. */
+  progress(processedDelta: number, total?: number): Promise<void>;
+}
+
+export interface Backfiller {
+  name: string;
+  run(ctx: BackfillContext): Promise<void>;
+}
+
+/** A CLI flag of `integrations create|reset` that fills an integration field or setting. */
+export interface FieldSpec {
+  flag: string;
+  target: { column: 'api_url' | 'backfill_key' | 'backfill_secret' | 'webhook_secret' } | { setting: string };
+  description: string;
+  required?: boolean;
+  secret?: boolean;
+  /** Validate and normalise the typed value; throw an Error with a helpful message to refuse it. */
+  parse?(value: string): string;
+}
+
+export interface Replicator {
+  /** Service name: also the table name, registry key, job payload and CLI argument. */
+  name: string;
+  description: string;
+  remoteKey: string;
+  columns: readonly ColumnSpec[];
+  /**
+   * SQL deciding whether a stored row may change, over `existing` (the stored row) and
+   * `excluded` (the incoming one), e.g. `existing.date_updated < excluded.date_updated`.
+   */
+  updateWhere: string;
+  /** `data` on update: replace it (default) or merge the incoming keys over the stored ones. */
+  dataOnUpdate?: 'replace' | 'merge';
+  /** SQL predicate over the table selecting rows still waiting for delivery. */
+  pendingWhere?: string;
+  dependsOn?: string;
+  fields?: readonly FieldSpec[];
+  /** Issue an API key at create time (shown once, stored hashed). */
+  issuesApiKey?: boolean;
+  /** Zero, one or many rows from a webhook body or a backfill item. Throw InvalidPayloadError for bad input. */
+  toRows(item: unknown, ctx: { integration: ServiceIntegration; request?: WebhookRequest }): RowInput[];
+  /** Present when the replicator accepts webhooks at /v1/service_integrations/:opaque_id. */
+  verifyWebhook?(request: WebhookRequest, integration: ServiceIntegration): Verification | Promise<Verification>;
+  /** The synchronous answer to an accepted webhook; defaults to 202 {"o":"k"}. */
+  webhookResponse?(rows: UpsertedRow[], request: WebhookRequest): WebhookResponse;
+  /** Request a pass of this integration whenever a webhook changes one of its rows. */
+  backfillOnChange?: boolean;
+  /** Called for every row upserted into the `dependsOn` integration, changed or not. */
+  onDependencyUpsert?(ctx: ReplicatorContext, event: DependencyEvent): Promise<void>;
+  backfillers?(integration: ServiceIntegration): Backfiller[];
+  /** Poll this integration with a periodic incremental backfill (SWITCHBOARD_POLL_CRON). */
+  polls?: boolean;
+  /** Where the provider should send webhooks; defaults to the generic route. */
+  webhookUrl?(integration: ServiceIntegration, publicUrl: string): string;
+  /** Human setup steps shown by `integrations create` and `info`. */
+  setupInstructions?(integration: ServiceIntegration, publicUrl: string): string;
+}
+
+const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** Declare a replicator; checks at load time what the type system cannot. */
+export function defineReplicator<R extends Replicator>(replicator: R): R {
+  const names = [replicator.name, replicator.remoteKey, ...replicator.columns.map((c) => c.name)];
+  for (const name of names) {
+    if (!IDENTIFIER.test(name)) throw new Error(`replicator ${replicator.name}: invalid SQL identifier "${name}"`);
+  }
+  if (new Set(names.slice(1)).size !== names.length - 1) throw new Error(`replicator ${replicator.name}: duplicate column`);
+  if (!replicator.verifyWebhook && !replicator.backfillers && !replicator.onDependencyUpsert) {
+    throw new Error(`replicator ${replicator.name}: supports neither webhooks, backfill nor dependency upserts`);
+  }
+  if (replicator.dependsOn && !replicator.onDependencyUpsert) {
+    throw new Error(`replicator ${replicator.name}: depends on ${replicator.dependsOn} but has no onDependencyUpsert`);
+  }
+  return Object.freeze(replicator);
+}
+
+export function webhookUrlFor(replicator: Replicator, integration: ServiceIntegration, publicUrl: string): string | null {
+  if (replicator.webhookUrl) return replicator.webhookUrl(integration, publicUrl);
+  return replicator.verifyWebhook ? `${publicUrl}/v1/service_integrations/${integration.opaque_id}` : null;
+}

@@ -1,0 +1,95 @@
+/**
+ * Builds the HTTP server (without listening, so tests can use it either way):
+ * raw-body parsing for every content type, so webhook signatures are checked on the
+ * exact bytes; one error shape, `{error: {code, message}}`, with 4xx for bad input and
+ * 503 while the database is down; one log line per request, without bodies or URLs
+ * that carry integration secrets.
+ */
+import Fastify, {
+  LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import { isDatabaseUnavailable, isSwitchboardError, type ErrorCode } from '../engine/errors.ts';
+import type { Engine } from '../engine/ingest.ts';
+import { sendError } from './reply-error.ts';
+import { healthRoutes } from './routes/health.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { WebhookLogWriter } from './webhook-log.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by webhook routes: what the webhook log records for this request. */
+    webhookLog?: { integrationId: number | null; reason: string | null };
+  }
+}
+
+export interface AppOptions {
+  engine: Engine;
+  config: Pick<Config, 'bodyLimit'>;
+}
+
+/** Fastify's own client errors, by code, onto our catalogue. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'SB_ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'SB_ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'SB_ERR_BAD_REQUEST',
+};
+
+function classify(error: FastifyError | Error, request: FastifyRequest): { code: ErrorCode; message: string } {
+  if (isSwitchboardError(error)) return { code: error.code, message: error.message };
+  if (isDatabaseUnavailable(error)) return { code: 'SB_ERR_DATABASE_UNAVAILABLE', message: 'database unavailable; retry later' };
+  const status = (error as FastifyError).statusCode;
+  if (status && status >= 400 && status < 500) {
+    const code = FASTIFY_CODES[(error as FastifyError).code] ?? (status === 404 ? 'SB_ERR_NOT_FOUND' : 'SB_ERR_BAD_REQUEST');
+    return { code, message: error.message };
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return { code: 'SB_ERR_INTERNAL', message: `internal error (request ${request.id})` };
+}
+
+export async function buildApp({ engine, config }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: engine.log.child({ component: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    // Providers retry on timeouts; a request stuck longer than this is better failed.
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+  });
+  const webhookLog = new WebhookLogWriter(engine.db, engine.log);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { code, message } = classify(error, request);
+    if (request.webhookLog) request.webhookLog.reason ??= message;
+    return sendError(reply, code, message);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'SB_ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    const entry = request.webhookLog;
+    request.log.info(
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), integration_id: entry?.integrationId ?? undefined },
+      'request',
+    );
+    if (!entry) return;
+    webhookLog.add({
+      integrationId: entry.integrationId,
+      route,
+      method: request.method,
+      status: reply.statusCode,
+      reason: entry.reason,
+      durationMs: reply.elapsedTime,
+      contentType: request.headers['content-type'] ?? null,
+      headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)])),
+      body: Buffer.isBuffer(request.body) ? request.body : null,
+    });
+  });
+  app.addHook('onClose', async () => webhookLog.flush());
+
+  await app.register(healthRoutes, { engine });
+  await app.register(webhookRoutes, { engine });
+  return app;
+}

@@ -1,0 +1,80 @@
+/**
+ * graphile-worker tasks. They stay thin: the work lives in the engine; a task turns a
+ * job payload into an engine call and its outcome into job success or failure.
+ */
+import { sql } from 'kysely';
+import type { Task, TaskList } from 'graphile-worker';
+import { BACKFILL_TASK, enqueueBackfill, mergeRequests, requestBackfill, type BackfillRequest } from '../engine/backfill-queue.ts';
+import { runBackfillPass } from '../engine/backfill-runner.ts';
+import type { Engine } from '../engine/ingest.ts';
+
+export const POLL_TASK = 'poll_integrations';
+export const PRUNE_TASK = 'prune_webhook_log';
+
+/** While another pass of the integration runs, check back this often. */
+const LOCKED_RETRY_SECONDS = 1;
+
+function backfillTask(engine: Engine): Task {
+  return async (payload, helpers) => {
+    const requests = (Array.isArray(payload) ? payload : [payload]) as BackfillRequest[];
+    const integrationId = requests[0]?.integration_id;
+    if (typeof integrationId !== 'number') {
+      helpers.logger.error('backfill job without integration_id; dropped');
+      return;
+    }
+    const outcome = await runBackfillPass(engine, integrationId, mergeRequests(requests), { signal: helpers.abortSignal });
+    switch (outcome.status) {
+      case 'locked':
+        // A pass is running: this request becomes the one pass that follows it.
+        await enqueueBackfill(engine.db, requests, { delaySeconds: LOCKED_RETRY_SECONDS });
+        return;
+      case 'missing':
+        helpers.logger.info(`integration ${integrationId} no longer exists; backfill dropped`);
+        return;
+      case 'failed':
+        if (outcome.retryable) throw outcome.error;
+        return;
+      case 'succeeded':
+        return;
+    }
+  };
+}
+
+function pollTask(engine: Engine): Task {
+  return async () => {
+    const polling = engine.registry.list().filter((r) => r.polls).map((r) => r.name);
+    if (polling.length === 0) return;
+    const integrations = await engine.db.selectFrom('service_integrations').select('id').where('service_name', 'in', polling).execute();
+    for (const { id } of integrations) {
+      await requestBackfill(engine.db, id, { incremental: true, recursive: true, trigger: 'cron' });
+    }
+  };
+}
+
+function pruneTask(engine: Engine, retentionDays: number): Task {
+  return async () => {
+    // Small batches keep each delete short on a busy table.
+    for (;;) {
+      const result = await sql`
+        DELETE FROM webhook_log WHERE id IN (
+          SELECT id FROM webhook_log WHERE received_at < now() - make_interval(days => ${retentionDays}) LIMIT 5000
+        )`.execute(engine.db);
+      if (Number(result.numAffectedRows ?? 0) < 5000) return;
+    }
+  };
+}
+
+export function taskList(engine: Engine, options: { webhookLogRetentionDays: number }): TaskList {
+  return {
+    [BACKFILL_TASK]: backfillTask(engine),
+    [POLL_TASK]: pollTask(engine),
+    [PRUNE_TASK]: pruneTask(engine, options.webhookLogRetentionDays),
+  };
+}
+
+export function crontab(pollCron: string): string {
+  return [
+    `${pollCron} ${POLL_TASK} ?jobKey=${POLL_TASK}&max=1`,
+    `17 * * * * ${PRUNE_TASK} ?jobKey=${PRUNE_TASK}&max=1`,
+  ].join('\n');
+}

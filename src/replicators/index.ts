@@ -1,0 +1,10 @@
+/**
+ * The replicators this build ships, in one explicit list. Adding a channel means adding
+ * its module here (and its table's migration); nothing else in the engine changes.
+ */
+import { Registry } from '../engine/registry.ts';
+import type { Replicator } from '../engine/replicator.ts';
+
+export const BUILT_IN_REPLICATORS: readonly Replicator[] = [];
+
+export const defaultRegistry = () => new Registry(BUILT_IN_REPLICATORS);
