@@ -6,14 +6,30 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runMigrations } from 'graphile-worker';
-import { FileMigrationProvider, Migrator, type Kysely, type MigrationResult } from 'kysely';
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { graphileLogger } from '../jobs/graphile-logger.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/**
+ * kysely's FileMigrationProvider, but importing from this module, so the import goes
+ * through whichever TypeScript loader runs us (tsx for the CLI, vite for tests).
+ */
+class DirectoryMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts'));
+    const migrations: Record<string, Migration> = {};
+    for (const file of files) {
+      const module = (await import(pathToFileURL(path.join(MIGRATIONS_DIR, file)).href)) as Migration;
+      migrations[file.replace(/\.(ts|js|mjs)$/, '')] = module;
+    }
+    return migrations;
+  }
+}
 
 /** Arbitrary constant identifying "schema migration" among advisory locks. */
 const MIGRATION_LOCK_KEY = 0x5b_0001;
@@ -29,7 +45,7 @@ export async function migrateToLatest(db: Kysely<any>, pool: pg.Pool, log: Logge
     try {
       const migrator = new Migrator({
         db,
-        provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
+        provider: new DirectoryMigrationProvider(),
       });
       const { error, results } = await migrator.migrateToLatest();
       const applied = (results ?? []).filter((r: MigrationResult) => r.status === 'Success').map((r) => r.migrationName);
