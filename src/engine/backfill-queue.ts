@@ -63,6 +63,6 @@ export function mergeRequests(requests: BackfillRequest[]): Omit<BackfillRequest
   return {
     incremental: requests.every((r) => r.incremental),
     recursive: requests.some((r) => r.recursive),
-    trigger: [...new Set(requests.map((r) => r.trigger))].join(','),
+    trigger: [...new Set(requests.map((r) => r.trigger))].sort().join(','),
   };
 }
