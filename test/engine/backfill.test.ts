@@ -6,6 +6,9 @@ import { mergeRequests, requestBackfill } from '../../src/engine/backfill-queue.
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { startWorker } from '../../src/jobs/worker.ts';
+import { Registry } from '../../src/engine/registry.ts';
+import { defineReplicator } from '../../src/engine/replicator.ts';
+import { exampleDelivery, exampleMessage } from '../fixtures/example-replicators.ts';
 import { startExampleSource, type ExampleSource } from '../fixtures/example-source.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { createExamplePair, testEngine } from '../helpers/engine.ts';
@@ -56,16 +59,13 @@ describe('a backfill pass', () => {
 
   it('hands the incremental cursor to backfillers only on incremental passes', async () => {
     const seen: (Date | null)[] = [];
-    const spy = { ...engine, registry: engine.registry };
-    const replicator = spy.registry.get('example_message_v1');
-    const original = replicator.backfillers!;
-    const recording = Object.create(replicator, {
-      backfillers: { value: (i: ServiceIntegration) => [{ name: 'spy', run: async (ctx: { lastBackfilledAt: Date | null }) => void seen.push(ctx.lastBackfilledAt) }, ...original(i)] },
+    const spy = defineReplicator({
+      ...exampleMessage,
+      backfillers: () => [{ name: 'spy', run: async (ctx) => void seen.push(ctx.lastBackfilledAt) }],
     });
-    const registry = new (engine.registry.constructor as new (r: unknown[]) => Engine['registry'])([recording, engine.registry.get('example_delivery_v1')]);
-    const recordingEngine = { ...engine, registry };
-    await runBackfillPass(recordingEngine, messages.id, FULL);
-    await runBackfillPass(recordingEngine, messages.id, { ...FULL, incremental: true });
+    const spyEngine = { ...engine, registry: new Registry([spy, exampleDelivery]) };
+    await runBackfillPass(spyEngine, messages.id, FULL);
+    await runBackfillPass(spyEngine, messages.id, { ...FULL, incremental: true });
     expect(seen[0]).toBeNull();
     expect(seen[1]).toEqual((await runsOf(messages.id))[0]!.started_at);
   });

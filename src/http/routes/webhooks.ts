@@ -14,8 +14,13 @@ import { toWebhookRequest } from '../webhook-request.ts';
 const ACCEPTED = { status: 202, contentType: 'application/json', body: '{"o":"k"}' };
 
 export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { engine }) => {
-  app.post<{ Params: { opaque_id: string } }>('/v1/service_integrations/:opaque_id', async (request, reply) => {
+  // Before body parsing, so requests refused while parsing (too large...) are logged too.
+  app.addHook('onRequest', async (request) => {
     request.webhookLog = { integrationId: null, reason: null };
+  });
+
+  app.post<{ Params: { opaque_id: string } }>('/v1/service_integrations/:opaque_id', async (request, reply) => {
+    request.webhookLog ??= { integrationId: null, reason: null };
     const integration = await findByOpaqueId(engine.db, request.params.opaque_id);
     if (!integration || !engine.registry.has(integration.service_name)) {
       throw new SwitchboardError('SB_ERR_NOT_FOUND', 'no integration with that id');
