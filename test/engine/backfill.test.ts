@@ -129,7 +129,7 @@ describe('backfill requests', () => {
       ['succeeded', 'fourth,second,third'],
     ]);
     expect(runs[1]!.started_at.getTime()).toBeGreaterThanOrEqual(runs[0]!.finished_at!.getTime());
-    expect(source.maxInFlight['/messages']).toBe(1);
+    expect(source.maxInFlight[`/messages:${messages.id}`]).toBe(1);
   });
 
   it('recursive passes run the dependents after, which deliver each pending row once', async () => {
