@@ -204,15 +204,14 @@ async function ensureDatabase(url: string, database: string): Promise<void> {
   await client.connect();
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (exists.rowCount === 0) {
-      await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`).catch((error: { code?: string }) => {
-        if (error.code !== '42P04') throw error; // created by a concurrent process
-      });
-    }
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
   } finally {
     await client.end();
   }
 }
+
+const urlOf = (cluster: ClusterFile, database: string) =>
+  `postgres://postgres:${encodeURIComponent(cluster.password)}@127.0.0.1:${cluster.port}/${encodeURIComponent(database)}`;
 
 export async function acquireEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const { log } = options;
@@ -232,13 +231,12 @@ export async function acquireEmbeddedPostgres(options: EmbeddedPostgresOptions):
     }
     const port = (await runningPort(file.clusterDir)) ?? (await start(root, file, bins, ids, options.postgresFlags ?? [], log));
     file.port = port;
+    await ensureDatabase(urlOf(file, 'postgres'), DEFAULT_DATABASE);
     await fs.writeFile(path.join(root, 'clients', String(process.pid)), '');
     return file;
   });
 
-  const urlFor = (database: string) =>
-    `postgres://postgres:${encodeURIComponent(cluster.password)}@127.0.0.1:${cluster.port}/${encodeURIComponent(database)}`;
-  await ensureDatabase(urlFor('postgres'), DEFAULT_DATABASE);
+  const urlFor = (database: string) => urlOf(cluster, database);
 
   let released = false;
   return {
