@@ -6,7 +6,8 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
-import type { Logger } from '../log.ts';
+import { SwitchboardError } from '../engine/errors.ts';
+import { redactUrl, type Logger } from '../log.ts';
 import { acquireEmbeddedPostgres, EMBEDDED_DEFAULT_DATABASE, type EmbeddedPostgres } from './embedded-postgres.ts';
 import type { Database } from './schema.ts';
 
@@ -62,5 +63,15 @@ export async function openDatabase(
 ): Promise<DatabaseHandle> {
   const { url, embedded } = await resolveDatabaseUrl(config, log);
   const pool = createPool(url, config.poolSize, log);
-  return wrapPool(url, pool, async () => embedded?.release());
+  const handle = wrapPool(url, pool, async () => embedded?.release());
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await handle.close();
+    const hint = config.databaseUrl ? 'check DATABASE_URL, or unset it to use the embedded server' : `see ${config.dataDir}`;
+    throw new SwitchboardError('SB_ERR_DATABASE_UNAVAILABLE', `cannot reach Postgres at ${redactUrl(url)}: ${(error as Error).message}; ${hint}`, {
+      cause: error,
+    });
+  }
+  return handle;
 }

@@ -1,20 +1,16 @@
-import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/db/file-lock.ts';
+import { postmasterPid, removeDataDir, tempDataDir } from '../helpers/data-dir.ts';
 import { spawnNode, type Child } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const dataDir = path.join(os.tmpdir(), `sb-start-${process.pid}-${Date.now()}`);
+const dataDir = tempDataDir('start');
 const children: Child[] = [];
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop('SIGKILL')));
-  const cluster = JSON.parse(await fs.readFile(path.join(dataDir, 'cluster.json'), 'utf8').catch(() => '{}')) as { clusterDir?: string };
-  await fs.rm(dataDir, { recursive: true, force: true });
-  if (cluster.clusterDir) await fs.rm(cluster.clusterDir, { recursive: true, force: true });
+  await removeDataDir(dataDir);
 });
 
 const freePort = () =>
@@ -43,12 +39,11 @@ describe('npx switchboard (the real binary)', () => {
       },
       { timeoutMs: 90_000, intervalMs: 200, what: 'healthz 200' },
     );
-    const { clusterDir } = JSON.parse(await fs.readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { clusterDir: string };
-    const postmaster = Number((await fs.readFile(path.join(clusterDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const postmaster = (await postmasterPid(dataDir))!;
     expect(isProcessAlive(postmaster)).toBe(true);
 
     expect(await child.stop('SIGTERM')).toBe(0);
     await waitFor(() => !isProcessAlive(postmaster), { timeoutMs: 10_000, what: 'embedded Postgres to stop' });
-    await expect(fs.access(path.join(clusterDir, 'postmaster.pid'))).rejects.toThrow();
+    expect(await postmasterPid(dataDir)).toBeNull();
   });
 });

@@ -1,33 +1,19 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { isProcessAlive } from '../../src/db/file-lock.ts';
+import { postmasterPid, removeDataDir, tempDataDir } from '../helpers/data-dir.ts';
 import { spawnNode, type Child } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const dataDir = path.join(os.tmpdir(), `sb-embedded-${process.pid}-${Date.now()}`);
+const dataDir = tempDataDir('embedded');
 const children: Child[] = [];
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop('SIGKILL')));
-  // A failed test may leave the server its clients could not release: stop it first.
-  const pid = await postmasterPid().catch(() => null);
-  if (pid && isProcessAlive(pid)) {
-    process.kill(pid, 'SIGINT');
-    await waitFor(() => !isProcessAlive(pid), { timeoutMs: 10_000, what: 'postmaster to exit' });
-  }
-  const cluster = JSON.parse(await fs.readFile(path.join(dataDir, 'cluster.json'), 'utf8').catch(() => '{}')) as { clusterDir?: string };
-  await fs.rm(dataDir, { recursive: true, force: true });
-  if (cluster.clusterDir) await fs.rm(cluster.clusterDir, { recursive: true, force: true });
+  await removeDataDir(dataDir);
 });
-
-async function postmasterPid(): Promise<number | null> {
-  const { clusterDir } = JSON.parse(await fs.readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { clusterDir: string };
-  const text = await fs.readFile(path.join(clusterDir, 'postmaster.pid'), 'utf8').catch(() => null);
-  return text ? Number(text.split('\n')[0]) : null;
-}
 
 describe('embedded Postgres shared by processes', () => {
   it('two processes starting at once share one server; the last to leave stops it', { timeout: 90_000 }, async () => {
@@ -44,7 +30,7 @@ describe('embedded Postgres shared by processes', () => {
       );
     const [infoA, infoB] = (await Promise.all([ready(a), ready(b)])).map((line) => JSON.parse(line) as { port: number });
     expect(infoA!.port).toBe(infoB!.port);
-    const pid = await postmasterPid();
+    const pid = await postmasterPid(dataDir);
     expect(pid && isProcessAlive(pid)).toBe(true);
 
     a.process.stdin!.write('release\n');
@@ -60,7 +46,7 @@ describe('embedded Postgres shared by processes', () => {
     b.process.stdin!.write('release\n');
     expect(await b.exited).toBe(0);
     await waitFor(() => !isProcessAlive(pid!), { timeoutMs: 10_000, what: 'postmaster to exit' });
-    expect(await postmasterPid()).toBeNull();
+    expect(await postmasterPid(dataDir)).toBeNull();
   });
 
   it('refuses connections without the generated password', async () => {
