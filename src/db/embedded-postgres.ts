@@ -101,14 +101,34 @@ function run(bin: string, args: string[], ids: Ids | null): Promise<void> {
   });
 }
 
-/** Can the postgres user reach `dir`? A checkout under a 0700 temp dir is not reachable. */
-async function reachableBy(dir: string, ids: Ids): Promise<boolean> {
+/** Can the postgres user enter `dir` (and write to it)? A checkout under a 0700 temp dir cannot be. */
+async function reachableBy(dir: string, ids: Ids, access: 'write' | 'enter'): Promise<boolean> {
   try {
-    await run('/bin/sh', ['-c', 'cd "$1" && test -w .', 'sh', dir], ids);
+    await run('/bin/sh', ['-c', `cd "$1"${access === 'write' ? ' && test -w .' : ''}`, 'sh', dir], ids);
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * The postgres user must be able to execute the binaries. When the checkout sits where it
+ * cannot (a 0700 temp dir, say), run a copy of the package's native/ tree from the temp dir.
+ */
+async function reachableBinaries(bins: Binaries, ids: Ids | null, log: Logger): Promise<Binaries> {
+  const binDir = path.dirname(bins.initdb);
+  if (!ids || (await reachableBy(binDir, ids, 'enter'))) return bins;
+  const nativeDir = path.dirname(binDir);
+  const stamp = createHash('sha256').update(nativeDir).update(String((await fs.stat(bins.initdb)).mtimeMs)).digest('hex').slice(0, 12);
+  const copy = path.join(os.tmpdir(), `switchboard-pg-bin-${stamp}`);
+  if (!(await fs.access(path.join(copy, 'bin', 'initdb')).then(() => true, () => false))) {
+    log.warn({ copy }, 'Postgres binaries not reachable by the postgres user; running a copy');
+    const partial = `${copy}.${process.pid}`;
+    await fs.cp(nativeDir, partial, { recursive: true, verbatimSymlinks: true });
+    await fs.chmod(partial, 0o755);
+    await fs.rename(partial, copy).catch(() => fs.rm(partial, { recursive: true, force: true })); // another process won
+  }
+  return { initdb: path.join(copy, 'bin', 'initdb'), pg_ctl: path.join(copy, 'bin', 'pg_ctl') };
 }
 
 async function chooseClusterDir(root: string, ids: Ids | null, log: Logger): Promise<string> {
@@ -116,7 +136,7 @@ async function chooseClusterDir(root: string, ids: Ids | null, log: Logger): Pro
   if (!ids) return preferred;
   await fs.mkdir(preferred, { recursive: true });
   await fs.chown(preferred, ids.uid, ids.gid);
-  if (await reachableBy(preferred, ids)) return preferred;
+  if (await reachableBy(preferred, ids, 'write')) return preferred;
   // Postgres refuses to run as root, and the postgres user cannot reach this
   // directory: keep the cluster where it can, recorded in cluster.json.
   await fs.rmdir(preferred).catch(() => undefined);
@@ -218,8 +238,8 @@ export async function acquireEmbeddedPostgres(options: EmbeddedPostgresOptions):
   const root = path.resolve(options.dataDir);
   await fs.mkdir(path.join(root, 'clients'), { recursive: true });
   const lockDir = path.join(root, 'lock');
-  const bins = await loadBinaries();
   const ids = await postgresUserIds(log);
+  const bins = await reachableBinaries(await loadBinaries(), ids, log);
 
   const cluster = await withFileLock(lockDir, async () => {
     let file: ClusterFile;
