@@ -1,0 +1,70 @@
+/**
+ * Error injection shared by the provider simulators: a script of faults consumed one per
+ * request, then random faults at a rate. A fault answers with a status (429 with
+ * Retry-After, coded 4xx, 5xx), never answers (timeout), resets the connection, or only
+ * delays the normal answer.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type Fault =
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'timeout' }
+  | { kind: 'reset' }
+  | { kind: 'latency'; ms: number };
+
+export class FaultInjector {
+  /** Consumed first, one fault per request, in order. */
+  script: Fault[] = [];
+  /** Then, with this probability, one of `kinds` at random. */
+  rate = 0;
+  kinds: Fault[] = [];
+  /** Added to every answer. */
+  latencyMs = 0;
+  random: () => number = Math.random;
+  /** How many faults were injected, by kind. */
+  readonly injected: Record<Fault['kind'], number> = { status: 0, timeout: 0, reset: 0, latency: 0 };
+  readonly #hanging = new Set<ServerResponse>();
+
+  next(): Fault | null {
+    const scripted = this.script.shift();
+    if (scripted) return scripted;
+    if (this.rate > 0 && this.kinds.length > 0 && this.random() < this.rate) {
+      return this.kinds[Math.floor(this.random() * this.kinds.length)] ?? null;
+    }
+    return null;
+  }
+
+  /** Apply the next fault to a request; true when the fault took over the response. */
+  async apply(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    const fault = this.next();
+    if (!fault) return false;
+    this.injected[fault.kind]++;
+    switch (fault.kind) {
+      case 'latency':
+        await sleep(fault.ms);
+        return false;
+      case 'status': {
+        const body = fault.body === undefined ? '' : typeof fault.body === 'string' ? fault.body : JSON.stringify(fault.body);
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+        res.end(body);
+        return true;
+      }
+      case 'reset':
+        req.socket.destroy();
+        return true;
+      case 'timeout':
+        // Hold the request open; released (destroyed) when the simulator closes.
+        this.#hanging.add(res);
+        res.on('close', () => this.#hanging.delete(res));
+        return true;
+    }
+  }
+
+  /** Drop requests held open by `timeout` faults (call before closing the server). */
+  releaseHanging(): void {
+    for (const res of this.#hanging) res.socket?.destroy();
+    this.#hanging.clear();
+  }
+}
