@@ -12,7 +12,7 @@ const schema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
   SWITCHBOARD_DATA_DIR: z.string().min(1).optional(),
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: int(0).max(65535).default(3000),
+  PORT: int(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHBOARD_PG_POOL_SIZE: int(2).default(10),
@@ -22,6 +22,15 @@ const schema = z.object({
   SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS: int(1).default(7),
   SWITCHBOARD_SQL_TIMEOUT_MS: int(1).default(15_000),
   SWITCHBOARD_SQL_MAX_ROWS: int(1).default(1000),
+  FRONT_API_URL: z.url().default('https://api2.frontapp.com'),
+  FRONT_CHANNEL_APP_UID: z.string().default(''),
+  FRONT_CHANNEL_APP_SECRET: z.string().default(''),
+  SIGNALWIRE_SMS_ALLOWLIST: z.string().default('*'),
+  DEFAULT_PHONE_REGION: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, 'a two-letter country code such as US or KE')
+    .default('US')
+    .transform((r) => r.toUpperCase()),
 });
 
 export interface Config {
@@ -40,6 +49,12 @@ export interface Config {
   webhookLogRetentionDays: number;
   sqlTimeoutMs: number;
   sqlMaxRows: number;
+  /** Front application channel: API base, app UID (JWT iss) and app secret (signatures, JWT key). */
+  front: { apiUrl: string; appUid: string; appSecret: string };
+  /** Glob patterns a recipient must match for an SMS to be sent (space-separated in the env). */
+  smsAllowlist: string[];
+  /** Region for phone numbers typed without a country code. */
+  defaultPhoneRegion: string;
 }
 
 export class ConfigError extends Error {}
@@ -65,5 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     webhookLogRetentionDays: e.SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS,
     sqlTimeoutMs: e.SWITCHBOARD_SQL_TIMEOUT_MS,
     sqlMaxRows: e.SWITCHBOARD_SQL_MAX_ROWS,
+    front: { apiUrl: e.FRONT_API_URL.replace(/\/+$/, ''), appUid: e.FRONT_CHANNEL_APP_UID, appSecret: e.FRONT_CHANNEL_APP_SECRET },
+    smsAllowlist: e.SIGNALWIRE_SMS_ALLOWLIST.split(/\s+/).filter(Boolean),
+    defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
   };
 }

@@ -30,6 +30,6 @@ export async function openRuntime(options: { config: Config; log: Logger; regist
     await database.close();
     throw error;
   }
-  const engine: Engine = { db: database.db, registry, log, publicUrl: config.publicUrl };
+  const engine: Engine = { db: database.db, registry, log, config };
   return { config, log, database, engine, close: () => database.close() };
 }

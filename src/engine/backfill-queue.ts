@@ -28,6 +28,8 @@ export async function enqueueBackfill(
   const first = requests[0];
   if (!first) return;
   const payload = JSON.stringify(requests);
+  // A request for later must not postpone one already due: keep the earlier run_at then.
+  const mode = (options.delaySeconds ?? 0) > 0 ? 'preserve_run_at' : 'replace';
   // graphile-worker#580: under contention on one key add_job can return no row; try again.
   for (let attempt = 1; ; attempt++) {
     const { rows } = await sql<{ id: string | null }>`
@@ -37,7 +39,7 @@ export async function enqueueBackfill(
         run_at := now() + make_interval(secs => ${options.delaySeconds ?? 0}),
         max_attempts := 10,
         job_key := ${backfillJobKey(first.integration_id)},
-        job_key_mode := 'replace'
+        job_key_mode := ${mode}
       )).id AS id`.execute(db);
     if (rows[0]?.id != null || attempt >= 5) return;
   }

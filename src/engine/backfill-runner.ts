@@ -95,12 +95,13 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     lastBackfilledAt: request.incremental ? integration.last_backfilled_at : null,
     log,
     db,
+    config: engine.config,
     signal: options.signal ?? new AbortController().signal,
     async upsertItems(items) {
       const rows: RowInput[] = [];
       for (const item of items) {
         try {
-          rows.push(...replicator.toRows(item, { integration }));
+          rows.push(...replicator.toRows(item, { integration, config: engine.config }));
         } catch (error) {
           // One malformed item must not abort the rest of the pass (a WebhookDB defect).
           log.warn({ err: coerceError(error).message }, 'backfill item skipped');

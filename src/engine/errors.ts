@@ -21,6 +21,8 @@ export const ERRORS = {
   SB_ERR_READ_ONLY: { status: 400, retryable: false, summary: '`switchboard sql` refused a statement that writes.' },
   SB_ERR_PROVIDER_AUTH: { status: 502, retryable: false, summary: 'A provider rejected our credentials; fix them with `integrations reset`.' },
   SB_ERR_PROVIDER_UNREACHABLE: { status: 502, retryable: true, summary: 'A provider could not be reached or answered with a server error.' },
+  SB_ERR_NOT_CONNECTED: { status: 409, retryable: false, summary: 'The integration is not connected to its provider yet (e.g. no Front channel).' },
+  SB_ERR_INVARIANT: { status: 500, retryable: false, summary: 'A stored row breaks an invariant; it is marked failed and the others go on.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -30,12 +32,13 @@ export class SwitchboardError extends Error {
   readonly status: number;
   readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** `retryable` overrides the catalogue when one code covers both cases (a provider down vs. gone). */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SwitchboardError';
     this.code = code;
     this.status = ERRORS[code].status;
-    this.retryable = ERRORS[code].retryable;
+    this.retryable = options?.retryable ?? ERRORS[code].retryable;
   }
 }
 

@@ -5,6 +5,7 @@
  * every row, changed or not (WebhookDB's contract): they decide what matters.
  */
 import type { Kysely } from 'kysely';
+import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { requestBackfill } from './backfill-queue.ts';
@@ -17,7 +18,7 @@ export interface Engine {
   db: Kysely<Database>;
   registry: Registry;
   log: Logger;
-  publicUrl: string;
+  config: Config;
 }
 
 /** Where rows come from: a pass of the integration's own backfill never re-triggers itself. */
@@ -71,7 +72,7 @@ export function replicatorContext(engine: Engine, db: Kysely<Database>, integrat
     db,
     integration,
     log: engine.log.child({ integration_id: integration.id, service: integration.service_name }),
-    publicUrl: engine.publicUrl,
+    config: engine.config,
     upsert: (rows) => ingestRows(engine, integration, rows, { origin: 'dependency', db }),
     requestBackfill: (integrationId, options) =>
       requestBackfill(db, integrationId, { ...options, trigger: 'dependency' }),

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { backfillJobKey } from './backfill-queue.ts';
 import { SwitchboardError } from './errors.ts';
@@ -33,7 +34,11 @@ export interface FieldValues {
 }
 
 /** Map `--flag value` pairs onto integration columns and settings, validating each. */
-export function parseFieldFlags(replicator: Replicator, flags: Record<string, string>, options: { requireAll: boolean }): FieldValues {
+export function parseFieldFlags(
+  replicator: Replicator,
+  flags: Record<string, string>,
+  options: { requireAll: boolean; config: Config },
+): FieldValues {
   const specs = [...(replicator.fields ?? []), ...GENERIC_FIELDS];
   const values: FieldValues = { columns: {}, settings: {} };
   for (const [flag, raw] of Object.entries(flags)) {
@@ -44,7 +49,7 @@ export function parseFieldFlags(replicator: Replicator, flags: Record<string, st
     }
     let value: string;
     try {
-      value = spec.parse ? spec.parse(raw.trim()) : raw.trim();
+      value = spec.parse ? spec.parse(raw.trim(), { config: options.config, flags }) : raw.trim();
     } catch (error) {
       throw new SwitchboardError('SB_ERR_USAGE', `--${flag}: ${(error as Error).message}`);
     }
@@ -116,10 +121,11 @@ export interface CreatedIntegration {
 export async function createIntegration(
   db: Kysely<Database>,
   registry: Registry,
+  config: Config,
   input: { service: string; dependsOn?: string; flags: Record<string, string> },
 ): Promise<CreatedIntegration> {
   const replicator = registry.get(input.service);
-  const fields = parseFieldFlags(replicator, input.flags, { requireAll: true });
+  const fields = parseFieldFlags(replicator, input.flags, { requireAll: true, config });
   return db.transaction().execute(async (trx) => {
     const parent = await resolveDependency(trx, replicator, input.dependsOn);
     const opaqueId = newOpaqueId();
@@ -140,21 +146,43 @@ export async function createIntegration(
   });
 }
 
-/** Clear credentials (and any new values given), the error state and the incremental cursor. */
+const DEFAULT_RESET: readonly CredentialColumn[] = ['backfill_key', 'backfill_secret', 'webhook_secret'];
+
+/** Set the given fields and settings, leaving the others as they are. */
+export async function updateIntegration(
+  db: Kysely<Database>,
+  registry: Registry,
+  config: Config,
+  integration: ServiceIntegration,
+  flags: Record<string, string>,
+): Promise<ServiceIntegration> {
+  const fields = parseFieldFlags(registry.get(integration.service_name), flags, { requireAll: false, config });
+  return db
+    .updateTable('service_integrations')
+    .set({ ...fields.columns, settings: sql<string>`settings || ${JSON.stringify(fields.settings)}::jsonb`, updated_at: sql<Date>`now()` })
+    .where('id', '=', integration.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * Clear the replicator's credentials (`resetClears`), the error state and the incremental
+ * cursor, then set any new values given.
+ */
 export async function resetIntegration(
   db: Kysely<Database>,
   registry: Registry,
+  config: Config,
   integration: ServiceIntegration,
   flags: Record<string, string>,
 ): Promise<ServiceIntegration> {
   const replicator = registry.get(integration.service_name);
-  const fields = parseFieldFlags(replicator, flags, { requireAll: false });
+  const fields = parseFieldFlags(replicator, flags, { requireAll: false, config });
+  const cleared = Object.fromEntries((replicator.resetClears ?? DEFAULT_RESET).map((column) => [column, null]));
   return db
     .updateTable('service_integrations')
     .set({
-      backfill_key: null,
-      backfill_secret: null,
-      webhook_secret: null,
+      ...cleared,
       ...fields.columns,
       settings: sql<string>`settings || ${JSON.stringify(fields.settings)}::jsonb`,
       last_backfilled_at: null,

@@ -5,9 +5,12 @@
  * dependency notification, jobs and CLI are generic and keyed by `name`.
  * See docs/replicators.md for a walk-through.
  */
+import type { FastifyPluginAsync } from 'fastify';
 import type { Kysely } from 'kysely';
+import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
+import type { Engine } from './ingest.ts';
 
 export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'boolean' | 'jsonb' | 'numeric';
 
@@ -62,7 +65,7 @@ export interface ReplicatorContext {
   db: Kysely<Database>;
   integration: ServiceIntegration;
   log: Logger;
-  publicUrl: string;
+  config: Config;
   /** Store rows for `integration` and notify its dependents, in the same transaction. */
   upsert(rows: RowInput[]): Promise<UpsertedRow[]>;
   /** Ask for a backfill pass of an integration; committed with the current transaction. */
@@ -82,6 +85,7 @@ export interface BackfillContext {
   lastBackfilledAt: Date | null;
   log: Logger;
   db: Kysely<Database>;
+  config: Config;
   signal: AbortSignal;
   /** Turn provider items into rows (via `toRows`) and upsert them; counts towards progress. */
   upsertItems(items: unknown[]): Promise<UpsertedRow[]>;
@@ -101,8 +105,8 @@ export interface FieldSpec {
   description: string;
   required?: boolean;
   secret?: boolean;
-  /** Validate and normalise the typed value; throw an Error with a helpful message to refuse it. */
-  parse?(value: string): string;
+  /** Validate and normalise the typed value (seeing the other flags); throw an Error with a helpful message to refuse it. */
+  parse?(value: string, context: { config: Config; flags: Record<string, string> }): string;
 }
 
 export interface Replicator {
@@ -116,16 +120,23 @@ export interface Replicator {
    * `excluded` (the incoming one), e.g. `existing.date_updated < excluded.date_updated`.
    */
   updateWhere: string;
-  /** `data` on update: replace it (default) or merge the incoming keys over the stored ones. */
-  dataOnUpdate?: 'replace' | 'merge';
+  /**
+   * `data` on update: replace it (default), merge the incoming keys over the stored ones,
+   * or an SQL expression over `existing` and `excluded`.
+   */
+  dataOnUpdate?: 'replace' | 'merge' | { sql: string };
   /** SQL predicate over the table selecting rows still waiting for delivery. */
   pendingWhere?: string;
+  /** SQL predicate selecting rows that gave up with a reason (shown by `status`). */
+  failedWhere?: string;
   dependsOn?: string;
   fields?: readonly FieldSpec[];
+  /** Columns `integrations reset` clears; default the three credentials. */
+  resetClears?: readonly ('api_url' | 'backfill_key' | 'backfill_secret' | 'webhook_secret')[];
   /** Issue an API key at create time (shown once, stored hashed). */
   issuesApiKey?: boolean;
   /** Zero, one or many rows from a webhook body or a backfill item. Throw InvalidPayloadError for bad input. */
-  toRows(item: unknown, ctx: { integration: ServiceIntegration; request?: WebhookRequest }): RowInput[];
+  toRows(item: unknown, ctx: { integration: ServiceIntegration; config: Config; request?: WebhookRequest }): RowInput[];
   /** Present when the replicator accepts webhooks at /v1/service_integrations/:opaque_id. */
   verifyWebhook?(request: WebhookRequest, integration: ServiceIntegration): Verification | Promise<Verification>;
   /** The synchronous answer to an accepted webhook; defaults to 202 {"o":"k"}. */
@@ -139,6 +150,8 @@ export interface Replicator {
   polls?: boolean;
   /** Where the provider should send webhooks; defaults to the generic route. */
   webhookUrl?(integration: ServiceIntegration, publicUrl: string): string;
+  /** Extra routes (e.g. a provider's install endpoints), registered as an encapsulated Fastify plugin. */
+  routes?: FastifyPluginAsync<{ engine: Engine }>;
   /** Human setup steps shown by `integrations create` and `info`. */
   setupInstructions?(integration: ServiceIntegration, publicUrl: string): string;
 }
@@ -146,7 +159,7 @@ export interface Replicator {
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** Declare a replicator; checks at load time what the type system cannot. */
-export function defineReplicator<R extends Replicator>(replicator: R): R {
+export function defineReplicator(replicator: Replicator): Replicator {
   const names = [replicator.name, replicator.remoteKey, ...replicator.columns.map((c) => c.name)];
   for (const name of names) {
     if (!IDENTIFIER.test(name)) throw new Error(`replicator ${replicator.name}: invalid SQL identifier "${name}"`);

@@ -36,20 +36,22 @@ function param(column: ColumnSpec, value: unknown): RawBuilder<unknown> {
   }
 }
 
-/** Last write wins within one call, and Postgres refuses to update one row twice per statement. */
+/** Last write wins within one call (Postgres refuses to update one row twice per statement). */
 function dedupe(rows: readonly RowInput[]): RowInput[] {
   const byKey = new Map<string, RowInput>();
-  for (const row of rows) byKey.set(row.key, row);
-  // A stable key order keeps two concurrent upserts from deadlocking on each other's rows.
-  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const row of rows) byKey.set(stripNul(row.key) as string, { ...row, key: stripNul(row.key) as string });
+  return [...byKey.values()];
 }
+
+/** Writing in key order keeps two concurrent upserts from deadlocking on each other's rows. */
+const byKeyOrder = (a: RowInput, b: RowInput) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 function upsertStatement(replicator: Replicator, integrationId: number, rows: readonly RowInput[]): RawBuilder<{ pk: number; key: string; inserted: boolean }> {
   const remote = sql.ref(replicator.remoteKey);
   const names = ['integration_id', replicator.remoteKey, ...replicator.columns.map((c) => c.name), 'data'];
   const values = rows.map(
     (row) =>
-      sql`(${integrationId}::bigint, ${stripNul(row.key)}::text, ${sql.join(
+      sql`(${integrationId}::bigint, ${row.key}::text, ${sql.join(
         [...replicator.columns.map((c) => param(c, row.columns[c.name])), sql`${JSON.stringify(stripNul(row.data) ?? null)}::jsonb`],
       )})`,
   );
@@ -58,7 +60,10 @@ function upsertStatement(replicator: Replicator, integrationId: number, rows: re
       ? sql`${sql.ref(c.name)} = COALESCE(EXCLUDED.${sql.ref(c.name)}, existing.${sql.ref(c.name)})`
       : sql`${sql.ref(c.name)} = EXCLUDED.${sql.ref(c.name)}`,
   );
-  sets.push(replicator.dataOnUpdate === 'merge' ? sql`data = existing.data || EXCLUDED.data` : sql`data = EXCLUDED.data`);
+  const data = replicator.dataOnUpdate ?? 'replace';
+  sets.push(
+    data === 'replace' ? sql`data = EXCLUDED.data` : data === 'merge' ? sql`data = existing.data || EXCLUDED.data` : sql`data = ${sql.raw(data.sql)}`,
+  );
   sets.push(sql`row_updated_at = now()`);
   return sql`
     INSERT INTO ${sql.table(replicator.name)} AS existing (${sql.join(names.map((n) => sql.ref(n)))})
@@ -75,15 +80,15 @@ export async function upsertRows(
   rows: readonly RowInput[],
 ): Promise<UpsertedRow[]> {
   const unique = dedupe(rows);
-  const results: UpsertedRow[] = [];
-  for (let i = 0; i < unique.length; i += BATCH_SIZE) {
-    const batch = unique.slice(i, i + BATCH_SIZE);
-    const { rows: returned } = await upsertStatement(replicator, integrationId, batch).execute(db);
-    const byKey = new Map(returned.map((r) => [r.key, r]));
-    for (const row of batch) {
-      const hit = byKey.get(stripNul(row.key) as string);
-      results.push({ ...row, changed: hit !== undefined, inserted: hit?.inserted ?? false, pk: hit?.pk ?? null });
-    }
+  const sorted = [...unique].sort(byKeyOrder);
+  const returned = new Map<string, { pk: number; inserted: boolean }>();
+  for (let i = 0; i < sorted.length; i += BATCH_SIZE) {
+    const { rows: changed } = await upsertStatement(replicator, integrationId, sorted.slice(i, i + BATCH_SIZE)).execute(db);
+    for (const row of changed) returned.set(row.key, row);
   }
-  return results;
+  // Results in the caller's order (first occurrence of each key).
+  return unique.map((row) => {
+    const hit = returned.get(row.key);
+    return { ...row, changed: hit !== undefined, inserted: hit?.inserted ?? false, pk: hit?.pk ?? null };
+  });
 }

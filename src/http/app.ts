@@ -12,6 +12,7 @@ import { isDatabaseUnavailable, isSwitchboardError, type ErrorCode } from '../en
 import type { Engine } from '../engine/ingest.ts';
 import { sendError } from './reply-error.ts';
 import { healthRoutes } from './routes/health.ts';
+import { mediaRoutes } from './routes/media.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookLogWriter } from './webhook-log.ts';
 
@@ -91,5 +92,9 @@ export async function buildApp({ engine, config }: AppOptions): Promise<FastifyI
 
   await app.register(healthRoutes, { engine });
   await app.register(webhookRoutes, { engine });
+  await app.register(mediaRoutes, { engine });
+  for (const replicator of engine.registry.list()) {
+    if (replicator.routes) await app.register(replicator.routes, { engine });
+  }
   return app;
 }

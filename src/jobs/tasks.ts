@@ -51,6 +51,7 @@ function pollTask(engine: Engine): Task {
   };
 }
 
+/** Webhook log past its retention, and hosted media past expiry. */
 function pruneTask(engine: Engine, retentionDays: number): Task {
   return async () => {
     // Small batches keep each delete short on a busy table.
@@ -59,8 +60,9 @@ function pruneTask(engine: Engine, retentionDays: number): Task {
         DELETE FROM webhook_log WHERE id IN (
           SELECT id FROM webhook_log WHERE received_at < now() - make_interval(days => ${retentionDays}) LIMIT 5000
         )`.execute(engine.db);
-      if (Number(result.numAffectedRows ?? 0) < 5000) return;
+      if (Number(result.numAffectedRows ?? 0) < 5000) break;
     }
+    await sql`DELETE FROM media_files WHERE expires_at < now()`.execute(engine.db);
   };
 }
 

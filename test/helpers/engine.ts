@@ -1,22 +1,24 @@
 /** An Engine over a test database with the example replicators, and integrations to go with it. */
 import type { Kysely } from 'kysely';
+import { loadConfig } from '../../src/config.ts';
 import type { Database } from '../../src/db/schema.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
 import { createLogger } from '../../src/log.ts';
 import { exampleRegistry } from '../fixtures/example-replicators.ts';
 
-export function testEngine(db: Kysely<Database>): Engine {
-  return { db, registry: exampleRegistry(), log: createLogger(process.env.LOG_LEVEL ?? 'silent'), publicUrl: 'http://sb.test' };
+export function testEngine(db: Kysely<Database>, env: Record<string, string> = {}, registry = exampleRegistry()): Engine {
+  const config = loadConfig({ PUBLIC_URL: 'http://sb.test', ...env });
+  return { db, registry, log: createLogger(process.env.LOG_LEVEL ?? 'silent'), config };
 }
 
 /** A message integration reading from `sourceUrl`, and a delivery integration depending on it. */
 export async function createExamplePair(engine: Engine, sourceUrl = 'http://127.0.0.1:9') {
-  const { integration: messages } = await createIntegration(engine.db, engine.registry, {
+  const { integration: messages } = await createIntegration(engine.db, engine.registry, engine.config, {
     service: 'example_message_v1',
     flags: { 'source-url': sourceUrl, 'webhook-secret': 'whsec-test' },
   });
-  const { integration: deliveries } = await createIntegration(engine.db, engine.registry, {
+  const { integration: deliveries } = await createIntegration(engine.db, engine.registry, engine.config, {
     service: 'example_delivery_v1',
     dependsOn: String(messages.id),
     flags: { 'api-url': sourceUrl },

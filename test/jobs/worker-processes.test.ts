@@ -29,7 +29,7 @@ describe('two worker processes on one database', () => {
     const engine = testEngine(database().db);
     const integrations: ServiceIntegration[] = [];
     for (let i = 0; i < 2; i++) {
-      const { integration } = await createIntegration(engine.db, engine.registry, { service: 'example_message_v1', flags: { 'source-url': source.url } });
+      const { integration } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'example_message_v1', flags: { 'source-url': source.url } });
       integrations.push(integration);
     }
     const env = { DATABASE_URL: database().url, SWITCHBOARD_WORKER_CONCURRENCY: '4', LOG_LEVEL: 'warn', SWITCHBOARD_POLL_CRON: '0 0 1 1 *' };

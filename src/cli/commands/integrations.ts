@@ -13,6 +13,7 @@ import {
   findIntegration,
   resetIntegration,
   rollApiKey,
+  updateIntegration,
   withDependents,
 } from '../../engine/integrations.ts';
 import { webhookUrlFor } from '../../engine/replicator.ts';
@@ -99,7 +100,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
       const flags = fieldFlags(command.args.slice(1));
       await withRuntime(ctx, async (rt) => {
         const input = { service, flags, ...(options.dependsOn ? { dependsOn: options.dependsOn } : {}) };
-        const { integration, apiKey } = await createIntegration(rt.engine.db, rt.engine.registry, input);
+        const { integration, apiKey } = await createIntegration(rt.engine.db, rt.engine.registry, rt.config, input);
         if (options.json) {
           writeJson(ctx, { ...describeIntegration(rt, integration), ...(apiKey ? { api_key: apiKey } : {}), setup: setupText(rt, integration) });
           return;
@@ -153,9 +154,27 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
     .action(async (ref: string, options: { json?: boolean }, command: Command) => {
       const flags = fieldFlags(command.args.slice(1));
       await withRuntime(ctx, async (rt) => {
-        const integration = await resetIntegration(rt.engine.db, rt.engine.registry, await findIntegration(rt.engine.db, ref), flags);
+        const integration = await resetIntegration(rt.engine.db, rt.engine.registry, rt.config, await findIntegration(rt.engine.db, ref), flags);
         if (options.json) return writeJson(ctx, describeIntegration(rt, integration));
         writeLine(ctx, `Reset integration ${integration.id} (${integration.opaque_id}).`);
+        printDescription(ctx, rt, integration);
+      });
+    });
+
+  integrations
+    .command('update')
+    .description('set fields or settings, keeping the rest: update <ref> --<field> <value> ...')
+    .argument('<ref>', 'id, opaque id, or service name')
+    .option('--json', 'print machine-readable JSON')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (ref: string, options: { json?: boolean }, command: Command) => {
+      const flags = fieldFlags(command.args.slice(1));
+      if (Object.keys(flags).length === 0) throw new SwitchboardError('SB_ERR_USAGE', 'nothing to update: give --<field> <value>');
+      await withRuntime(ctx, async (rt) => {
+        const integration = await updateIntegration(rt.engine.db, rt.engine.registry, rt.config, await findIntegration(rt.engine.db, ref), flags);
+        if (options.json) return writeJson(ctx, describeIntegration(rt, integration));
+        writeLine(ctx, `Updated integration ${integration.id} (${integration.opaque_id}).`);
         printDescription(ctx, rt, integration);
       });
     });

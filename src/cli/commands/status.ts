@@ -15,18 +15,22 @@ export async function integrationStatus(rt: Runtime, integration: ServiceIntegra
   const replicator = registry.has(integration.service_name) ? registry.get(integration.service_name) : null;
   let rows: number | null = null;
   let pending: number | null = null;
+  let failed: number | null = null;
   let oldestPendingSeconds: number | null = null;
   if (replicator) {
     const table = sql.table(replicator.name);
     const pendingWhere = replicator.pendingWhere ? sql.raw(replicator.pendingWhere) : sql`false`;
-    const { rows: counts } = await sql<{ rows: number; pending: number; oldest: number | null }>`
+    const failedWhere = replicator.failedWhere ? sql.raw(replicator.failedWhere) : sql`false`;
+    const { rows: counts } = await sql<{ rows: number; pending: number; failed: number; oldest: number | null }>`
       SELECT
         (SELECT count(*) FROM ${table} WHERE integration_id = ${integration.id})::int AS rows,
         (SELECT count(*) FROM ${table} WHERE integration_id = ${integration.id} AND (${pendingWhere}))::int AS pending,
+        (SELECT count(*) FROM ${table} WHERE integration_id = ${integration.id} AND (${failedWhere}))::int AS failed,
         (SELECT extract(epoch FROM now() - min(row_created_at))::float8 FROM ${table}
           WHERE integration_id = ${integration.id} AND (${pendingWhere})) AS oldest`.execute(db);
     rows = counts[0]?.rows ?? 0;
     pending = replicator.pendingWhere ? (counts[0]?.pending ?? 0) : null;
+    failed = replicator.failedWhere ? (counts[0]?.failed ?? 0) : null;
     oldestPendingSeconds = counts[0]?.oldest ?? null;
   }
   const lastRun = await db
@@ -42,6 +46,7 @@ export async function integrationStatus(rt: Runtime, integration: ServiceIntegra
     service: integration.service_name,
     rows,
     pending,
+    failed,
     oldest_pending_seconds: oldestPendingSeconds,
     last_backfilled_at: integration.last_backfilled_at,
     last_backfill: lastRun ?? null,
@@ -78,12 +83,13 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           writeLine(
             ctx,
             formatTable(
-              ['id', 'service', 'rows', 'pending', 'oldest pending', 'last backfill', 'error'],
+              ['id', 'service', 'rows', 'pending', 'failed', 'oldest pending', 'last backfill', 'error'],
               integrations.map((s) => [
                 s.id,
                 s.service,
                 s.rows,
                 s.pending ?? '-',
+                s.failed ?? '-',
                 formatAge(s.oldest_pending_seconds),
                 s.last_backfill ? `${s.last_backfill.status} ${formatCellDate(s.last_backfill.finished_at ?? s.last_backfill.started_at)}` : 'never',
                 s.error ? `${s.error.code}: ${s.error.message}` : '',

@@ -30,10 +30,10 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
     if (!replicator.verifyWebhook) {
       throw new SwitchboardError('SB_ERR_METHOD_NOT_ALLOWED', `${replicator.name} does not accept webhooks`);
     }
-    const webhook = toWebhookRequest(request, engine.publicUrl);
+    const webhook = toWebhookRequest(request, engine.config.publicUrl);
     const verification = await replicator.verifyWebhook(webhook, integration);
     if (!verification.ok) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', verification.reason);
-    const rows = replicator.toRows(webhook.body, { integration, request: webhook });
+    const rows = replicator.toRows(webhook.body, { integration, config: engine.config, request: webhook });
     const upserted = await ingestRows(engine, integration, rows, { origin: 'webhook' });
     const response = replicator.webhookResponse?.(upserted, webhook) ?? ACCEPTED;
     return reply.code(response.status).type(response.contentType).send(response.body);

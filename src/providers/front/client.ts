@@ -1,0 +1,104 @@
+/**
+ * Front Channel API client for an application channel: imports messages the channel
+ * received or sent (`/channels/<id>/inbound_messages|outbound_messages`) and downloads
+ * attachments of messages Front asks us to deliver. Every call carries a fresh HS256 JWT
+ * (iss = app UID, random jti, sub = channel id, exp within 30 s, as Front requires).
+ */
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { FormData } from 'undici';
+import { ProviderHttpError, parseRetryAfter, providerRequest, type ProviderResponse } from '../http.ts';
+
+export interface FrontChannelSettings {
+  apiUrl: string;
+  appUid: string;
+  appSecret: string;
+}
+
+/** Front wants `exp` within 30 s; a margin keeps clock skew from pushing us past it. */
+const JWT_LIFETIME_SECONDS = 25;
+const PROVIDER = 'front';
+
+export interface FrontImport {
+  body: string;
+  /** Epoch seconds. */
+  delivered_at: number;
+  metadata: { external_id: string; external_conversation_id: string };
+  sender?: { handle: string };
+  to?: { handle: string }[];
+}
+
+export interface FrontFile {
+  filename: string;
+  contentType: string;
+  bytes: Buffer;
+}
+
+export class FrontChannelClient {
+  readonly #settings: FrontChannelSettings;
+
+  constructor(settings: FrontChannelSettings) {
+    this.#settings = settings;
+  }
+
+  channelJwt(channelId: string, now = Date.now()): Promise<string> {
+    return new SignJWT({ iss: this.#settings.appUid, jti: randomBytes(4).toString('hex'), sub: channelId })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(now / 1000) + JWT_LIFETIME_SECONDS)
+      .sign(new TextEncoder().encode(this.#settings.appSecret));
+  }
+
+  /** POST an import; JSON, or multipart with bracketed field names when there are files. */
+  async importMessage(channelId: string, kind: 'inbound' | 'outbound', message: FrontImport, files: FrontFile[] = []): Promise<{ message_uid: string }> {
+    const url = `${this.#settings.apiUrl}/channels/${encodeURIComponent(channelId)}/${kind}_messages`;
+    const headers: Record<string, string> = { authorization: `Bearer ${await this.channelJwt(channelId)}`, accept: 'application/json' };
+    let body: string | FormData;
+    if (files.length === 0) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(message);
+    } else {
+      body = multipart(message, files);
+    }
+    const response = await providerRequest(PROVIDER, url, { method: 'POST', headers, body });
+    if (response.status >= 200 && response.status < 300) return response.json<{ message_uid: string }>();
+    throw frontError(response, `import into channel`);
+  }
+
+  async download(url: string, channelId: string): Promise<Buffer> {
+    const response = await providerRequest(PROVIDER, url, { headers: { authorization: `Bearer ${await this.channelJwt(channelId)}`, accept: '*/*' } });
+    if (response.status >= 200 && response.status < 300) return response.body;
+    throw frontError(response, 'attachment download');
+  }
+}
+
+function multipart(message: FrontImport, files: FrontFile[]): FormData {
+  const form = new FormData();
+  form.append('body', message.body);
+  form.append('delivered_at', String(message.delivered_at));
+  form.append('metadata[external_id]', message.metadata.external_id);
+  form.append('metadata[external_conversation_id]', message.metadata.external_conversation_id);
+  if (message.sender) form.append('sender[handle]', message.sender.handle);
+  message.to?.forEach((to, i) => form.append(`to[${i}][handle]`, to.handle));
+  files.forEach((file, i) => form.append(`attachments[${i}]`, new Blob([file.bytes], { type: file.contentType }), file.filename));
+  return form;
+}
+
+function frontError(response: ProviderResponse, what: string): ProviderHttpError {
+  const status = response.status;
+  let message = '';
+  try {
+    message = response.json<{ _error?: { message?: string } }>()._error?.message ?? '';
+  } catch {
+    // Not JSON.
+  }
+  // Front may say "retry in N milliseconds" in the body instead of Retry-After.
+  const bodyDelay = /retry in (\d+) milliseconds/i.exec(message)?.[1];
+  return new ProviderHttpError({
+    provider: PROVIDER,
+    message: `Front ${what} answered ${status}${message ? `: ${message}` : ''}`,
+    httpStatus: status,
+    responseBody: response.text().slice(0, 2000),
+    retryAfterMs: parseRetryAfter(response.headers['retry-after']) ?? (bodyDelay ? Number(bodyDelay) : null),
+    retryable: status === 429 || status >= 500,
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * `POST|DELETE /v1/install/front_signalwire/channel`: the one URL Front calls for every
+ * channel of this app; the bearer token (the integration's API key) says which one.
+ * Checks in WebhookDB's order: 400 bad or missing `type` → 401 API key → 401 Front
+ * signature → 200 with the synchronous body. Message rows are committed before we answer.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { sql } from 'kysely';
+import { requestBackfill } from '../../engine/backfill-queue.ts';
+import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
+import { ingestRows, type Engine } from '../../engine/ingest.ts';
+import { deleteIntegration, findByApiKey } from '../../engine/integrations.ts';
+import { verifyFrontSignature } from '../../providers/front/signature.ts';
+import { toWebhookRequest } from '../../http/webhook-request.ts';
+import { CHANNEL_TYPES, frontRows, type ChannelType } from './rows.ts';
+
+export const CHANNEL_PATH = '/v1/install/front_signalwire/channel';
+const SERVICE = 'front_signalwire_message_channel_app_v1';
+
+const unauthorized = (message: string) => new SwitchboardError('SB_ERR_UNAUTHORIZED', message);
+
+export const channelRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { engine }) => {
+  app.addHook('onRequest', async (request) => {
+    request.webhookLog = { integrationId: null, reason: null };
+  });
+
+  app.route({
+    method: ['POST', 'DELETE'],
+    url: CHANNEL_PATH,
+    handler: async (request, reply) => {
+      const webhook = toWebhookRequest(request, engine.config.publicUrl);
+      const body = webhook.body as { type?: unknown; payload?: { channel_id?: unknown } } | null;
+      if (!body || typeof body !== 'object' || !CHANNEL_TYPES.includes(body.type as ChannelType)) {
+        throw new SwitchboardError('SB_ERR_BAD_REQUEST', `type is missing or not one of ${CHANNEL_TYPES.join(', ')}`);
+      }
+      const type = body.type as ChannelType;
+
+      const authorization = webhook.headers.authorization;
+      if (!authorization) throw unauthorized('Missing Authorization header');
+      if (!authorization.startsWith('Bearer ')) throw unauthorized('Expected Bearer authorization');
+      const integration = await findByApiKey(engine.db, authorization.slice('Bearer '.length).trim());
+      if (!integration || integration.service_name !== SERVICE) throw unauthorized('Invalid API key');
+      request.webhookLog!.integrationId = integration.id;
+
+      const secret = engine.config.front.appSecret;
+      if (!secret) {
+        request.log.error('FRONT_CHANNEL_APP_SECRET is not set: Front channel requests cannot be verified');
+        throw unauthorized('channel app secret not configured');
+      }
+      const verification = verifyFrontSignature(secret, webhook.headers, webhook.rawBody.toString('utf8'), request.method);
+      if (!verification.ok) throw unauthorized(verification.reason);
+
+      reply.code(200).type('application/json');
+      switch (type) {
+        case 'authorization': {
+          const channelId = body.payload?.channel_id;
+          if (typeof channelId !== 'string' || !channelId) throw invalidPayload('payload.channel_id is required');
+          await engine.db.transaction().execute(async (trx) => {
+            await trx.updateTable('service_integrations').set({ backfill_key: channelId, updated_at: sql<Date>`now()` }).where('id', '=', integration.id).execute();
+            // Messages waiting for a channel can go now.
+            await requestBackfill(trx, integration.id, { trigger: 'authorization' });
+          });
+          return JSON.stringify({ type: 'success', webhook_url: `${engine.config.publicUrl}${CHANNEL_PATH}` });
+        }
+        case 'message':
+        case 'message_autoreply': {
+          const rows = await ingestRows(engine, integration, frontRows(body, integration, engine.config), { origin: 'webhook' });
+          return JSON.stringify({
+            type: 'success',
+            external_id: rows.map((r) => r.key).join(','),
+            external_conversation_id: rows.map((r) => r.columns.external_conversation_id).join(','),
+          });
+        }
+        case 'delete':
+          await deleteIntegration(engine.db, engine.registry, integration);
+          return '{}';
+        case 'message_imported':
+          return '{}';
+      }
+    },
+  });
+};

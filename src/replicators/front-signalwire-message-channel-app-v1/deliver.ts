@@ -1,0 +1,230 @@
+/**
+ * The channel's backfill pass: deliver every pending row, then write its counterpart id.
+ *
+ * - no front_message_id: import into Front (inbound_messages, or outbound_messages for SMS
+ *   sent outside Front), once ever per row (`fsmca-fims-<external_id>`; notices
+ *   `fsmca-swfail-<sid>`); SignalWire media: text/plain joins the body, images attach.
+ * - no signalwire_sid: send the SMS, once ever per row. A send whose outcome we never
+ *   heard (timeout, crash) is first looked for in SignalWire and adopted, never resent.
+ * - older than 48 h: `skipped_due_to_age`; recipient outside SIGNALWIRE_SMS_ALLOWLIST: `skipped`.
+ * - a coded provider error marks the row failed with its code (no retry loop); a
+ *   transient one backs off per row (Retry-After honoured) and a later pass is queued;
+ *   one bad row never stops the others. Rejected credentials stop the pass (shown on the integration).
+ */
+import { sql } from 'kysely';
+import type { ServiceIntegration } from '../../db/schema.ts';
+import { enqueueBackfill } from '../../engine/backfill-queue.ts';
+import { coerceError, isDatabaseUnavailable, SwitchboardError } from '../../engine/errors.ts';
+import { onceEver } from '../../engine/idempotency.ts';
+import type { BackfillContext } from '../../engine/replicator.ts';
+import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
+import { ProviderHttpError } from '../../providers/http.ts';
+import { parseSignalWireDate, type SignalWireClient } from '../../providers/signalwire/client.ts';
+import { signalWireClient } from '../signalwire-message-v1.ts';
+import { frontAttachmentUrls } from './front-media.ts';
+import { signalWireMedia } from './signalwire-media.ts';
+
+const TABLE = sql.table('front_signalwire_message_channel_app_v1');
+const BATCH = 50;
+/** WebhookDB's channel_sync_refreshness_cutoff. */
+export const SYNC_CUTOFF_MS = 48 * 3_600_000;
+const MAX_BACKOFF_MS = 10 * 60_000;
+
+export interface ChannelRow {
+  pk: number;
+  external_id: string;
+  signalwire_sid: string | null;
+  front_message_id: string | null;
+  external_conversation_id: string | null;
+  direction: string | null;
+  body: string | null;
+  sender: string | null;
+  recipient: string | null;
+  delivery_attempts: number;
+  send_started_at: Date | null;
+  row_created_at: Date;
+  data: Record<string, unknown>;
+}
+
+export interface Delivery {
+  ctx: BackfillContext;
+  integration: ServiceIntegration;
+  parent: ServiceIntegration;
+  signalwire: SignalWireClient;
+  front: FrontChannelClient;
+}
+
+/** Front's channel id is only known after Front's `authorization` request. */
+class NotConnected extends Error {}
+
+export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
+  const parent = await ctx.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.depends_on ?? -1).executeTakeFirst();
+  if (!parent) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', 'the SignalWire integration this channel depends on is gone');
+  const delivery: Delivery = { ctx, integration, parent, signalwire: signalWireClient(parent), front: new FrontChannelClient(ctx.config.front) };
+
+  const { rows: count } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM ${TABLE} WHERE integration_id = ${integration.id} AND delivery_status = 'pending'`.execute(ctx.db);
+  await ctx.progress(0, count[0]?.n ?? 0);
+
+  let cursor = 0;
+  let waitingForChannel = 0;
+  for (;;) {
+    const { rows } = await sql<ChannelRow>`
+      SELECT pk, external_id, signalwire_sid, front_message_id, external_conversation_id, direction, body, sender, recipient,
+             delivery_attempts, send_started_at, row_created_at, data
+      FROM ${TABLE}
+      WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
+        AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      ORDER BY pk LIMIT ${BATCH}`.execute(ctx.db);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      cursor = row.pk;
+      if ((await deliverOne(delivery, row)) === 'waiting-for-channel') waitingForChannel++;
+      await ctx.progress(1);
+    }
+  }
+  await scheduleRetries(ctx, integration);
+  if (waitingForChannel > 0) {
+    throw new SwitchboardError(
+      'SB_ERR_NOT_CONNECTED',
+      `${waitingForChannel} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
+    );
+  }
+}
+
+/** Rows backing off get a pass when the first of them is due. */
+async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
+  const { rows } = await sql<{ seconds: number | null }>`
+    SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 AS seconds FROM ${TABLE}
+    WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND next_attempt_at > now()`.execute(ctx.db);
+  const seconds = rows[0]?.seconds;
+  if (seconds === null || seconds === undefined) return;
+  await enqueueBackfill(ctx.db, [{ integration_id: integration.id, incremental: true, recursive: false, trigger: 'retry' }], {
+    delaySeconds: Math.max(1, Math.ceil(seconds)),
+  });
+}
+
+async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' | 'waiting-for-channel'> {
+  const { ctx } = delivery;
+  try {
+    if ((row.signalwire_sid === null) === (row.front_message_id === null)) {
+      // WebhookDB raised here and lost the rest of the page; we park the row.
+      await finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: 'row has both or neither counterpart ids' });
+    } else if (row.front_message_id === null) {
+      await importIntoFront(delivery, row);
+    } else {
+      await sendSms(delivery, row);
+    }
+    return 'done';
+  } catch (thrown) {
+    if (thrown instanceof NotConnected) return 'waiting-for-channel';
+    const error = coerceError(thrown);
+    if (isDatabaseUnavailable(error) || (error instanceof ProviderHttpError && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
+    if (error instanceof ProviderHttpError && !error.retryable) {
+      ctx.log.warn({ pk: row.pk, provider: error.provider, status: error.httpStatus, code: error.providerCode }, 'delivery failed permanently');
+      await finish(delivery, row, { status: 'failed', code: error.providerCode ?? `HTTP_${error.httpStatus}`, message: error.message });
+      return 'done';
+    }
+    const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
+    const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
+    ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: error.message }, 'delivery will be retried');
+    await sql`
+      UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
+        next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
+      WHERE pk = ${row.pk}`.execute(ctx.db);
+    return 'done';
+  }
+}
+
+type Outcome =
+  | { status: 'delivered'; frontMessageId?: string; signalwireSid?: string }
+  | { status: 'skipped'; frontMessageId?: string; signalwireSid?: string; message: string }
+  | { status: 'failed'; code: string; message: string };
+
+/** Write the outcome; the counterpart id only where none was written meanwhile. */
+async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome): Promise<void> {
+  const ids: { frontMessageId?: string; signalwireSid?: string } = 'code' in outcome ? {} : outcome;
+  await sql`
+    UPDATE ${TABLE} SET
+      front_message_id = COALESCE(front_message_id, ${ids.frontMessageId ?? null}),
+      signalwire_sid = COALESCE(signalwire_sid, ${ids.signalwireSid ?? null}),
+      delivery_status = ${outcome.status},
+      delivery_error_code = ${'code' in outcome ? outcome.code : null},
+      delivery_error_message = ${'message' in outcome ? outcome.message : null},
+      delivered_at = CASE WHEN ${outcome.status} = 'delivered' THEN now() END,
+      next_attempt_at = NULL,
+      row_updated_at = now()
+    WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(delivery.ctx.db);
+}
+
+const isNotice = (row: ChannelRow) => row.data.notice === 'signalwire_failure';
+
+async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<void> {
+  const { ctx, integration } = delivery;
+  const channelId = integration.backfill_key;
+  if (!channelId) throw new NotConnected();
+  const notice = isNotice(row);
+  const textedAt =
+    (notice ? new Date(String(row.data.noticed_at)) : parseSignalWireDate(row.data.date_created)) ?? row.row_created_at;
+  if (Date.now() - textedAt.getTime() > SYNC_CUTOFF_MS) {
+    return finish(delivery, row, { status: 'skipped', frontMessageId: 'skipped_due_to_age', message: 'older than 48 hours' });
+  }
+  if (row.direction !== 'inbound' && row.direction !== 'outbound') {
+    return finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: `direction ${row.direction} cannot be imported` });
+  }
+  const { body, files } = notice ? { body: row.body ?? '<no body>', files: [] } : await signalWireMedia(delivery, row, textedAt);
+  const message: FrontImport = {
+    body,
+    delivered_at: Math.floor(textedAt.getTime() / 1000),
+    metadata: { external_id: notice ? (row.signalwire_sid ?? row.external_id) : row.external_id, external_conversation_id: row.external_conversation_id ?? '' },
+    ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
+  };
+  const key = notice ? `fsmca-swfail-${row.signalwire_sid}` : `fsmca-fims-${row.external_id}`;
+  const { result } = await onceEver(ctx.db, key, () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, files));
+  await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+}
+
+/** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
+export function allowedRecipient(recipient: string, patterns: readonly string[]): boolean {
+  return patterns.some((pattern) => {
+    const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+    return new RegExp(`^${regex}$`).test(recipient);
+  });
+}
+
+async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
+  const { ctx, parent } = delivery;
+  const payload = (row.data.payload ?? {}) as { created_at?: unknown; attachments?: unknown };
+  const messagedAt = typeof payload.created_at === 'number' ? new Date(payload.created_at * 1000) : row.row_created_at;
+  if (Date.now() - messagedAt.getTime() > SYNC_CUTOFF_MS) {
+    return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped_due_to_age', message: 'older than 48 hours' });
+  }
+  if (!row.recipient || !allowedRecipient(row.recipient, ctx.config.smsAllowlist)) {
+    ctx.log.warn({ pk: row.pk }, 'recipient not in SIGNALWIRE_SMS_ALLOWLIST; SMS not sent');
+    return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped', message: 'recipient not in SIGNALWIRE_SMS_ALLOWLIST' });
+  }
+  const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
+  const { result } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async () => {
+    // An earlier attempt may have reached SignalWire without us hearing back: look first.
+    const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at) : null;
+    if (earlier) return { sid: earlier };
+    const mediaUrls = await frontAttachmentUrls(delivery, row, payload.attachments);
+    await sql`UPDATE ${TABLE} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
+    const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
+    return { sid: sent.sid };
+  });
+  await finish(delivery, row, { status: 'delivered', signalwireSid: result.sid });
+}
+
+/** Our message to this recipient created since the attempt started, not yet claimed by another row. */
+async function findOwnSend(delivery: Delivery, row: ChannelRow, since: Date): Promise<string | null> {
+  const page = await delivery.signalwire.listMessages(null, { To: row.recipient ?? '', From: row.sender ?? '', PageSize: '50' });
+  for (const message of page.messages ?? []) {
+    const created = parseSignalWireDate(message.date_created)?.getTime() ?? 0;
+    if (message.direction !== 'outbound-api' || created < since.getTime() - 60_000) continue;
+    if ((message.body ?? '') !== (row.body ?? '')) continue;
+    const { rows } = await sql`SELECT 1 FROM ${TABLE} WHERE integration_id = ${delivery.integration.id} AND signalwire_sid = ${message.sid}`.execute(delivery.ctx.db);
+    if (rows.length === 0) return message.sid;
+  }
+  return null;
+}

@@ -1,0 +1,139 @@
+/**
+ * `front_signalwire_message_channel_app_v1`: a Front application channel bridged to one
+ * SignalWire number, as a convergent two-way sync (WebhookDB's design, its defects fixed).
+ *
+ * - Front → SMS: Front POSTs `message` to /v1/install/front_signalwire/channel (channel-route.ts);
+ *   one row per `to` recipient lands with front_message_id and no signalwire_sid.
+ * - SMS → Front: every changed signalwire_message_v1 row of the parent integration is seen
+ *   by onDependencyUpsert; inbound-to-our-number and outbound-api-from-our-number messages
+ *   land with signalwire_sid and no front_message_id; failed sends from our number add a
+ *   notice row, imported once into the conversation.
+ * - A pass (deliver.ts) delivers every pending row — SMS sent, message imported — and writes
+ *   the counterpart id back. A row is done when delivered, failed (coded) or skipped.
+ *
+ * Fields: api_url = our phone number (E.164), backfill_key = Front channel id (set by
+ * Front's `authorization` request), settings.region = default region for typed numbers.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { ServiceIntegration } from '../../db/schema.ts';
+import { defineReplicator } from '../../engine/replicator.ts';
+import { parsePhoneFlag, toE164 } from '../../providers/phone.ts';
+import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
+import { channelRoutes, CHANNEL_PATH } from './channel-route.ts';
+import { deliverPending } from './deliver.ts';
+import { failureNoticeRow, frontRows, regionOf, signalWireRow } from './rows.ts';
+
+export const FRONT_SIGNALWIRE_CHANNEL = 'front_signalwire_message_channel_app_v1';
+export const TABLE = sql.table(FRONT_SIGNALWIRE_CHANNEL);
+
+/** Failures older than this get no notice (WebhookDB: 4 days). */
+const NOTICE_WINDOW_MS = 4 * 86_400_000;
+
+export const frontSignalwireMessageChannelAppV1 = defineReplicator({
+  name: FRONT_SIGNALWIRE_CHANNEL,
+  description: 'Front/SignalWire Messages',
+  remoteKey: 'external_id',
+  columns: [
+    { name: 'signalwire_sid', type: 'text', onUpdate: 'coalesce' },
+    { name: 'front_message_id', type: 'text', onUpdate: 'coalesce' },
+    { name: 'external_conversation_id', type: 'text' },
+    { name: 'direction', type: 'text' },
+    { name: 'body', type: 'text' },
+    { name: 'sender', type: 'text' },
+    { name: 'recipient', type: 'text' },
+  ],
+  // Only rows still waiting may change, and only when something really changed: a
+  // retried Front request or a re-polled message is not a change (WebhookDB re-queued a
+  // pass for those, its "hot loop").
+  updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
+  pendingWhere: `delivery_status = 'pending'`,
+  failedWhere: `delivery_status = 'failed'`,
+  dependsOn: SIGNALWIRE_MESSAGE,
+  issuesApiKey: true,
+  backfillOnChange: true,
+  // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
+  resetClears: [],
+  fields: [
+    {
+      flag: 'phone',
+      target: { column: 'api_url' },
+      description: 'the SignalWire number to bridge',
+      required: true,
+      parse: (value, { config, flags }) => parsePhoneFlag(value, flags.region?.toUpperCase() ?? config.defaultPhoneRegion),
+    },
+    {
+      flag: 'region',
+      target: { setting: 'region' },
+      description: 'two-letter country for numbers typed without a country code',
+      parse: (value) => {
+        if (!/^[A-Za-z]{2}$/.test(value)) throw new Error('a two-letter country code such as US or KE');
+        return value.toUpperCase();
+      },
+    },
+  ],
+  toRows: (item, { integration, config }) => frontRows(item, integration, config),
+  async onDependencyUpsert(ctx, { row }) {
+    if (!row.changed) return;
+    const integration = ctx.integration;
+    const region = regionOf(integration, ctx.config);
+    const support = integration.api_url;
+    const data = (row.data ?? {}) as Record<string, unknown>;
+    const from = toE164(String(row.columns.from ?? data.from ?? ''), region);
+    const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
+    const message = { sid: row.key, direction: (row.columns.direction ?? data.direction ?? null) as string | null, from, to, data };
+    if (!support || !from || !to) return;
+
+    const status = String(row.columns.status ?? '');
+    const updated = row.columns.date_updated instanceof Date ? row.columns.date_updated : new Date();
+    if ((status === 'failed' || status === 'undelivered') && from === support && Date.now() - updated.getTime() < NOTICE_WINDOW_MS) {
+      await ctx.upsert([failureNoticeRow(message, support, to, new Date())]);
+    }
+
+    const kind = message.direction === 'inbound' && to === support ? 'inbound' : message.direction === 'outbound-api' && from === support ? 'outbound' : null;
+    if (!kind) return;
+    // Our own sends come back through SignalWire: never import them again.
+    const known = await sql`SELECT 1 FROM ${TABLE} WHERE integration_id = ${integration.id} AND signalwire_sid = ${row.key} LIMIT 1`.execute(ctx.db);
+    if (known.rows.length > 0) return;
+    if (kind === 'outbound' && (await adoptOwnSend(ctx.db, integration, message.sid, from, to, data))) return;
+    await ctx.upsert([signalWireRow(message, kind, from, to)]);
+  },
+  backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration) }],
+  routes: channelRoutes,
+  webhookUrl: (_integration, publicUrl) => `${publicUrl}${CHANNEL_PATH}`,
+  setupInstructions: (integration, publicUrl) =>
+    [
+      'Almost there! You can now finish installing the SignalWire Channel in Front.',
+      "In Front, go to Settings -> Company -> Channels, click 'Connect a Channel', and choose your",
+      "Switchboard/SignalWire channel app. In the 'Token' field, enter the API key printed when this",
+      `integration was created (lost it? \`switchboard integrations roll-key ${integration.id}\` prints a new one).`,
+      `Front will call ${publicUrl}${CHANNEL_PATH}; the channel's number is ${integration.api_url}.`,
+      integration.backfill_key ? `Connected to Front channel ${integration.backfill_key}.` : 'Not connected to a Front channel yet.',
+    ].join('\n'),
+});
+
+/**
+ * WebhookDB's duplicate window: a send whose sid we have not written back yet (the
+ * response was lost, or the write is in flight) shows up in a poll as an outbound-api
+ * message. Match it to our row waiting for that send, and record the sid there instead of
+ * importing it into Front as someone else's message.
+ */
+async function adoptOwnSend(
+  db: Kysely<any>,
+  integration: ServiceIntegration,
+  sid: string,
+  from: string,
+  to: string,
+  data: Record<string, unknown>,
+): Promise<boolean> {
+  const { rows } = await sql<{ pk: number }>`
+    UPDATE ${TABLE} SET signalwire_sid = ${sid}, delivery_status = 'delivered', delivered_at = now(), row_updated_at = now()
+    WHERE pk = (
+      SELECT pk FROM ${TABLE}
+      WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND signalwire_sid IS NULL
+        AND send_started_at IS NOT NULL AND sender = ${from} AND recipient = ${to}
+        AND body IS NOT DISTINCT FROM ${typeof data.body === 'string' ? data.body : null}
+      ORDER BY pk LIMIT 1 FOR UPDATE SKIP LOCKED
+    )
+    RETURNING pk`.execute(db);
+  return rows.length > 0;
+}

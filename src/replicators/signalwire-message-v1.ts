@@ -1,0 +1,186 @@
+/**
+ * `signalwire_message_v1`: every message of a SignalWire project, one row per message sid.
+ *
+ * Two ways in, converging on one row:
+ * - polling (WebhookDB's only way): list Messages.json newest first, following
+ *   next_page_uri; incremental passes stop at the first page older than the last pass;
+ * - webhooks (ours, for sub-second latency): inbound messages and status callbacks,
+ *   form-encoded and signed with the project's signing key.
+ * A webhook knows less than the API, so it only moves the status forward and merges what
+ * it has into `data`; API data with a newer `date_updated` always wins. Integration
+ * fields: api_url = space URL, backfill_key = project id, backfill_secret = API token,
+ * webhook_secret = signing key.
+ */
+import { invalidPayload } from '../engine/errors.ts';
+import { defineReplicator, type RowInput, type WebhookRequest } from '../engine/replicator.ts';
+import type { ServiceIntegration } from '../db/schema.ts';
+import {
+  formatSignalWireDate,
+  parseSignalWireDate,
+  SignalWireClient,
+  spaceBaseUrl,
+  type SignalWireMessage,
+} from '../providers/signalwire/client.ts';
+import { verifySignalWireSignature } from '../providers/signalwire/signature.ts';
+
+export const SIGNALWIRE_MESSAGE = 'signalwire_message_v1';
+
+/** Messages created this long before the last pass are still re-read (clock skew, late listing). */
+const INCREMENTAL_OVERLAP_MS = 5 * 60_000;
+const PAGE_SIZE = '100';
+
+const FINAL_STATUSES = "('delivered', 'undelivered', 'failed', 'received', 'read', 'canceled')";
+const EARLY_STATUSES = "('accepted', 'scheduled', 'queued', 'sending', 'sent', 'receiving', 'initiated')";
+
+export function signalWireClient(integration: ServiceIntegration): SignalWireClient {
+  return new SignalWireClient({
+    baseUrl: integration.api_url ?? '',
+    projectId: integration.backfill_key ?? '',
+    apiToken: integration.backfill_secret ?? '',
+  });
+}
+
+function apiRow(message: SignalWireMessage): RowInput {
+  if (typeof message?.sid !== 'string' || message.sid === '') throw invalidPayload('message without sid');
+  return {
+    key: message.sid,
+    columns: {
+      date_created: parseSignalWireDate(message.date_created),
+      date_sent: parseSignalWireDate(message.date_sent),
+      date_updated: parseSignalWireDate(message.date_updated),
+      direction: message.direction ?? null,
+      from: message.from ?? null,
+      to: message.to ?? null,
+      status: message.status ?? null,
+    },
+    data: message,
+  };
+}
+
+/** An inbound-message webhook or a status callback, shaped like the API's message JSON. */
+function webhookRow(form: Record<string, string>): RowInput {
+  const sid = form.MessageSid ?? form.SmsSid;
+  if (!sid) throw invalidPayload('MessageSid is required');
+  const status = form.MessageStatus ?? form.SmsStatus ?? 'received';
+  const inbound = status === 'received' || status === 'receiving';
+  // "Now" stands for date_updated: the webhook reports the state as of its arrival.
+  const now = new Date();
+  const data: Record<string, unknown> = { sid, status, date_updated: formatSignalWireDate(now), webhook_params: form };
+  const copy: [string, string][] = [
+    ['AccountSid', 'account_sid'],
+    ['From', 'from'],
+    ['To', 'to'],
+    ['Body', 'body'],
+    ['NumMedia', 'num_media'],
+    ['NumSegments', 'num_segments'],
+    ['ErrorCode', 'error_code'],
+    ['ErrorMessage', 'error_message'],
+  ];
+  for (const [param, key] of copy) if (form[param] !== undefined) data[key] = form[param];
+  if (inbound) Object.assign(data, { direction: 'inbound', date_created: data.date_updated });
+  return {
+    key: sid,
+    columns: {
+      date_created: inbound ? now : null,
+      date_sent: null,
+      date_updated: now,
+      direction: inbound ? 'inbound' : null,
+      from: form.From ?? null,
+      to: form.To ?? null,
+      status,
+    },
+    data,
+  };
+}
+
+function formPairs(request: WebhookRequest): [string, string][] {
+  return [...new URLSearchParams(request.rawBody.toString('utf8'))];
+}
+
+export const signalwireMessageV1 = defineReplicator({
+  name: SIGNALWIRE_MESSAGE,
+  description: 'SignalWire Messages',
+  remoteKey: 'signalwire_id',
+  columns: [
+    { name: 'date_created', type: 'timestamptz', onUpdate: 'coalesce' },
+    { name: 'date_sent', type: 'timestamptz', onUpdate: 'coalesce' },
+    { name: 'date_updated', type: 'timestamptz' },
+    { name: 'direction', type: 'text', onUpdate: 'coalesce' },
+    { name: 'from', type: 'text', onUpdate: 'coalesce' },
+    { name: 'to', type: 'text', onUpdate: 'coalesce' },
+    { name: 'status', type: 'text' },
+  ],
+  updateWhere: `CASE WHEN excluded.data ? 'webhook_params' THEN
+      existing.status IS DISTINCT FROM excluded.status
+      AND NOT (existing.status IN ${FINAL_STATUSES} AND excluded.status IN ${EARLY_STATUSES})
+      AND (existing.date_updated IS NULL OR existing.date_updated < excluded.date_updated)
+    ELSE
+      existing.date_updated IS NULL OR existing.date_updated < excluded.date_updated
+      OR (existing.data ? 'webhook_params' AND existing.status IS NOT DISTINCT FROM excluded.status)
+    END`,
+  // A webhook adds to what the API told us; API data replaces the row's data whole.
+  dataOnUpdate: { sql: "CASE WHEN excluded.data ? 'webhook_params' THEN existing.data || excluded.data ELSE excluded.data END" },
+  polls: true,
+  fields: [
+    {
+      flag: 'space',
+      target: { column: 'api_url' },
+      description: 'space name (acme → https://acme.signalwire.com) or URL',
+      required: true,
+      parse: (value) => {
+        const url = spaceBaseUrl(value);
+        if (!URL.canParse(url)) throw new Error(`"${value}" is neither a space name nor a URL`);
+        return url;
+      },
+    },
+    { flag: 'project-id', target: { column: 'backfill_key' }, description: 'project id', required: true },
+    { flag: 'api-token', target: { column: 'backfill_secret' }, description: 'API token with the Messaging scope', required: true, secret: true },
+    { flag: 'signing-key', target: { column: 'webhook_secret' }, description: 'signing key (PSK_...), to accept webhooks', secret: true },
+  ],
+  toRows(item, { request }) {
+    if (request) {
+      if (item === null || typeof item !== 'object') throw invalidPayload('expected a form-encoded body');
+      return [webhookRow(item as Record<string, string>)];
+    }
+    return [apiRow(item as SignalWireMessage)];
+  },
+  verifyWebhook(request, integration) {
+    if (!integration.webhook_secret) {
+      return { ok: false, reason: `no signing key configured: set one with \`switchboard integrations update ${integration.id} --signing-key <key>\`` };
+    }
+    return verifySignalWireSignature(integration.webhook_secret, request.url, formPairs(request), request.headers);
+  },
+  webhookResponse: () => ({ status: 200, contentType: 'text/xml', body: '<Response></Response>' }),
+  backfillers: (integration) => [
+    {
+      name: 'messages',
+      async run(ctx) {
+        const client = signalWireClient(integration);
+        // Spelled right (WebhookDB sends `DateSend<`, which SignalWire ignores); two days
+        // ahead so no time zone hides today's messages.
+        const until = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+        const stopBefore = ctx.lastBackfilledAt ? ctx.lastBackfilledAt.getTime() - INCREMENTAL_OVERLAP_MS : null;
+        let next: string | null = null;
+        for (let first = true; first || next; first = false) {
+          const page = await client.listMessages(next, first ? { PageSize: PAGE_SIZE, 'DateSent<': until } : {});
+          await ctx.upsertItems(page.messages ?? []);
+          next = page.next_page_uri || null;
+          if (stopBefore !== null) {
+            const oldest = parseSignalWireDate(page.messages?.at(-1)?.date_created)?.getTime() ?? 0;
+            if (oldest < stopBefore) break;
+          }
+        }
+      },
+    },
+  ],
+  webhookUrl: (integration, publicUrl) => `${publicUrl}/v1/service_integrations/${integration.opaque_id}`,
+  setupInstructions: (integration, publicUrl) =>
+    [
+      'SignalWire messages are polled every minute. For sub-second delivery, also point the',
+      "phone number's messaging webhook at Switchboard (SignalWire → Phone Numbers → your number →",
+      `Messaging Settings → "When a message comes in": POST ${publicUrl}/v1/service_integrations/${integration.opaque_id})`,
+      integration.webhook_secret
+        ? 'Webhooks are verified with the signing key you gave.'
+        : `and give the project's signing key: switchboard integrations update ${integration.id} --signing-key <PSK_...>`,
+    ].join('\n'),
+});

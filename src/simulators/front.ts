@@ -1,0 +1,242 @@
+/**
+ * Front simulator: a real HTTP server that stands in for Front's Channel API (imports into
+ * `inbound_messages` / `outbound_messages`, attachment downloads, all behind the channel
+ * JWT) in tests, the demo and benchmarks, and a client (`channelClient`, front-client.ts)
+ * that plays Front sending signed requests to our channel webhook.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { jwtVerify } from 'jose';
+import { createChannelClient, type FrontChannelClient } from './front-client.ts';
+import { BadImport, parseImport, type ImportFile, type ImportKind, type ParsedImport } from './front-import.ts';
+import { FaultInjector } from './faults.ts';
+
+export { signFrontRequest } from './front-client.ts';
+export type {
+  ChannelResponse,
+  FrontAutoreplyInput,
+  FrontChannelClient,
+  FrontMessageInput,
+  FrontTeammate,
+  RawRequest,
+  SendOptions,
+} from './front-client.ts';
+export type { ImportFile, ImportKind } from './front-import.ts';
+
+export interface FrontSimulatorOptions {
+  appUid?: string;
+  appSecret?: string;
+}
+
+export interface FrontAttachment {
+  id: string;
+  channelId: string;
+  filename: string;
+  contentType: string;
+  bytes: Buffer;
+}
+
+export interface ImportedMessage {
+  channelId: string;
+  kind: ImportKind;
+  messageUid: string;
+  senderHandle: string | null;
+  toHandles: string[];
+  body: string;
+  deliveredAt: number | null;
+  externalId: string;
+  externalConversationId: string;
+  attachments: ImportFile[];
+  /** Media type the import was sent as: `application/json` or `multipart/form-data`. */
+  contentType: string;
+  at: Date;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  at: Date;
+}
+
+export interface FrontSimulator {
+  /** http://127.0.0.1:<port>; our code uses it as FRONT_API_URL. */
+  url: string;
+  appUid: string;
+  appSecret: string;
+  /** Channel ids the Channel API answers for (`authorize` adds to it). */
+  channels: Set<string>;
+  /** Every accepted import, in order. */
+  inbox: ImportedMessage[];
+  /** Every request received, faulted or not. */
+  requests: RecordedRequest[];
+  faults: FaultInjector;
+  addAttachment(channelId: string, file: ImportFile): FrontAttachment & { url: string };
+  channelClient(options: { webhookUrl: string; apiKey: string }): FrontChannelClient;
+  /** Stops the server, dropping requests held open by `timeout` faults. */
+  close(): Promise<void>;
+}
+
+/** Front rejects channel JWTs that expire further ahead than this. */
+const MAX_JWT_LIFETIME_SECONDS = 30;
+
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly title: string;
+  constructor(status: number, title: string, message: string) {
+    super(message);
+    this.status = status;
+    this.title = title;
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** Front's error envelope. */
+function sendError(res: ServerResponse, error: HttpError): void {
+  sendJson(res, error.status, { _error: { status: error.status, title: error.title, message: error.message } });
+}
+
+function flatHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function startFrontSimulator(options: FrontSimulatorOptions = {}): Promise<FrontSimulator> {
+  const appUid = options.appUid ?? `app_${hex(6)}`;
+  const appSecret = options.appSecret ?? hex(32);
+  const key = new TextEncoder().encode(appSecret);
+  const attachments = new Map<string, FrontAttachment>();
+
+  /** Checks `Authorization: Bearer <channel JWT>` as Front does; throws 401 otherwise. */
+  async function verifyChannelJwt(req: IncomingMessage, channelId: string): Promise<void> {
+    const unauthorized = (reason: string) => new HttpError(401, 'Unauthorized', reason);
+    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!match) throw unauthorized('Missing bearer token');
+    const now = new Date();
+    let exp: number;
+    try {
+      const { payload } = await jwtVerify(match[1]!, key, {
+        algorithms: ['HS256'],
+        issuer: appUid,
+        subject: channelId,
+        requiredClaims: ['jti', 'exp'],
+        currentDate: now,
+      });
+      exp = payload.exp!;
+    } catch (error) {
+      throw unauthorized(`Invalid token: ${(error as Error).message}`);
+    }
+    if (exp - Math.floor(now.getTime() / 1000) > MAX_JWT_LIFETIME_SECONDS) {
+      throw unauthorized(`Invalid token: "exp" must be at most ${MAX_JWT_LIFETIME_SECONDS} seconds ahead`);
+    }
+  }
+
+  async function importMessage(req: IncomingMessage, res: ServerResponse, channelId: string, kind: ImportKind, raw: Buffer) {
+    await verifyChannelJwt(req, channelId);
+    if (!sim.channels.has(channelId)) throw new HttpError(404, 'Not found', 'Unknown channel');
+    let parsed: ParsedImport;
+    try {
+      parsed = await parseImport(kind, req.headers, raw);
+    } catch (error) {
+      if (error instanceof BadImport) throw new HttpError(400, 'Bad request', error.message);
+      throw error;
+    }
+    const messageUid = `uid_${hex(8)}`;
+    sim.inbox.push({ channelId, kind, messageUid, ...parsed, at: new Date() });
+    sendJson(res, 202, { status: 'accepted', message_uid: messageUid });
+  }
+
+  async function downloadAttachment(req: IncomingMessage, res: ServerResponse, id: string) {
+    const attachment = attachments.get(id);
+    if (!attachment) throw new HttpError(404, 'Not found', 'Unknown attachment');
+    await verifyChannelJwt(req, attachment.channelId);
+    res.writeHead(200, { 'content-type': attachment.contentType, 'content-length': attachment.bytes.length });
+    res.end(attachment.bytes);
+  }
+
+  type Handler = (req: IncomingMessage, res: ServerResponse, raw: Buffer) => Promise<void>;
+
+  function route(method: string, pathname: string): Handler | HttpError {
+    const imports = /^\/channels\/([^/]+)\/(inbound|outbound)_messages$/.exec(pathname);
+    if (imports) {
+      if (method !== 'POST') return new HttpError(405, 'Method not allowed', `${method} ${pathname}`);
+      const channelId = decodeURIComponent(imports[1]!);
+      const kind = imports[2] as ImportKind;
+      return (req, res, raw) => importMessage(req, res, channelId, kind, raw);
+    }
+    const download = /^\/attachments\/([^/]+)$/.exec(pathname);
+    if (download) {
+      if (method !== 'GET') return new HttpError(405, 'Method not allowed', `${method} ${pathname}`);
+      const id = decodeURIComponent(download[1]!);
+      return (req, res) => downloadAttachment(req, res, id);
+    }
+    return new HttpError(404, 'Not found', `No route for ${method} ${pathname}`);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    sim.requests.push({ method, path, headers: flatHeaders(req), body: raw, at: new Date() });
+    const handler = route(method, new URL(path, 'http://front.invalid').pathname);
+    if (handler instanceof HttpError) return sendError(res, handler);
+    if (await sim.faults.apply(req, res)) return;
+    try {
+      await handler(req, res, raw);
+    } catch (error) {
+      if (error instanceof HttpError) return sendError(res, error);
+      throw error;
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      sendError(res, new HttpError(500, 'Internal server error', (error as Error).message));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const sim: FrontSimulator = {
+    url,
+    appUid,
+    appSecret,
+    channels: new Set(),
+    inbox: [],
+    requests: [],
+    faults: new FaultInjector(),
+    addAttachment(channelId, file) {
+      const attachment: FrontAttachment = { id: `fil_${hex(6)}`, channelId, ...file };
+      attachments.set(attachment.id, attachment);
+      return { ...attachment, url: `${url}/attachments/${attachment.id}` };
+    },
+    channelClient: (clientOptions) => createChannelClient(sim, clientOptions),
+    async close() {
+      sim.faults.releaseHanging();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+  return sim;
+}
