@@ -1,8 +1,8 @@
 /**
  * Error injection shared by the provider simulators: a script of faults consumed one per
  * request, then random faults at a rate. A fault answers with a status (429 with
- * Retry-After, coded 4xx, 5xx), never answers (timeout), resets the connection, or only
- * delays the normal answer.
+ * Retry-After, coded 4xx, 5xx), never answers (timeout), resets the connection, does the
+ * work but loses the answer, or only delays the normal answer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +11,9 @@ export type Fault =
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'timeout' }
   | { kind: 'reset' }
-  | { kind: 'latency'; ms: number };
+  | { kind: 'latency'; ms: number }
+  /** Do the work, then drop the connection instead of answering: the caller cannot know it succeeded. */
+  | { kind: 'lost-response' };
 
 export class FaultInjector {
   /** Consumed first, one fault per request, in order. */
@@ -23,7 +25,7 @@ export class FaultInjector {
   latencyMs = 0;
   random: () => number = Math.random;
   /** How many faults were injected, by kind. */
-  readonly injected: Record<Fault['kind'], number> = { status: 0, timeout: 0, reset: 0, latency: 0 };
+  readonly injected: Record<Fault['kind'], number> = { status: 0, timeout: 0, reset: 0, latency: 0, 'lost-response': 0 };
   readonly #hanging = new Set<ServerResponse>();
 
   next(): Fault | null {
@@ -54,6 +56,13 @@ export class FaultInjector {
       case 'reset':
         req.socket.destroy();
         return true;
+      case 'lost-response':
+        res.writeHead = () => res;
+        res.end = () => {
+          req.socket.destroy();
+          return res;
+        };
+        return false;
       case 'timeout':
         // Hold the request open; released (destroyed) when the simulator closes.
         this.#hanging.add(res);

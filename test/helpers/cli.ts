@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import { main } from '../../src/cli/main.ts';
 import type { CliContext } from '../../src/cli/context.ts';
+import type { Registry } from '../../src/engine/registry.ts';
 import { exampleRegistry } from '../fixtures/example-replicators.ts';
 
 export interface CliRun {
@@ -22,11 +23,15 @@ function capture() {
   return { stream, text: () => text };
 }
 
-export async function runCli(databaseUrl: string, args: string[], options: { confirm?: boolean; env?: Record<string, string> } = {}): Promise<CliRun> {
+export async function runCli(
+  databaseUrl: string,
+  args: string[],
+  options: { confirm?: boolean; env?: Record<string, string>; registry?: Registry } = {},
+): Promise<CliRun> {
   const out = capture();
   const err = capture();
   const ctx: CliContext = {
-    registry: exampleRegistry(),
+    registry: options.registry ?? exampleRegistry(),
     env: { DATABASE_URL: databaseUrl, PUBLIC_URL: 'https://sb.example.org', LOG_LEVEL: 'silent', ...options.env },
     cwd: process.cwd(),
     stdout: out.stream,

@@ -1,0 +1,111 @@
+/**
+ * A complete Front ⇄ SignalWire setup over real HTTP: our server on a known port (so
+ * PUBLIC_URL is real and signatures match), the SignalWire and Front simulators, and the
+ * two integrations wired to them — created through the real CLI, as a user would.
+ */
+import net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Runner } from 'graphile-worker';
+import { sql } from 'kysely';
+import type { ServiceIntegration } from '../../src/db/schema.ts';
+import type { Engine } from '../../src/engine/ingest.ts';
+import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { startWorker } from '../../src/jobs/worker.ts';
+import { defaultRegistry } from '../../src/replicators/index.ts';
+import { startFrontSimulator, type FrontSimulator } from '../../src/simulators/front.ts';
+import { startSignalWireSimulator, type SignalWireSimulator } from '../../src/simulators/signalwire.ts';
+import { runCli } from './cli.ts';
+import type { TestDatabase } from './database.ts';
+import { testEngine } from './engine.ts';
+
+export const SUPPORT = '+15550001111';
+export const CUSTOMER = '+15550002222';
+export const CUSTOMER_2 = '+15550003333';
+export const CHANNEL_ID = 'cha_test1';
+
+export interface ChannelSetup {
+  engine: Engine;
+  app: FastifyInstance;
+  publicUrl: string;
+  signalwire: SignalWireSimulator;
+  front: FrontSimulator;
+  sw: ServiceIntegration;
+  channel: ServiceIntegration;
+  apiKey: string;
+  /** The Front client, authenticated with our integration's API key. */
+  frontClient: ReturnType<FrontSimulator['channelClient']>;
+  /** Run one pass of an integration here, as the worker would. */
+  pass(integration: ServiceIntegration, options?: { incremental?: boolean }): ReturnType<typeof runBackfillPass>;
+  reload(integration: ServiceIntegration): Promise<ServiceIntegration>;
+  rows(): Promise<Record<string, any>[]>;
+  startWorker(): Promise<Runner>;
+  close(): Promise<void>;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+export async function setUpChannel(database: TestDatabase, env: Record<string, string> = {}): Promise<ChannelSetup> {
+  const signalwire = await startSignalWireSimulator();
+  const front = await startFrontSimulator();
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const settings = {
+    PUBLIC_URL: publicUrl,
+    PORT: String(port),
+    FRONT_API_URL: front.url,
+    FRONT_CHANNEL_APP_UID: front.appUid,
+    FRONT_CHANNEL_APP_SECRET: front.appSecret,
+    ...env,
+  };
+  const engine = testEngine(database.db, settings, defaultRegistry());
+  const app = await buildApp({ engine, config: engine.config });
+  await app.listen({ host: '127.0.0.1', port });
+
+  const cli = (...args: string[]) => runCli(database.url, args, { env: settings, registry: defaultRegistry() });
+  const swRun = await cli('integrations', 'create', 'signalwire_message_v1', '--space', signalwire.url, '--project-id', signalwire.projectId, '--api-token', signalwire.apiToken, '--signing-key', signalwire.signingKey, '--json');
+  if (swRun.code !== 0) throw new Error(swRun.stderr);
+  const channelRun = await cli('integrations', 'create', 'front_signalwire_message_channel_app_v1', '--depends-on', String(swRun.json().id), '--phone', SUPPORT, '--json');
+  if (channelRun.code !== 0) throw new Error(channelRun.stderr);
+  const apiKey = channelRun.json().api_key as string;
+
+  const reload = (integration: ServiceIntegration) =>
+    engine.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.id).executeTakeFirstOrThrow();
+  const sw = await reload({ id: swRun.json().id } as ServiceIntegration);
+  const channel = await reload({ id: channelRun.json().id } as ServiceIntegration);
+  const runners: Runner[] = [];
+
+  return {
+    engine,
+    app,
+    publicUrl,
+    signalwire,
+    front,
+    sw,
+    channel,
+    apiKey,
+    frontClient: front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_signalwire/channel`, apiKey }),
+    pass: (integration, options = {}) =>
+      runBackfillPass(engine, integration.id, { incremental: options.incremental ?? false, recursive: false, trigger: 'test' }),
+    reload,
+    rows: async () =>
+      (await sql<Record<string, any>>`SELECT * FROM front_signalwire_message_channel_app_v1 WHERE integration_id = ${channel.id} ORDER BY pk`.execute(engine.db))
+        .rows,
+    async startWorker() {
+      const runner = await startWorker(engine, database.url, { workerConcurrency: 4, pollCron: '0 0 1 1 *', webhookLogRetentionDays: 7 });
+      runners.push(runner);
+      return runner;
+    },
+    async close() {
+      await Promise.all(runners.map((r) => r.stop()));
+      await app.close();
+      await Promise.all([signalwire.close(), front.close()]);
+    },
+  };
+}
