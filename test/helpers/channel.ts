@@ -52,6 +52,8 @@ const freePort = () =>
   });
 
 export async function setUpChannel(database: TestDatabase, env: Record<string, string> = {}): Promise<ChannelSetup> {
+  // Each test starts from empty tables (the database is shared by the file's tests).
+  await sql`TRUNCATE service_integrations, webhook_log, idempotency_keys, graphile_worker._private_jobs CASCADE`.execute(database.db);
   const signalwire = await startSignalWireSimulator();
   const front = await startFrontSimulator();
   const port = await freePort();
