@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { FormData } from 'undici';
 import { ProviderHttpError, parseRetryAfter, providerRequest, type ProviderResponse } from '../http.ts';
 
 export interface FrontChannelSettings {
@@ -52,12 +51,14 @@ export class FrontChannelClient {
   async importMessage(channelId: string, kind: 'inbound' | 'outbound', message: FrontImport, files: FrontFile[] = []): Promise<{ message_uid: string }> {
     const url = `${this.#settings.apiUrl}/channels/${encodeURIComponent(channelId)}/${kind}_messages`;
     const headers: Record<string, string> = { authorization: `Bearer ${await this.channelJwt(channelId)}`, accept: 'application/json' };
-    let body: string | FormData;
+    let body: string | Buffer;
     if (files.length === 0) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(message);
     } else {
-      body = multipart(message, files);
+      const form = multipart(message, files);
+      headers['content-type'] = form.contentType;
+      body = form.body;
     }
     const response = await providerRequest(PROVIDER, url, { method: 'POST', headers, body });
     if (response.status >= 200 && response.status < 300) return response.json<{ message_uid: string }>();
@@ -71,16 +72,36 @@ export class FrontChannelClient {
   }
 }
 
-function multipart(message: FrontImport, files: FrontFile[]): FormData {
-  const form = new FormData();
-  form.append('body', message.body);
-  form.append('delivered_at', String(message.delivered_at));
-  form.append('metadata[external_id]', message.metadata.external_id);
-  form.append('metadata[external_conversation_id]', message.metadata.external_conversation_id);
-  if (message.sender) form.append('sender[handle]', message.sender.handle);
-  message.to?.forEach((to, i) => form.append(`to[${i}][handle]`, to.handle));
-  files.forEach((file, i) => form.append(`attachments[${i}]`, new Blob([file.bytes], { type: file.contentType }), file.filename));
-  return form;
+/**
+ * multipart/form-data with bracketed field names. Built by hand: FormData rewrites "\n"
+ * in field values to "\r\n" (the HTML form rule), which would change message bodies.
+ */
+function multipart(message: FrontImport, files: FrontFile[]): { body: Buffer; contentType: string } {
+  const boundary = `----switchboard${randomBytes(12).toString('hex')}`;
+  const fields: [string, string][] = [
+    ['body', message.body],
+    ['delivered_at', String(message.delivered_at)],
+    ['metadata[external_id]', message.metadata.external_id],
+    ['metadata[external_conversation_id]', message.metadata.external_conversation_id],
+  ];
+  if (message.sender) fields.push(['sender[handle]', message.sender.handle]);
+  message.to?.forEach((to, i) => fields.push([`to[${i}][handle]`, to.handle]));
+  const quote = (value: string) => value.replace(/["\r\n]/g, (c) => encodeURIComponent(c));
+  const parts: Buffer[] = [];
+  for (const [name, value] of fields) {
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`));
+  }
+  files.forEach((file, i) => {
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="attachments[${i}]"; filename="${quote(file.filename)}"\r\nContent-Type: ${file.contentType}\r\n\r\n`,
+      ),
+      file.bytes,
+      Buffer.from('\r\n'),
+    );
+  });
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 function frontError(response: ProviderResponse, what: string): ProviderHttpError {

@@ -22,6 +22,7 @@ import { ProviderHttpError } from '../../providers/http.ts';
 import { parseSignalWireDate, type SignalWireClient } from '../../providers/signalwire/client.ts';
 import { signalWireClient } from '../signalwire-message-v1.ts';
 import { frontAttachmentUrls } from './front-media.ts';
+import { failureNoticeText } from './rows.ts';
 import { signalWireMedia } from './signalwire-media.ts';
 
 const TABLE = sql.table('front_signalwire_message_channel_app_v1');
@@ -172,7 +173,7 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
   if (row.direction !== 'inbound' && row.direction !== 'outbound') {
     return finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: `direction ${row.direction} cannot be imported` });
   }
-  const { body, files } = notice ? { body: row.body ?? '<no body>', files: [] } : await signalWireMedia(delivery, row, textedAt);
+  const { body, files } = notice ? { body: await noticeText(delivery, row), files: [] } : await signalWireMedia(delivery, row, textedAt);
   const message: FrontImport = {
     body,
     delivered_at: Math.floor(textedAt.getTime() / 1000),
@@ -182,6 +183,17 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
   const key = notice ? `fsmca-swfail-${row.signalwire_sid}` : `fsmca-fims-${row.external_id}`;
   const { result } = await onceEver(ctx.db, key, () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, files));
   await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+}
+
+/**
+ * Status callbacks carry the error code but not its message: ask SignalWire for the
+ * message so the notice reads as WebhookDB's (which only saw polled data).
+ */
+async function noticeText(delivery: Delivery, row: ChannelRow): Promise<string> {
+  const failed = (row.data.failed_message ?? {}) as Record<string, unknown>;
+  if (failed.error_message || !row.signalwire_sid) return failureNoticeText(failed);
+  const current = await delivery.signalwire.getMessage(row.signalwire_sid);
+  return failureNoticeText({ ...failed, error_code: current.error_code ?? failed.error_code, error_message: current.error_message, body: current.body ?? failed.body });
 }
 
 /** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
