@@ -4,8 +4,9 @@
  * has its own random secret, so a URL cannot be forged or extended; files expire (the
  * URL after 30 minutes, the bytes after 60) and the prune job deletes them.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { safeEqual } from '../providers/safe-equal.ts';
 
 export const URL_TTL_MS = 30 * 60_000;
 export const FILE_TTL_MS = 60 * 60_000;
@@ -37,9 +38,7 @@ export async function loadMedia(db: Kysely<any>, id: string, expires: string, si
     SELECT filename, content_type, bytes, secret FROM media_files WHERE id = ${id} AND expires_at > now()`.execute(db);
   const file = rows[0];
   if (!file) return { found: false, reason: 'unknown' };
-  const expected = Buffer.from(signature(file.secret, id, Number(expires)));
-  const given = Buffer.from(sig);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { found: false, reason: 'bad signature' };
+  if (!safeEqual(signature(file.secret, id, Number(expires)), sig)) return { found: false, reason: 'bad signature' };
   if (!/^\d+$/.test(expires) || Number(expires) * 1000 < now) return { found: false, reason: 'expired' };
   return { found: true, filename: file.filename, contentType: file.content_type, bytes: file.bytes };
 }

@@ -37,19 +37,11 @@ export interface FrontAttachment {
   bytes: Buffer;
 }
 
-export interface ImportedMessage {
+/** An accepted import, as the inbox keeps it. */
+export interface ImportedMessage extends ParsedImport {
   channelId: string;
   kind: ImportKind;
   messageUid: string;
-  senderHandle: string | null;
-  toHandles: string[];
-  body: string;
-  deliveredAt: number | null;
-  externalId: string;
-  externalConversationId: string;
-  attachments: ImportFile[];
-  /** Media type the import was sent as: `application/json` or `multipart/form-data`. */
-  contentType: string;
   at: Date;
 }
 

@@ -4,7 +4,8 @@
  * WebhookDB we compare in constant time and refuse timestamps more than five minutes
  * off (replays); Front documents milliseconds but has sent seconds, so both are read.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../safe-equal.ts';
 
 export const FRONT_TIMESTAMP_WINDOW_MS = 5 * 60_000;
 
@@ -17,12 +18,6 @@ function timestampMs(value: string): number | null {
   if (!/^\d+(\.\d+)?$/.test(value)) return null;
   const n = Number(value);
   return n > 1e12 ? n : n * 1000;
-}
-
-function equal(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 export function verifyFrontSignature(
@@ -40,6 +35,6 @@ export function verifyFrontSignature(
   if (Math.abs(now - ms) > FRONT_TIMESTAMP_WINDOW_MS) return { ok: false, reason: 'stale timestamp' };
   // Front's docs say GET and DELETE requests are signed over the literal "undefined".
   const bodies = method === 'DELETE' || method === 'GET' ? [rawBody, 'undefined'] : [rawBody];
-  const valid = bodies.some((body) => equal(frontSignature(secret, timestamp, body), signature));
+  const valid = bodies.some((body) => safeEqual(frontSignature(secret, timestamp, body), signature));
   return valid ? { ok: true } : { ok: false, reason: 'invalid signature' };
 }

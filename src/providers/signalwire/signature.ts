@@ -4,7 +4,8 @@
  * Sent as X-SignalWire-Signature or X-Twilio-Signature. As SignalWire's own validators do,
  * the URL is tried with and without its default port, since either may have been signed.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../safe-equal.ts';
 
 export function signatureFor(signingKey: string, url: string, params: readonly (readonly [string, string])[]): string {
   const sorted = [...params].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -14,24 +15,14 @@ export function signatureFor(signingKey: string, url: string, params: readonly (
 
 /** The URL as given, plus the same URL with its default port added or removed. */
 function urlVariants(url: string): string[] {
-  const parsed = new URL(url);
-  const defaultPort = parsed.protocol === 'https:' ? '443' : '80';
-  const withPort = new URL(url);
-  if (!parsed.port) {
-    // URL drops a default port when set; rebuild the string by hand.
-    return [url, url.replace(`${parsed.protocol}//${parsed.host}`, `${parsed.protocol}//${parsed.hostname}:${defaultPort}`)];
-  }
-  if (parsed.port === defaultPort) {
-    withPort.port = '';
-    return [url, withPort.toString()];
-  }
-  return [url];
-}
-
-function equal(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+  const { protocol, hostname, port } = new URL(url);
+  const defaultPort = protocol === 'https:' ? '443' : '80';
+  // URL() hides a default port, so the string is edited, not re-serialised.
+  const withDefault = new RegExp(`^(${protocol}//[^/?#]*?${hostname.replace(/[.[\]]/g, '\\$&')}):${defaultPort}(?=[/?#]|$)`);
+  if (withDefault.test(url)) return [url, url.replace(withDefault, '$1')];
+  if (port) return [url];
+  const bare = new RegExp(`^(${protocol}//[^/?#]*?${hostname.replace(/[.[\]]/g, '\\$&')})(?=[/?#]|$)`);
+  return [url, url.replace(bare, `$1:${defaultPort}`)];
 }
 
 export function verifySignalWireSignature(
@@ -42,6 +33,6 @@ export function verifySignalWireSignature(
 ): { ok: true } | { ok: false; reason: string } {
   const given = headers['x-signalwire-signature'] ?? headers['x-twilio-signature'];
   if (!given) return { ok: false, reason: 'missing signature' };
-  const matches = urlVariants(url).some((candidate) => equal(signatureFor(signingKey, candidate, params), given));
+  const matches = urlVariants(url).some((candidate) => safeEqual(signatureFor(signingKey, candidate, params), given));
   return matches ? { ok: true } : { ok: false, reason: 'invalid signature' };
 }
