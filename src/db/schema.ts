@@ -23,6 +23,8 @@ export interface ServiceIntegrationsTable {
   last_error_code: string | null;
   last_error_message: string | null;
   last_error_at: Date | null;
+  /** A pass asked for while one ran: {incremental, recursive, trigger}. */
+  backfill_requested: Json<{ incremental: boolean; recursive: boolean; trigger: string }> | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

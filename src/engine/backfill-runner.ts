@@ -5,12 +5,16 @@
  * processes: the pass holds a session advisory lock, which Postgres releases by itself
  * if the process dies, so a crashed worker never blocks an integration.
  *
+ * A request that finds a pass running is written to `backfill_requested`; the running
+ * pass reads it before releasing its lock (in one transaction with the release, so none
+ * is missed) and runs exactly one more pass at once.
+ *
  * Errors: a non-retryable SwitchboardError (bad credentials, say) is recorded on the
  * integration as its visible error state and ends the pass; anything else is recorded
  * too and reported as retryable, for the job queue to retry with back-off.
  */
-import { sql } from 'kysely';
-import type { ServiceIntegration } from '../db/schema.ts';
+import { sql, type Kysely } from 'kysely';
+import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { requestBackfill, type BackfillRequest } from './backfill-queue.ts';
 import { coerceError, isSwitchboardError } from './errors.ts';
 import { ingestRows, type Engine } from './ingest.ts';
@@ -32,7 +36,7 @@ export interface Progress {
 }
 
 export interface PassOptions {
-  /** Wait for a running pass to finish instead of returning `locked` (CLI `--wait`). */
+  /** Wait for a running pass to finish instead of leaving the request to it (CLI `--wait`). */
   waitForLock?: boolean;
   signal?: AbortSignal;
   onProgress?(progress: Progress): void;
@@ -40,21 +44,65 @@ export interface PassOptions {
 
 type PassRequest = Omit<BackfillRequest, 'integration_id'>;
 
+const merge = (a: PassRequest, b: PassRequest): PassRequest => ({
+  incremental: a.incremental && b.incremental,
+  recursive: a.recursive || b.recursive,
+  trigger: [...new Set([...a.trigger.split(','), ...b.trigger.split(',')])].sort().join(','),
+});
+
+/** Leave a request for the pass that holds the lock (blocks while it is deciding whether to stop). */
+async function leaveRequest(db: Kysely<Database>, integrationId: number, request: PassRequest): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
+    const next = row?.backfill_requested ? merge(row.backfill_requested, request) : request;
+    await trx.updateTable('service_integrations').set({ backfill_requested: JSON.stringify(next) }).where('id', '=', integrationId).execute();
+  });
+}
+
+/** Take the request left for us, or (none left) release the lock: one transaction, so none is lost. */
+async function takeRequestOrUnlock(conn: Kysely<Database>, integrationId: number, lockKey: ReturnType<typeof sql>): Promise<PassRequest | null> {
+  return conn.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
+    if (row?.backfill_requested) {
+      await trx.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
+      return row.backfill_requested;
+    }
+    await sql`SELECT pg_advisory_unlock(${lockKey})`.execute(trx);
+    return null;
+  });
+}
+
 export function runBackfillPass(engine: Engine, integrationId: number, request: PassRequest, options: PassOptions = {}): Promise<PassOutcome> {
   const lockKey = sql`${BACKFILL_LOCK_NAMESPACE}::int, (${integrationId}::bigint % 2147483647)::int`;
+  const tryLock = async (conn: Kysely<Database>) =>
+    (await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${lockKey}) AS locked`.execute(conn)).rows[0]?.locked === true;
   return engine.db.connection().execute(async (conn) => {
     if (options.waitForLock) {
       await sql`SELECT pg_advisory_lock(${lockKey})`.execute(conn);
-    } else {
-      const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${lockKey}) AS locked`.execute(conn);
-      if (!rows[0]?.locked) return { status: 'locked' } as const;
+    } else if (!(await tryLock(conn))) {
+      await leaveRequest(engine.db, integrationId, request);
+      // The holder may have released the lock meanwhile without seeing our request.
+      if (!(await tryLock(conn))) return { status: 'locked' } as const;
     }
+    let locked = true;
     try {
-      const integration = await engine.db.selectFrom('service_integrations').selectAll().where('id', '=', integrationId).executeTakeFirst();
-      if (!integration) return { status: 'missing' } as const;
-      return await runLocked(engine, integration, request, options);
+      let current: PassRequest | null = request;
+      let outcome: PassOutcome = { status: 'missing' };
+      while (current) {
+        const integration = await engine.db.selectFrom('service_integrations').selectAll().where('id', '=', integrationId).executeTakeFirst();
+        if (!integration) return { status: 'missing' } as const;
+        // A request left by a process that died before running it joins this pass.
+        if (integration.backfill_requested) {
+          current = merge(current, integration.backfill_requested);
+          await engine.db.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
+        }
+        outcome = await runLocked(engine, integration, current, options);
+        current = await takeRequestOrUnlock(conn, integrationId, lockKey);
+      }
+      locked = false;
+      return outcome;
     } finally {
-      await sql`SELECT pg_advisory_unlock(${lockKey})`.execute(conn);
+      if (locked) await sql`SELECT pg_advisory_unlock(${lockKey})`.execute(conn);
     }
   });
 }

@@ -4,15 +4,12 @@
  */
 import { sql } from 'kysely';
 import type { Task, TaskList } from 'graphile-worker';
-import { BACKFILL_TASK, enqueueBackfill, mergeRequests, requestBackfill, type BackfillRequest } from '../engine/backfill-queue.ts';
+import { BACKFILL_TASK, mergeRequests, requestBackfill, type BackfillRequest } from '../engine/backfill-queue.ts';
 import { runBackfillPass } from '../engine/backfill-runner.ts';
 import type { Engine } from '../engine/ingest.ts';
 
 export const POLL_TASK = 'poll_integrations';
 export const PRUNE_TASK = 'prune_webhook_log';
-
-/** While another pass of the integration runs, check back this often. */
-const LOCKED_RETRY_SECONDS = 1;
 
 function backfillTask(engine: Engine): Task {
   return async (payload, helpers) => {
@@ -25,8 +22,7 @@ function backfillTask(engine: Engine): Task {
     const outcome = await runBackfillPass(engine, integrationId, mergeRequests(requests), { signal: helpers.abortSignal });
     switch (outcome.status) {
       case 'locked':
-        // A pass is running: this request becomes the one pass that follows it.
-        await enqueueBackfill(engine.db, requests, { delaySeconds: LOCKED_RETRY_SECONDS });
+        // Left for the running pass, which runs one more pass before it stops.
         return;
       case 'missing':
         helpers.logger.info(`integration ${integrationId} no longer exists; backfill dropped`);
