@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_ID, CUSTOMER, CUSTOMER_2, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers/channel.ts';
+import { defaultRegistry } from '../../src/replicators/index.ts';
+import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 
 const database = useTestDatabase();
@@ -245,5 +247,26 @@ describe('SMS → Front', () => {
     expect(setup.front.inbox.map((m) => [m.kind, m.senderHandle, m.body, m.externalId, m.externalConversationId])).toEqual([
       ['inbound', CUSTOMER, 'SMS failed to send. Error (30008): Unknown error\nThis message will fail to ', sent!.sid, CUSTOMER],
     ]);
+  });
+});
+
+describe('edge cases WebhookDB got wrong', () => {
+  it('no notice for failures older than four days; a null body still gets one', async () => {
+    await connected();
+    const fiveDaysAgo = new Date(Date.now() - 5 * 86_400_000);
+    setup.signalwire.addMessage({ from: SUPPORT, to: CUSTOMER, body: 'old failure', direction: 'outbound-api', status: 'failed', dateCreated: fiveDaysAgo, date_updated: fiveDaysAgo.toUTCString().replace('GMT', '+0000'), error_code: 30003, error_message: 'Unreachable' });
+    setup.signalwire.addMessage({ from: SUPPORT, to: CUSTOMER_2, body: null, direction: 'outbound-api', status: 'undelivered', error_code: 30005, error_message: 'Unknown destination' });
+    await setup.pass(setup.sw);
+    await setup.pass(setup.channel);
+    expect(setup.front.inbox.filter((m) => m.body.startsWith('SMS failed')).map((m) => [m.senderHandle, m.body])).toEqual([
+      [CUSTOMER_2, 'SMS failed to send. Error (30005): Unknown destination\n'],
+    ]);
+  });
+
+  it('reset keeps the Front channel id', async () => {
+    await connected();
+    const run = await runCli(database().url, ['integrations', 'reset', String(setup.channel.id), '--json'], { env: { PUBLIC_URL: setup.publicUrl }, registry: defaultRegistry() });
+    expect(run.code).toBe(0);
+    expect((await setup.reload(setup.channel)).backfill_key).toBe(CHANNEL_ID);
   });
 });
