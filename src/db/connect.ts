@@ -27,7 +27,8 @@ export interface DatabaseHandle {
 }
 
 export function createPool(url: string, max: number, log: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'switchboard' });
+  // A request waits at most this long for a connection, then fails (503 on webhooks) instead of hanging.
+  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'switchboard', connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process (graphile-worker#178).
   pool.on('error', (error) => log.warn({ err: error.message }, 'idle database client error'));
   pool.on('connect', (client) => client.on('error', (error) => log.warn({ err: error.message }, 'database client error')));
@@ -57,12 +58,19 @@ export async function resolveDatabaseUrl(
   return { url: embedded.urlFor(EMBEDDED_DEFAULT_DATABASE), embedded };
 }
 
+/**
+ * A backfill pass holds two connections for its whole length (its advisory lock, and an
+ * idempotency row lock around each outside call) and needs a third for its queries, so
+ * the pool must outgrow the worker's concurrency or passes would starve each other.
+ */
+export const poolSizeFor = (config: Pick<Config, 'poolSize' | 'workerConcurrency'>) => Math.max(config.poolSize, config.workerConcurrency * 2 + 4);
+
 export async function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize' | 'workerConcurrency'>,
   log: Logger,
 ): Promise<DatabaseHandle> {
   const { url, embedded } = await resolveDatabaseUrl(config, log);
-  const pool = createPool(url, config.poolSize, log);
+  const pool = createPool(url, poolSizeFor(config), log);
   const handle = wrapPool(url, pool, async () => embedded?.release());
   try {
     await pool.query('SELECT 1');

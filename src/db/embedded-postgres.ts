@@ -121,7 +121,9 @@ async function reachableBinaries(bins: Binaries, ids: Ids | null, log: Logger): 
   const nativeDir = path.dirname(binDir);
   const stamp = createHash('sha256').update(nativeDir).update(String((await fs.stat(bins.initdb)).mtimeMs)).digest('hex').slice(0, 12);
   const copy = path.join(os.tmpdir(), `switchboard-pg-bin-${stamp}`);
-  if (!(await fs.access(path.join(copy, 'bin', 'initdb')).then(() => true, () => false))) {
+  if (await fs.access(copy).then(() => true, () => false)) {
+    await assertOwned(copy, 0, 0o022);
+  } else {
     log.warn({ copy }, 'Postgres binaries not reachable by the postgres user; running a copy');
     const partial = `${copy}.${process.pid}`;
     await fs.cp(nativeDir, partial, { recursive: true, verbatimSymlinks: true });
@@ -143,9 +145,21 @@ async function chooseClusterDir(root: string, ids: Ids | null, log: Logger): Pro
   const hash = createHash('sha256').update(root).digest('hex').slice(0, 12);
   const fallback = path.join(os.tmpdir(), `switchboard-pg-${hash}`);
   log.warn({ clusterDir: fallback }, 'data dir not reachable by the postgres user; keeping the cluster elsewhere');
-  await fs.mkdir(fallback, { recursive: true, mode: 0o700 });
-  await fs.chown(fallback, ids.uid, ids.gid);
+  if (await fs.access(fallback).then(() => true, () => false)) {
+    await assertOwned(fallback, ids.uid, 0o077);
+  } else {
+    await fs.mkdir(fallback, { mode: 0o700 });
+    await fs.chown(fallback, ids.uid, ids.gid);
+  }
   return fallback;
+}
+
+/** A path in the shared temp dir is only used if its owner is who we expect and others cannot write it. */
+async function assertOwned(dir: string, uid: number, forbiddenMode: number): Promise<void> {
+  const stat = await fs.lstat(dir);
+  if (!stat.isDirectory() || stat.uid !== uid || (stat.mode & forbiddenMode) !== 0) {
+    throw new Error(`refusing to use ${dir}: not a directory owned by uid ${uid} with safe permissions; remove it`);
+  }
 }
 
 function freePort(): Promise<number> {

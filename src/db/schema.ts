@@ -44,6 +44,7 @@ export interface BackfillRunsTable {
 }
 
 export interface IdempotencyKeysTable {
+  scope: Generated<string>;
   key: string;
   created_at: Timestamp;
   completed_at: Date | null;

@@ -41,7 +41,8 @@ export async function enqueueBackfill(
         job_key := ${backfillJobKey(first.integration_id)},
         job_key_mode := ${mode}
       )).id AS id`.execute(db);
-    if (rows[0]?.id != null || attempt >= 5) return;
+    if (rows[0]?.id != null) return;
+    if (attempt >= 5) throw new Error(`could not queue a backfill of integration ${first.integration_id}: add_job kept returning no job`);
   }
 }
 

@@ -59,15 +59,15 @@ async function leaveRequest(db: Kysely<Database>, integrationId: number, request
   });
 }
 
-/** Take the request left for us, or (none left) release the lock: one transaction, so none is lost. */
-async function takeRequestOrUnlock(conn: Kysely<Database>, integrationId: number, lockKey: ReturnType<typeof sql>): Promise<PassRequest | null> {
-  return conn.transaction().execute(async (trx) => {
+/** Take the request left for this integration, if any; with `unlock`, release the lock in the same transaction when there is none. */
+async function takeRequest(db: Kysely<Database>, integrationId: number, unlock?: ReturnType<typeof sql>): Promise<PassRequest | null> {
+  return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
     if (row?.backfill_requested) {
       await trx.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
       return row.backfill_requested;
     }
-    await sql`SELECT pg_advisory_unlock(${lockKey})`.execute(trx);
+    if (unlock) await sql`SELECT pg_advisory_unlock(${unlock})`.execute(trx);
     return null;
   });
 }
@@ -92,12 +92,10 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
         const integration = await engine.db.selectFrom('service_integrations').selectAll().where('id', '=', integrationId).executeTakeFirst();
         if (!integration) return { status: 'missing' } as const;
         // A request left by a process that died before running it joins this pass.
-        if (integration.backfill_requested) {
-          current = merge(current, integration.backfill_requested);
-          await engine.db.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
-        }
+        const leftOver = integration.backfill_requested ? await takeRequest(engine.db, integrationId) : null;
+        if (leftOver) current = merge(current, leftOver);
         outcome = await runLocked(engine, integration, current, options);
-        current = await takeRequestOrUnlock(conn, integrationId, lockKey);
+        current = await takeRequest(conn, integrationId, lockKey);
       }
       locked = false;
       return outcome;

@@ -17,12 +17,14 @@ export interface OnceResult<T> {
   ran: boolean;
 }
 
-export async function onceEver<T>(db: Kysely<Database>, key: string, call: () => Promise<T>): Promise<OnceResult<T>> {
-  await db.insertInto('idempotency_keys').values({ key }).onConflict((oc) => oc.column('key').doNothing()).execute();
+/** `scope` keeps keys of different integrations apart (default: one global scope). */
+export async function onceEver<T>(db: Kysely<Database>, key: string, call: () => Promise<T>, scope = ''): Promise<OnceResult<T>> {
+  await db.insertInto('idempotency_keys').values({ scope, key }).onConflict((oc) => oc.columns(['scope', 'key']).doNothing()).execute();
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('idempotency_keys')
       .select(['completed_at', 'result'])
+      .where('scope', '=', scope)
       .where('key', '=', key)
       .forUpdate()
       .executeTakeFirstOrThrow();
@@ -31,6 +33,7 @@ export async function onceEver<T>(db: Kysely<Database>, key: string, call: () =>
     await trx
       .updateTable('idempotency_keys')
       .set({ completed_at: sql<Date>`now()`, result: JSON.stringify(result ?? null) })
+      .where('scope', '=', scope)
       .where('key', '=', key)
       .execute();
     return { result, ran: true };

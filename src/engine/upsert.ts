@@ -15,8 +15,9 @@ import type { ColumnSpec, Replicator, RowInput, UpsertedRow } from './replicator
 /** Rows per statement: keeps parameters far below Postgres' 65,535 limit. */
 const BATCH_SIZE = 500;
 
+/** Text Postgres accepts: no NUL (text and jsonb refuse it), no lone UTF-16 surrogate (jsonb refuses it). */
 export function stripNul(value: unknown): unknown {
-  if (typeof value === 'string') return value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  if (typeof value === 'string') return (value.includes('\u0000') ? value.replaceAll('\u0000', '') : value).toWellFormed();
   if (Array.isArray(value)) return value.map(stripNul);
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [stripNul(k) as string, stripNul(v)]));

@@ -38,6 +38,10 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 function classify(error: FastifyError | Error, request: FastifyRequest): { code: ErrorCode; message: string } {
   if (isSwitchboardError(error)) return { code: error.code, message: error.message };
   if (isDatabaseUnavailable(error)) return { code: 'SB_ERR_DATABASE_UNAVAILABLE', message: 'database unavailable; retry later' };
+  // Input Postgres refuses as text (NUL bytes, bad encoding, malformed values): the sender's error.
+  if (['22021', '22P02', '22P05', '54000'].includes(String((error as { code?: unknown }).code))) {
+    return { code: 'SB_ERR_BAD_REQUEST', message: 'the request contains characters or values that cannot be stored' };
+  }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
     const code = FASTIFY_CODES[(error as FastifyError).code] ?? (status === 404 ? 'SB_ERR_NOT_FOUND' : 'SB_ERR_BAD_REQUEST');

@@ -8,8 +8,8 @@ import { SwitchboardError } from '../engine/errors.ts';
 
 export const PROVIDER_TIMEOUT_MS = 15_000;
 
-/** Socket errors that mean "no such host": retrying will not help until someone fixes the URL. */
-const HOST_ERRORS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ERR_INVALID_URL']);
+/** Errors that mean "no such host": retrying will not help until someone fixes the URL (EAI_AGAIN, a DNS hiccup, will). */
+const HOST_ERRORS = new Set(['ENOTFOUND', 'ERR_INVALID_URL']);
 
 export class ProviderHttpError extends SwitchboardError {
   readonly provider: string;

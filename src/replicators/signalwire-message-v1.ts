@@ -116,7 +116,8 @@ export const signalwireMessageV1 = defineReplicator({
       AND (existing.date_updated IS NULL OR existing.date_updated < excluded.date_updated)
     ELSE
       existing.date_updated IS NULL OR existing.date_updated < excluded.date_updated
-      OR (existing.data ? 'webhook_params' AND existing.status IS NOT DISTINCT FROM excluded.status)
+      -- over a row a webhook wrote (dated by our clock), the API wins unless it would undo a final status
+      OR (existing.data ? 'webhook_params' AND NOT (existing.status IN ${FINAL_STATUSES} AND excluded.status IN ${EARLY_STATUSES}))
     END`,
   // A webhook adds to what the API told us; API data replaces the row's data whole.
   dataOnUpdate: { sql: "CASE WHEN excluded.data ? 'webhook_params' THEN existing.data || excluded.data ELSE excluded.data END" },

@@ -44,7 +44,7 @@ describe('Front signatures', () => {
   it('accept timestamps in milliseconds or seconds within five minutes, and refuse stale ones', () => {
     const now = 1_700_000_000_000;
     const check = (ts: string, at = now) =>
-      verifyFrontSignature('app_secret', { 'x-front-signature': frontSignature('app_secret', ts, body), 'x-front-request-timestamp': ts }, body, 'POST', at);
+      verifyFrontSignature('app_secret', { 'x-front-signature': frontSignature('app_secret', ts, body), 'x-front-request-timestamp': ts }, body, false, at);
     expect(check('1700000000000')).toEqual({ ok: true });
     expect(check('1700000000')).toEqual({ ok: true });
     expect(check('1700000000000', now + 299_000)).toEqual({ ok: true });
@@ -52,10 +52,10 @@ describe('Front signatures', () => {
     expect(check('1700000000000', now - 301_000)).toEqual({ ok: false, reason: 'stale timestamp' });
   });
 
-  it('accept a DELETE signed over the literal "undefined", as Front documents', () => {
+  it('accept a signature over the literal "undefined" only where the caller allows it (deletes)', () => {
     const ts = String(Date.now());
     const headers = { 'x-front-signature': frontSignature('s', ts, 'undefined'), 'x-front-request-timestamp': ts };
-    expect(verifyFrontSignature('s', headers, '{"type":"delete"}', 'DELETE')).toEqual({ ok: true });
-    expect(verifyFrontSignature('s', headers, '{"type":"delete"}', 'POST')).toEqual({ ok: false, reason: 'invalid signature' });
+    expect(verifyFrontSignature('s', headers, '{"type":"delete"}', true)).toEqual({ ok: true });
+    expect(verifyFrontSignature('s', headers, '{"type":"message"}', false)).toEqual({ ok: false, reason: 'invalid signature' });
   });
 });

@@ -5,6 +5,7 @@ import { CHANNEL_ID, CUSTOMER, CUSTOMER_2, setUpChannel, SUPPORT, type ChannelSe
 import { useTestDatabase } from '../helpers/database.ts';
 import { runCli } from '../helpers/cli.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
+import { signFrontRequest } from '../../src/simulators/front.ts';
 
 const database = useTestDatabase();
 let setup: ChannelSetup;
@@ -45,6 +46,19 @@ describe('POST /v1/install/front_signalwire/channel: checks in order', () => {
     expect(errorOf(missing).code).toBe('SB_ERR_BAD_REQUEST');
     expect((await setup.frontClient.raw({ body: { type: 'bogus' }, apiKey: null })).status).toBe(400);
     expect((await setup.frontClient.raw({ body: 'not json', apiKey: null })).status).toBe(400);
+  });
+
+  it('400 for a DELETE that is not a delete (its signature may cover nothing of the body)', async () => {
+    const ts = String(Date.now());
+    const response = await setup.frontClient.raw({
+      method: 'DELETE',
+      body: { type: 'message', payload: { id: 'msg_evil', text: 'x', recipients: [{ handle: CUSTOMER, role: 'to' }] } },
+      timestamp: ts,
+      sign: false,
+      headers: { 'x-front-signature': signFrontRequest(setup.front.appSecret, ts, 'undefined') },
+    });
+    expect(response.status).toBe(400);
+    expect(await setup.rows()).toEqual([]);
   });
 
   it('401 for a missing, non-Bearer or unknown API key', async () => {

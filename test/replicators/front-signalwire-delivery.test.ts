@@ -132,6 +132,22 @@ describe('Front → SMS', () => {
     expect(await setup.rows()).toMatchObject([{ delivery_status: 'delivered', signalwire_sid: setup.signalwire.sent()[0]!.sid }]);
   });
 
+  it('a lost send that then fails is noticed once and never resent', async () => {
+    await connected();
+    setup.signalwire.faults.script.push({ kind: 'lost-response' });
+    await setup.frontClient.message({ id: 'msg_lf', channelId: CHANNEL_ID, text: 'lost then failed', to: [CUSTOMER] });
+    await setup.pass(setup.channel);
+    const [sent] = setup.signalwire.sent();
+    await setup.signalwire.setStatus(sent!.sid, 'failed', { errorCode: '30008', errorMessage: 'Unknown error', callbackUrl: hookUrl() });
+    await dueNow();
+    await setup.pass(setup.channel);
+    await setup.pass(setup.sw);
+    await setup.pass(setup.channel);
+    expect(setup.signalwire.sent()).toHaveLength(1);
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_lf')).toMatchObject({ delivery_status: 'delivered', signalwire_sid: sent!.sid });
+    expect(setup.front.inbox.map((m) => m.body)).toEqual(['SMS failed to send. Error (30008): Unknown error\nlost then failed']);
+  });
+
   it('hosts Front attachments at signed, expiring URLs for MediaUrl', async () => {
     await connected();
     const png = Buffer.from('89504e470d0a1a0a', 'hex');

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { Runner } from 'graphile-worker';
+import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
 import { buildApp } from '../../http/app.ts';
 import { startWorker } from '../../jobs/worker.ts';
 import { createLogger } from '../../log.ts';
@@ -18,8 +19,11 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
   const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, migrate: true });
   let runner: Runner | null = null;
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  // Backfill passes hold connections across provider calls: give them their own pool, so
+  // slow providers can never starve webhooks of connections.
+  const workerDb = options.worker && options.http ? wrapPool(runtime.database.url, createPool(runtime.database.url, poolSizeFor(cfg), log)) : null;
   try {
-    if (options.worker) runner = await startWorker(runtime.engine, runtime.database.url, cfg);
+    if (options.worker) runner = await startWorker(workerDb ? { ...runtime.engine, db: workerDb.db } : runtime.engine, runtime.database.url, cfg);
     if (options.http) {
       app = await buildApp({ engine: runtime.engine, config: cfg });
       const address = await app.listen({ host: cfg.host, port: cfg.port });
@@ -34,6 +38,7 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
   } finally {
     await app?.close();
     await runner?.stop();
+    await workerDb?.close();
     await runtime.close();
     await new Promise<void>((resolve) => log.flush(() => resolve()));
   }

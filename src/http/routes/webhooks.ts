@@ -21,7 +21,8 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
 
   app.post<{ Params: { opaque_id: string } }>('/v1/service_integrations/:opaque_id', async (request, reply) => {
     request.webhookLog ??= { integrationId: null, reason: null };
-    const integration = await findByOpaqueId(engine.db, request.params.opaque_id);
+    const opaqueId = request.params.opaque_id;
+    const integration = /^svi_[0-9a-z]{1,40}$/.test(opaqueId) ? await findByOpaqueId(engine.db, opaqueId) : undefined;
     if (!integration || !engine.registry.has(integration.service_name)) {
       throw new SwitchboardError('SB_ERR_NOT_FOUND', 'no integration with that id');
     }

@@ -20,11 +20,16 @@ function timestampMs(value: string): number | null {
   return n > 1e12 ? n : n * 1000;
 }
 
+/**
+ * `allowUndefinedBody`: Front's docs say DELETE requests are signed over the literal
+ * "undefined". Such a signature covers nothing of the body, so the caller may only allow
+ * it for a request whose body it then ignores (a `delete`).
+ */
 export function verifyFrontSignature(
   secret: string,
   headers: Record<string, string | undefined>,
   rawBody: string,
-  method: string,
+  allowUndefinedBody: boolean,
   now = Date.now(),
 ): { ok: true } | { ok: false; reason: string } {
   const signature = headers['x-front-signature'];
@@ -33,8 +38,7 @@ export function verifyFrontSignature(
   const ms = timestampMs(timestamp);
   if (ms === null) return { ok: false, reason: 'missing or malformed X-Front-Request-Timestamp' };
   if (Math.abs(now - ms) > FRONT_TIMESTAMP_WINDOW_MS) return { ok: false, reason: 'stale timestamp' };
-  // Front's docs say GET and DELETE requests are signed over the literal "undefined".
-  const bodies = method === 'DELETE' || method === 'GET' ? [rawBody, 'undefined'] : [rawBody];
+  const bodies = allowUndefinedBody ? [rawBody, 'undefined'] : [rawBody];
   const valid = bodies.some((body) => safeEqual(frontSignature(secret, timestamp, body), signature));
   return valid ? { ok: true } : { ok: false, reason: 'invalid signature' };
 }

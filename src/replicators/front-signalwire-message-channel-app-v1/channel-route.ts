@@ -34,6 +34,9 @@ export const channelRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
         throw new SwitchboardError('SB_ERR_BAD_REQUEST', `type is missing or not one of ${CHANNEL_TYPES.join(', ')}`);
       }
       const type = body.type as ChannelType;
+      if ((request.method === 'DELETE') !== (type === 'delete')) {
+        throw new SwitchboardError('SB_ERR_BAD_REQUEST', `type ${type} does not go with ${request.method}`);
+      }
 
       const authorization = webhook.headers.authorization;
       if (!authorization) throw unauthorized('Missing Authorization header');
@@ -47,7 +50,7 @@ export const channelRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
         request.log.error('FRONT_CHANNEL_APP_SECRET is not set: Front channel requests cannot be verified');
         throw unauthorized('channel app secret not configured');
       }
-      const verification = verifyFrontSignature(secret, webhook.headers, webhook.rawBody.toString('utf8'), request.method);
+      const verification = verifyFrontSignature(secret, webhook.headers, webhook.rawBody.toString('utf8'), type === 'delete');
       if (!verification.ok) throw unauthorized(verification.reason);
 
       reply.code(200).type('application/json');

@@ -14,7 +14,7 @@
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
-import { coerceError, isDatabaseUnavailable, SwitchboardError } from '../../engine/errors.ts';
+import { coerceError, isDatabaseUnavailable, isSwitchboardError, SwitchboardError } from '../../engine/errors.ts';
 import { onceEver } from '../../engine/idempotency.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
@@ -22,10 +22,10 @@ import { ProviderHttpError } from '../../providers/http.ts';
 import { parseSignalWireDate, type SignalWireClient } from '../../providers/signalwire/client.ts';
 import { signalWireClient } from '../signalwire-message-v1.ts';
 import { frontAttachmentUrls } from './front-media.ts';
+import { claimFromImport, isKnownMessage, TABLE } from './own-sends.ts';
 import { failureNoticeText } from './rows.ts';
 import { signalWireMedia } from './signalwire-media.ts';
 
-const TABLE = sql.table('front_signalwire_message_channel_app_v1');
 const BATCH = 50;
 /** WebhookDB's channel_sync_refreshness_cutoff. */
 export const SYNC_CUTOFF_MS = 48 * 3_600_000;
@@ -120,10 +120,14 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' |
   } catch (thrown) {
     if (thrown instanceof NotConnected) return 'waiting-for-channel';
     const error = coerceError(thrown);
-    if (isDatabaseUnavailable(error) || (error instanceof ProviderHttpError && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
-    if (error instanceof ProviderHttpError && !error.retryable) {
-      ctx.log.warn({ pk: row.pk, provider: error.provider, status: error.httpStatus, code: error.providerCode }, 'delivery failed permanently');
-      await finish(delivery, row, { status: 'failed', code: error.providerCode ?? `HTTP_${error.httpStatus}`, message: error.message });
+    // Problems of the whole integration stop the pass and show on it; rows stay pending.
+    if (isDatabaseUnavailable(error) || (isSwitchboardError(error) && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
+    if (error instanceof ProviderHttpError && error.httpStatus === null && !error.retryable) throw error;
+    // The provider refused this message (coded 4xx), or the row cannot be sent as it is: park it.
+    if (isSwitchboardError(error) && !error.retryable) {
+      const code = error instanceof ProviderHttpError ? (error.providerCode ?? `HTTP_${error.httpStatus}`) : error.code;
+      ctx.log.warn({ pk: row.pk, code }, 'delivery failed permanently');
+      await finish(delivery, row, { status: 'failed', code, message: error.message });
       return 'done';
     }
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
@@ -181,7 +185,12 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
     ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
   };
   const key = notice ? `fsmca-swfail-${row.signalwire_sid}` : `fsmca-fims-${row.external_id}`;
-  const { result } = await onceEver(ctx.db, key, () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, files));
+  const { result } = await onceEver(
+    ctx.db,
+    key,
+    () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, files),
+    String(integration.id),
+  );
   await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
 }
 
@@ -224,7 +233,7 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
     await sql`UPDATE ${TABLE} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
     const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
     return { sid: sent.sid };
-  });
+  }, String(delivery.integration.id));
   await finish(delivery, row, { status: 'delivered', signalwireSid: result.sid });
 }
 
@@ -235,8 +244,8 @@ async function findOwnSend(delivery: Delivery, row: ChannelRow, since: Date): Pr
     const created = parseSignalWireDate(message.date_created)?.getTime() ?? 0;
     if (message.direction !== 'outbound-api' || created < since.getTime() - 60_000) continue;
     if ((message.body ?? '') !== (row.body ?? '')) continue;
-    const { rows } = await sql`SELECT 1 FROM ${TABLE} WHERE integration_id = ${delivery.integration.id} AND signalwire_sid = ${message.sid}`.execute(delivery.ctx.db);
-    if (rows.length === 0) return message.sid;
+    const { db } = delivery.ctx;
+    if (!(await isKnownMessage(db, delivery.integration, message.sid)) || (await claimFromImport(db, delivery.integration, message.sid))) return message.sid;
   }
   return null;
 }

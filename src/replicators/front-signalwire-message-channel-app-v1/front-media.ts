@@ -5,7 +5,7 @@
  * an attachment URL is data from a request, and must not make us fetch anything else.
  */
 import { storeMedia } from '../../engine/media-store.ts';
-import { ProviderHttpError } from '../../providers/http.ts';
+import { invalidPayload } from '../../engine/errors.ts';
 import type { ChannelRow, Delivery } from './deliver.ts';
 
 interface FrontAttachment {
@@ -33,7 +33,7 @@ export async function frontAttachmentUrls(delivery: Delivery, row: ChannelRow, a
   for (const attachment of (attachments as FrontAttachment[]).slice(0, MAX_MEDIA)) {
     const url = typeof attachment?.url === 'string' ? attachment.url : '';
     if (!isFrontHost(url, delivery.ctx.config.front.apiUrl)) {
-      throw new ProviderHttpError({ provider: 'front', message: `attachment URL is not on a Front host: refused`, httpStatus: null, retryable: false });
+      throw invalidPayload('attachment URL is not on a Front host: refused');
     }
     const bytes = await delivery.front.download(url, channelId);
     urls.push(

@@ -14,17 +14,15 @@
  * Fields: api_url = our phone number (E.164), backfill_key = Front channel id (set by
  * Front's `authorization` request), settings.region = default region for typed numbers.
  */
-import { sql, type Kysely } from 'kysely';
-import type { ServiceIntegration } from '../../db/schema.ts';
 import { defineReplicator } from '../../engine/replicator.ts';
 import { parsePhoneFlag, toE164 } from '../../providers/phone.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
 import { channelRoutes, CHANNEL_PATH } from './channel-route.ts';
 import { deliverPending } from './deliver.ts';
+import { adoptOwnSend, isKnownMessage } from './own-sends.ts';
 import { failureNoticeRow, frontRows, regionOf, signalWireRow } from './rows.ts';
 
 export const FRONT_SIGNALWIRE_CHANNEL = 'front_signalwire_message_channel_app_v1';
-export const TABLE = sql.table(FRONT_SIGNALWIRE_CHANNEL);
 
 /** Failures older than this get no notice (WebhookDB: 4 days). */
 const NOTICE_WINDOW_MS = 4 * 86_400_000;
@@ -83,19 +81,19 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
     const message = { sid: row.key, direction: (row.columns.direction ?? data.direction ?? null) as string | null, from, to, data };
     if (!support || !from || !to) return;
 
+    const kind = message.direction === 'inbound' && to === support ? 'inbound' : message.direction === 'outbound-api' && from === support ? 'outbound' : null;
+    // Import (or match to our own send) first: the notice must not hide the message from that check.
+    if (kind && !(await isKnownMessage(ctx.db, integration, message.sid))) {
+      if (!(kind === 'outbound' && (await adoptOwnSend(ctx.db, integration, message.sid, from, to, data)))) {
+        await ctx.upsert([signalWireRow(message, kind, from, to)]);
+      }
+    }
+
     const status = String(row.columns.status ?? '');
     const updated = row.columns.date_updated instanceof Date ? row.columns.date_updated : new Date();
     if ((status === 'failed' || status === 'undelivered') && from === support && Date.now() - updated.getTime() < NOTICE_WINDOW_MS) {
       await ctx.upsert([failureNoticeRow(message, support, to, new Date())]);
     }
-
-    const kind = message.direction === 'inbound' && to === support ? 'inbound' : message.direction === 'outbound-api' && from === support ? 'outbound' : null;
-    if (!kind) return;
-    // Our own sends come back through SignalWire: never import them again.
-    const known = await sql`SELECT 1 FROM ${TABLE} WHERE integration_id = ${integration.id} AND signalwire_sid = ${row.key} LIMIT 1`.execute(ctx.db);
-    if (known.rows.length > 0) return;
-    if (kind === 'outbound' && (await adoptOwnSend(ctx.db, integration, message.sid, from, to, data))) return;
-    await ctx.upsert([signalWireRow(message, kind, from, to)]);
   },
   backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration) }],
   routes: channelRoutes,
@@ -110,30 +108,3 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
       integration.backfill_key ? `Connected to Front channel ${integration.backfill_key}.` : 'Not connected to a Front channel yet.',
     ].join('\n'),
 });
-
-/**
- * WebhookDB's duplicate window: a send whose sid we have not written back yet (the
- * response was lost, or the write is in flight) shows up in a poll as an outbound-api
- * message. Match it to our row waiting for that send, and record the sid there instead of
- * importing it into Front as someone else's message.
- */
-async function adoptOwnSend(
-  db: Kysely<any>,
-  integration: ServiceIntegration,
-  sid: string,
-  from: string,
-  to: string,
-  data: Record<string, unknown>,
-): Promise<boolean> {
-  const { rows } = await sql<{ pk: number }>`
-    UPDATE ${TABLE} SET signalwire_sid = ${sid}, delivery_status = 'delivered', delivered_at = now(), row_updated_at = now()
-    WHERE pk = (
-      SELECT pk FROM ${TABLE}
-      WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND signalwire_sid IS NULL
-        AND send_started_at IS NOT NULL AND sender = ${from} AND recipient = ${to}
-        AND body IS NOT DISTINCT FROM ${typeof data.body === 'string' ? data.body : null}
-      ORDER BY pk LIMIT 1 FOR UPDATE SKIP LOCKED
-    )
-    RETURNING pk`.execute(db);
-  return rows.length > 0;
-}

@@ -1,0 +1,63 @@
+/**
+ * Telling our own sends from other messages, for the two places they meet: a poll or
+ * callback showing an SMS we sent (whose sid we may not have written back yet), and a
+ * resend after an unknown outcome looking for the SMS it may already have sent.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { ServiceIntegration } from '../../db/schema.ts';
+import { parseSignalWireDate } from '../../providers/signalwire/client.ts';
+
+export const TABLE = sql.table('front_signalwire_message_channel_app_v1');
+
+/** How long a send may take before SignalWire records the message. */
+const SEND_WINDOW = sql`interval '2 minutes'`;
+
+/** A message we sent or imported already (notice rows carry the sid of the failure they report, not a message). */
+export async function isKnownMessage(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
+  const { rows } = await sql`
+    SELECT 1 FROM ${TABLE} WHERE integration_id = ${integration.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice' LIMIT 1`.execute(db);
+  return rows.length > 0;
+}
+
+/**
+ * WebhookDB's duplicate window: a send whose sid we have not written back yet (the
+ * response was lost, or the write is in flight) shows up in a poll as an outbound-api
+ * message. Match it to our row waiting for that send, and record the sid there instead of
+ * importing it into Front as someone else's message.
+ */
+export async function adoptOwnSend(
+  db: Kysely<any>,
+  integration: ServiceIntegration,
+  sid: string,
+  from: string,
+  to: string,
+  data: Record<string, unknown>,
+): Promise<boolean> {
+  const created = parseSignalWireDate(data.date_created) ?? new Date();
+  const { rows } = await sql<{ pk: number }>`
+    UPDATE ${TABLE} SET signalwire_sid = ${sid}, delivery_status = 'delivered', delivered_at = now(), row_updated_at = now()
+    WHERE pk = (
+      SELECT pk FROM ${TABLE}
+      WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND signalwire_sid IS NULL
+        AND sender = ${from} AND recipient = ${to}
+        AND COALESCE(body, '') = ${typeof data.body === 'string' ? data.body : ''}
+        -- created while our attempt was under way: not an older, unrelated message with the same text
+        AND send_started_at BETWEEN ${created}::timestamptz - ${SEND_WINDOW} AND ${created}::timestamptz + interval '1 minute'
+      ORDER BY send_started_at DESC LIMIT 1 FOR UPDATE
+    )
+    RETURNING pk`.execute(db);
+  return rows.length > 0;
+}
+
+/**
+ * A poll imported our send as someone else's message before we matched it (the import row
+ * is still pending): take the sid back for the send, and drop the import.
+ */
+export async function claimFromImport(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
+  const { rows } = await sql`
+    UPDATE ${TABLE} SET delivery_status = 'skipped', delivery_error_message = 'our own send, matched after it was polled', row_updated_at = now()
+    WHERE integration_id = ${integration.id} AND signalwire_sid = ${sid} AND front_message_id IS NULL
+      AND direction = 'outbound' AND delivery_status = 'pending' AND NOT data ? 'notice'
+    RETURNING pk`.execute(db);
+  return rows.length > 0;
+}
