@@ -144,10 +144,12 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     config: engine.config,
     signal: options.signal ?? new AbortController().signal,
     async upsertItems(items) {
+      const toRows = replicator.toRows;
+      if (!toRows) throw new Error(`${replicator.name} has no toRows for backfill items`);
       const rows: RowInput[] = [];
       for (const item of items) {
         try {
-          rows.push(...replicator.toRows(item, { integration, config: engine.config }));
+          rows.push(...toRows(item, { integration, config: engine.config }));
         } catch (error) {
           // One malformed item must not abort the rest of the pass (a WebhookDB defect).
           log.warn({ err: coerceError(error).message }, 'backfill item skipped');

@@ -12,7 +12,7 @@ import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Engine } from './ingest.ts';
 
-export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'boolean' | 'jsonb' | 'numeric';
+export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'real' | 'boolean' | 'jsonb' | 'numeric';
 
 export interface ColumnSpec {
   name: string;
@@ -135,8 +135,11 @@ export interface Replicator {
   resetClears?: readonly ('api_url' | 'backfill_key' | 'backfill_secret' | 'webhook_secret')[];
   /** Issue an API key at create time (shown once, stored hashed). */
   issuesApiKey?: boolean;
-  /** Zero, one or many rows from a webhook body or a backfill item. Throw InvalidPayloadError for bad input. */
-  toRows(item: unknown, ctx: { integration: ServiceIntegration; config: Config; request?: WebhookRequest }): RowInput[];
+  /**
+   * Zero, one or many rows from a webhook body or a backfill item. Throw InvalidPayloadError
+   * for bad input. Needed by webhooks and by backfillers that call `upsertItems`.
+   */
+  toRows?(item: unknown, ctx: { integration: ServiceIntegration; config: Config; request?: WebhookRequest }): RowInput[];
   /** Present when the replicator accepts webhooks at /v1/service_integrations/:opaque_id. */
   verifyWebhook?(request: WebhookRequest, integration: ServiceIntegration): Verification | Promise<Verification>;
   /** The synchronous answer to an accepted webhook; defaults to 202 {"o":"k"}. */
@@ -165,9 +168,10 @@ export function defineReplicator(replicator: Replicator): Replicator {
     if (!IDENTIFIER.test(name)) throw new Error(`replicator ${replicator.name}: invalid SQL identifier "${name}"`);
   }
   if (new Set(names.slice(1)).size !== names.length - 1) throw new Error(`replicator ${replicator.name}: duplicate column`);
-  if (!replicator.verifyWebhook && !replicator.backfillers && !replicator.onDependencyUpsert) {
-    throw new Error(`replicator ${replicator.name}: supports neither webhooks, backfill nor dependency upserts`);
+  if (!replicator.verifyWebhook && !replicator.backfillers && !replicator.onDependencyUpsert && !replicator.routes) {
+    throw new Error(`replicator ${replicator.name}: has no way in (webhooks, backfill, dependency upserts or routes)`);
   }
+  if (replicator.verifyWebhook && !replicator.toRows) throw new Error(`replicator ${replicator.name}: takes webhooks but has no toRows`);
   if (replicator.dependsOn && !replicator.onDependencyUpsert) {
     throw new Error(`replicator ${replicator.name}: depends on ${replicator.dependsOn} but has no onDependencyUpsert`);
   }

@@ -12,6 +12,7 @@ const PG_TYPES: Record<ColumnType, string> = {
   timestamptz: 'timestamp with time zone',
   integer: 'integer',
   bigint: 'bigint',
+  real: 'real',
   boolean: 'boolean',
   jsonb: 'jsonb',
   numeric: 'numeric',

@@ -25,7 +25,7 @@ declare module 'fastify' {
 
 export interface AppOptions {
   engine: Engine;
-  config: Pick<Config, 'bodyLimit'>;
+  config: Pick<Config, 'bodyLimit'> & Partial<Pick<Config, 'trustProxy'>>;
 }
 
 /** Fastify's own client errors, by code, onto our catalogue. */
@@ -59,6 +59,7 @@ export async function buildApp({ engine, config }: AppOptions): Promise<FastifyI
     // Providers retry on timeouts; a request stuck longer than this is better failed.
     requestTimeout: 30_000,
     return503OnClosing: true,
+    trustProxy: config.trustProxy ?? false,
   });
   const webhookLog = new WebhookLogWriter(engine.db, engine.log);
 

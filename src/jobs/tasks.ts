@@ -7,9 +7,11 @@ import type { Task, TaskList } from 'graphile-worker';
 import { BACKFILL_TASK, mergeRequests, requestBackfill, type BackfillRequest } from '../engine/backfill-queue.ts';
 import { runBackfillPass } from '../engine/backfill-runner.ts';
 import type { Engine } from '../engine/ingest.ts';
+import { sweepSessions } from '../ussd/sessions.ts';
 
 export const POLL_TASK = 'poll_integrations';
 export const PRUNE_TASK = 'prune_webhook_log';
+export const SWEEP_TASK = 'sweep_ussd_sessions';
 
 function backfillTask(engine: Engine): Task {
   return async (payload, helpers) => {
@@ -62,11 +64,20 @@ function pruneTask(engine: Engine, retentionDays: number): Task {
   };
 }
 
+/** USSD sessions the gateway abandoned (no hop for the session timeout) are closed, with that reason. */
+function sweepTask(engine: Engine): Task {
+  return async (_payload, helpers) => {
+    const closed = await sweepSessions(engine.db, engine.config.ussd.sessionTimeoutSeconds);
+    if (closed > 0) helpers.logger.info(`closed ${closed} abandoned USSD session(s)`);
+  };
+}
+
 export function taskList(engine: Engine, options: { webhookLogRetentionDays: number }): TaskList {
   return {
     [BACKFILL_TASK]: backfillTask(engine),
     [POLL_TASK]: pollTask(engine),
     [PRUNE_TASK]: pruneTask(engine, options.webhookLogRetentionDays),
+    [SWEEP_TASK]: sweepTask(engine),
   };
 }
 
@@ -74,5 +85,6 @@ export function crontab(pollCron: string): string {
   return [
     `${pollCron} ${POLL_TASK} ?jobKey=${POLL_TASK}&max=1`,
     `17 * * * * ${PRUNE_TASK} ?jobKey=${PRUNE_TASK}&max=1`,
+    `* * * * * ${SWEEP_TASK} ?jobKey=${SWEEP_TASK}&max=1`,
   ].join('\n');
 }

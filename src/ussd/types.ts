@@ -56,6 +56,12 @@ export interface GatewayAdapter {
   name: GatewayName;
   /** Default page budget in GSM-7 septets (configurable per integration). */
   pageBudget: number;
+  /**
+   * True when `dedupe` alone identifies a hop within a session (Hubtel's Sequence, Africa's
+   * Talking's cumulative text). Otherwise only the same input right after the last hop is
+   * taken for a replay.
+   */
+  sequenced: boolean;
   /** Throws InvalidPayloadError (engine/errors.ts `invalidPayload`) for a request that is not this gateway's. */
   parse(request: GatewayHttpRequest, region: string): UssdTurn;
   render(screen: Screen, turn: UssdTurn): GatewayHttpResponse;

@@ -23,7 +23,7 @@ const rowsOf = async (table: string, integrationId: number) =>
 
 describe('upsertRows', () => {
   it('stores every row of a multi-row resource and reports each as inserted', async () => {
-    const rows = exampleMessage.toRows({ messages: [{ id: 'm1', body: 'one', version: 1 }, { id: 'm2', body: 'two', version: 1 }] }, { integration: messages, config: engine.config });
+    const rows = exampleMessage.toRows!({ messages: [{ id: 'm1', body: 'one', version: 1 }, { id: 'm2', body: 'two', version: 1 }] }, { integration: messages, config: engine.config });
     const result = await upsertRows(engine.db, exampleMessage, messages.id, rows);
     expect(result.map((r) => [r.key, r.changed, r.inserted])).toEqual([
       ['m1', true, true],

@@ -28,7 +28,7 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
     }
     request.webhookLog.integrationId = integration.id;
     const replicator = engine.registry.get(integration.service_name);
-    if (!replicator.verifyWebhook) {
+    if (!replicator.verifyWebhook || !replicator.toRows) {
       throw new SwitchboardError('SB_ERR_METHOD_NOT_ALLOWED', `${replicator.name} does not accept webhooks`);
     }
     const webhook = toWebhookRequest(request, engine.config.publicUrl);

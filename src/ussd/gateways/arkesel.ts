@@ -1,0 +1,68 @@
+/**
+ * Arkesel (Ghana): JSON `sessionID, userID, newSession, msisdn, userData, network`, the first
+ * userData being the dial string. We answer JSON echoing sessionID, userID and msisdn with
+ * `message` and `continueSession` (true = continue) (reference ussd-gateways.md §6, §9 item 1).
+ */
+import { invalidPayload } from '../../engine/errors.ts';
+import { toE164 } from '../../providers/phone.ts';
+import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
+
+function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
+  const { body } = request;
+  if (request.contentType !== 'application/json' || typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidPayload('an Arkesel request is a JSON object (application/json)');
+  }
+  return body as Record<string, unknown>;
+}
+
+/** newSession is a boolean in Arkesel's sample; "true"/"false" are read too, as for Nalo's MSGTYPE. */
+function flagOf(value: unknown): boolean | null {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
+  return null;
+}
+
+function optionalText(value: unknown): string | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+export const arkeselAdapter: GatewayAdapter = {
+  name: 'arkesel',
+  pageBudget: 160,
+  sequenced: false,
+
+  parse(request, region): UssdTurn {
+    const raw = objectOf(request);
+    const sessionId = optionalText(raw.sessionID);
+    const initial = flagOf(raw.newSession);
+    const userData = raw.userData ?? '';
+    if (!sessionId) throw invalidPayload('Arkesel request without sessionID');
+    // userID is echoed back, and is the constant worth checking (§8.5).
+    if (typeof raw.userID !== 'string' || !raw.userID) throw invalidPayload('Arkesel request without userID');
+    if (typeof raw.msisdn !== 'string') throw invalidPayload('Arkesel request without msisdn');
+    if (initial === null) throw invalidPayload('Arkesel newSession must be true or false');
+    if (typeof userData !== 'string') throw invalidPayload('Arkesel userData must be a string');
+    const msisdn = toE164(raw.msisdn, region);
+    if (!msisdn) throw invalidPayload(`Arkesel msisdn is not a phone number (region ${region})`);
+    return {
+      gateway: 'arkesel',
+      sessionId,
+      msisdn,
+      network: optionalText(raw.network),
+      serviceCode: null,
+      kind: initial ? 'initial' : 'continue',
+      // The first userData is the dial string ("*928*1#"), not an answer.
+      input: initial ? '' : userData,
+      // No hop counter: the same answer twice in one session is the same value (see nalo.ts).
+      dedupe: `${initial ? 'initial' : 'continue'}:${userData}`,
+      raw,
+    };
+  },
+
+  render(screen, turn) {
+    const { sessionID, userID, msisdn } = turn.raw;
+    const body = { sessionID, userID, msisdn, message: screen.text, continueSession: !screen.end };
+    return { status: 200, contentType: 'application/json', body: JSON.stringify(body) };
+  },
+};

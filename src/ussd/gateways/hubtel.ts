@@ -1,0 +1,85 @@
+/**
+ * Hubtel Programmable Services (Ghana): JSON with `Type` Initiation / Response / Release (the
+ * user ended) / Timeout (we were too slow), `Mobile`, `SessionId`, `ServiceCode`, `Message`,
+ * `Operator`, `Sequence`, `ClientState`. We answer JSON `Type` Response (continue) or Release
+ * (end) with `Message`, echoing SessionId and ClientState (reference ussd-gateways.md §5, §8.3, §9 item 1).
+ */
+import { invalidPayload } from '../../engine/errors.ts';
+import { toE164 } from '../../providers/phone.ts';
+import type { GatewayAdapter, GatewayHttpRequest, TurnKind, UssdTurn } from '../types.ts';
+
+/** Hubtel's types by lower-cased name (its docs write "initiation", its SDK "Initiation"). */
+const KINDS = new Map<string, TurnKind>([
+  ['initiation', 'initial'],
+  ['response', 'continue'],
+  ['release', 'release'],
+  ['timeout', 'timeout'],
+]);
+
+function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
+  const { body } = request;
+  if (request.contentType !== 'application/json' || typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidPayload('a Hubtel request is a JSON object (application/json)');
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Sequence is an int in Hubtel's SDK; a numeric string is read too. */
+function sequenceOf(value: unknown): number | null {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : null;
+}
+
+const optionalText = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
+
+export const hubtelAdapter: GatewayAdapter = {
+  name: 'hubtel',
+  pageBudget: 160,
+  sequenced: true,
+
+  parse(request, region): UssdTurn {
+    const raw = objectOf(request);
+    const { Type, SessionId, Mobile } = raw;
+    const message = raw.Message ?? '';
+    const kind = typeof Type === 'string' ? KINDS.get(Type.toLowerCase()) : undefined;
+    // AddToCart, Query and Favorite come from Hubtel's app channels, not USSD.
+    if (!kind) throw invalidPayload('Hubtel Type must be Initiation, Response, Release or Timeout');
+    if (typeof SessionId !== 'string' || !SessionId) throw invalidPayload('Hubtel request without SessionId');
+    if (typeof Mobile !== 'string') throw invalidPayload('Hubtel request without Mobile');
+    if (typeof message !== 'string') throw invalidPayload('Hubtel Message must be a string');
+    const sequence = sequenceOf(raw.Sequence);
+    // The reference does not say Release and Timeout carry a Sequence; the hops that run the flow must.
+    if (sequence === null && (kind === 'initial' || kind === 'continue')) throw invalidPayload('Hubtel Sequence must be a positive integer');
+    const msisdn = toE164(Mobile, region);
+    if (!msisdn) throw invalidPayload(`Hubtel Mobile is not a phone number (region ${region})`);
+    return {
+      gateway: 'hubtel',
+      sessionId: SessionId,
+      msisdn,
+      network: optionalText(raw.Operator),
+      serviceCode: optionalText(raw.ServiceCode),
+      kind,
+      // On initiation Message is the dialled string; Release and Timeout carry no answer.
+      input: kind === 'continue' ? message : '',
+      dedupe: sequence === null ? kind : String(sequence),
+      raw,
+    };
+  },
+
+  render(screen, turn) {
+    const end = screen.end;
+    const body = {
+      SessionId: turn.sessionId,
+      Type: end ? 'Release' : 'Response',
+      Message: screen.text,
+      // Label titles the screen on Hubtel's app channels; USSD shows only Message. Its first line will do.
+      Label: screen.text.split('\n', 1)[0] ?? '',
+      // Hubtel echoes ClientState once, then drops it (§5): our state is server-side, so pass on what came.
+      ClientState: optionalText(turn.raw.ClientState) ?? '',
+      // Whether a continue screen is a menu or a prompt is not known here; USSD renders both the same.
+      DataType: end ? 'display' : 'input',
+      FieldType: 'text',
+    };
+    return { status: 200, contentType: 'application/json', body: JSON.stringify(body) };
+  },
+};

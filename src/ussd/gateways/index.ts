@@ -1,0 +1,26 @@
+/**
+ * The USSD gateway adapters by name, as the route's `:gateway` segment names them. Each turns
+ * its gateway's request into a UssdTurn and a Screen into its gateway's answer
+ * (reference ussd-gateways.md §9 item 1).
+ */
+import { GATEWAYS, type GatewayAdapter, type GatewayName } from '../types.ts';
+import { africastalkingAdapter } from './africastalking.ts';
+import { arkeselAdapter } from './arkesel.ts';
+import { hubtelAdapter } from './hubtel.ts';
+import { naloAdapter } from './nalo.ts';
+import { nsanoAdapter } from './nsano.ts';
+
+export const GATEWAY_ADAPTERS: Record<GatewayName, GatewayAdapter> = {
+  africastalking: africastalkingAdapter,
+  nalo: naloAdapter,
+  nsano: nsanoAdapter,
+  hubtel: hubtelAdapter,
+  arkesel: arkeselAdapter,
+};
+
+const isGatewayName = (name: string): name is GatewayName => (GATEWAYS as readonly string[]).includes(name);
+
+/** Exact, lower-case names only; anything else (including "__proto__") is no gateway. */
+export function adapterFor(name: string): GatewayAdapter | undefined {
+  return isGatewayName(name) ? GATEWAY_ADAPTERS[name] : undefined;
+}

@@ -1,0 +1,61 @@
+/**
+ * Nsano (Ghana): JSON `msisdn, network, msg, UserSessionID`, with no new-session flag: the
+ * first `msg` is the dial string. We answer `{"USSDResp": {action, menus: "", title}}`, where
+ * action "input" continues and "prompt" ends. No first-party doc exists; this is the contract
+ * three implementations agree on (reference ussd-gateways.md §1.4, §4, §9 item 1).
+ */
+import { invalidPayload } from '../../engine/errors.ts';
+import { toE164 } from '../../providers/phone.ts';
+import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
+
+/** ussd-go's initiation test (its `[\*|#]` meant `[*#]`). An answer typed as "*123#" reads as a re-dial. */
+const DIAL_STRING = /^\*\d+[*#]/;
+
+/** One simulator README wraps the request as `{"USSDReq": {...}}` (§4); both shapes are read. */
+function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+  const { body } = request;
+  if (request.contentType !== 'application/json' || !isObject(body)) throw invalidPayload('an Nsano request is a JSON object (application/json)');
+  return isObject(body.USSDReq) ? body.USSDReq : body;
+}
+
+function optionalText(value: unknown): string | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+export const nsanoAdapter: GatewayAdapter = {
+  name: 'nsano',
+  pageBudget: 160,
+  sequenced: false,
+
+  parse(request, region): UssdTurn {
+    const raw = objectOf(request);
+    const sessionId = optionalText(raw.UserSessionID);
+    const msg = raw.msg ?? '';
+    if (!sessionId) throw invalidPayload('Nsano request without UserSessionID');
+    if (typeof raw.msisdn !== 'string') throw invalidPayload('Nsano request without msisdn');
+    if (typeof msg !== 'string') throw invalidPayload('Nsano msg must be a string');
+    const msisdn = toE164(raw.msisdn, region);
+    if (!msisdn) throw invalidPayload(`Nsano msisdn is not a phone number (region ${region})`);
+    const initial = DIAL_STRING.test(msg);
+    return {
+      gateway: 'nsano',
+      sessionId,
+      msisdn,
+      network: optionalText(raw.network),
+      serviceCode: null,
+      kind: initial ? 'initial' : 'continue',
+      input: initial ? '' : msg,
+      // No hop counter: the same answer twice in one session is the same value (see nalo.ts).
+      dedupe: `${initial ? 'initial' : 'continue'}:${msg}`,
+      raw,
+    };
+  },
+
+  render(screen) {
+    // The text goes in title with menus "" (flow_chat, laravel-ussd); ussd-go's "menus on end" variant is not followed.
+    const body = { USSDResp: { action: screen.end ? 'prompt' : 'input', menus: '', title: screen.text } };
+    return { status: 200, contentType: 'application/json', body: JSON.stringify(body) };
+  },
+};

@@ -1,0 +1,81 @@
+/**
+ * USSD sessions in Postgres. Ids follow flow_chat's options: boundaries joined in its
+ * fixed order flow:platform:gateway:url, then the identifier (the gateway's session id,
+ * or the MSISDN for durable sessions). Identifiers are keyed HMAC-SHA256 hashes, so no
+ * phone number appears in a session id or a log line. A hop locks its session row for
+ * the whole turn, so two hops of one session never lose each other's updates.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database, ServiceIntegration } from '../db/schema.ts';
+
+export type Boundary = 'flow' | 'platform' | 'gateway' | 'url';
+export const DEFAULT_BOUNDARIES: readonly Boundary[] = ['flow', 'platform', 'gateway'];
+
+/** 32 hex characters (128 bits): flow_chat's current length, past the birthday bound of its old 8. */
+export const hashIdentifier = (key: string, value: string) => createHmac('sha256', key).update(value).digest('hex').slice(0, 32);
+
+/** flow_chat's url boundary: host/path with unsafe characters replaced, long ones shortened with a hash. */
+function urlPart(url: string): string {
+  const { host, pathname } = new URL(url);
+  const text = `${host}${pathname}`.replace(/^\//, '').replace(/[^a-zA-Z0-9._-]/g, '_');
+  return text.length > 50 ? `${text.slice(0, 41)}_${createHmac('sha256', '').update(text).digest('hex').slice(0, 8)}` : text;
+}
+
+export function sessionIdFor(
+  parts: { flow: string; gateway: string; url: string; identifier: string },
+  boundaries: readonly Boundary[],
+  key: string,
+): string {
+  const values: Record<Boundary, string> = { flow: parts.flow, platform: 'ussd', gateway: parts.gateway, url: urlPart(parts.url) };
+  const ordered = (['flow', 'platform', 'gateway', 'url'] as const).filter((b) => boundaries.includes(b)).map((b) => values[b]);
+  return [...ordered, hashIdentifier(key, parts.identifier)].join(':');
+}
+
+/** The integration's hashing key, made on first use (USSD callbacks are unsigned, so webhook_secret is free). */
+export async function hashKeyOf(db: Kysely<Database>, integration: ServiceIntegration): Promise<string> {
+  if (integration.webhook_secret) return integration.webhook_secret;
+  const { rows } = await sql<{ key: string }>`
+    UPDATE service_integrations SET webhook_secret = COALESCE(webhook_secret, ${randomBytes(32).toString('base64url')})
+    WHERE id = ${integration.id} RETURNING webhook_secret AS key`.execute(db);
+  return rows[0]!.key;
+}
+
+export interface SessionRow {
+  id: string;
+  state: unknown;
+  status: 'open' | 'closed';
+  hops: number;
+  last_dedupe: string | null;
+  last_hop_at: Date;
+}
+
+/** Create the session if new, and lock it for this hop (the caller's transaction). */
+export async function lockSession(
+  trx: Kysely<Database>,
+  session: { id: string; integrationId: number; gateway: string; msisdnHash: string },
+): Promise<SessionRow> {
+  await sql`
+    INSERT INTO ussd_sessions (id, integration_id, gateway, msisdn_hash)
+    VALUES (${session.id}, ${session.integrationId}, ${session.gateway}, ${session.msisdnHash})
+    ON CONFLICT (id) DO NOTHING`.execute(trx);
+  const { rows } = await sql<SessionRow>`
+    SELECT id, state, status, hops, last_dedupe, last_hop_at FROM ussd_sessions WHERE id = ${session.id} FOR UPDATE`.execute(trx);
+  return rows[0]!;
+}
+
+export async function saveSession(trx: Kysely<Database>, id: string, state: unknown, close: string | null, dedupe: string): Promise<void> {
+  await sql`
+    UPDATE ussd_sessions SET state = ${JSON.stringify(state)}::jsonb, hops = hops + 1, last_hop_at = now(), last_dedupe = ${dedupe},
+      status = CASE WHEN ${close}::text IS NULL THEN 'open' ELSE 'closed' END,
+      close_reason = ${close}, closed_at = CASE WHEN ${close}::text IS NULL THEN NULL ELSE now() END
+    WHERE id = ${id}`.execute(trx);
+}
+
+/** Close sessions the gateway abandoned: no hop for `idleSeconds`. Returns how many. */
+export async function sweepSessions(db: Kysely<Database>, idleSeconds: number): Promise<number> {
+  const result = await sql`
+    UPDATE ussd_sessions SET status = 'closed', close_reason = 'abandoned', closed_at = now()
+    WHERE status = 'open' AND last_hop_at < now() - make_interval(secs => ${idleSeconds})`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}

@@ -1,0 +1,142 @@
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ServiceIntegration } from '../../src/db/schema.ts';
+import { createIntegration } from '../../src/engine/integrations.ts';
+import type { Engine } from '../../src/engine/ingest.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { defaultRegistry } from '../../src/replicators/index.ts';
+import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';
+import { sweepSessions } from '../../src/ussd/sessions.ts';
+import { GATEWAYS } from '../../src/ussd/types.ts';
+import { useTestDatabase } from '../helpers/database.ts';
+import { testEngine } from '../helpers/engine.ts';
+
+const database = useTestDatabase();
+let engine: Engine;
+let app: FastifyInstance;
+let base: string;
+let ussd: ServiceIntegration;
+const CALLER = '233241234567';
+
+beforeAll(async () => {
+  engine = testEngine(database().db, { DEFAULT_PHONE_REGION: 'GH' }, defaultRegistry());
+  app = await buildApp({ engine, config: engine.config });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+afterAll(() => app.close());
+beforeEach(async () => {
+  await sql`TRUNCATE service_integrations CASCADE`.execute(engine.db);
+  ({ integration: ussd } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'ussd_request_v1', flags: {} }));
+});
+
+const url = (gateway: string, opaque = ussd.opaque_id) => `${base}/v1/ussd/${gateway}/${opaque}`;
+const hops = async () => (await sql<Record<string, any>>`SELECT * FROM ussd_request_v1 ORDER BY pk`.execute(engine.db)).rows;
+const sessions = async () => (await sql<Record<string, any>>`SELECT * FROM ussd_sessions ORDER BY created_at`.execute(engine.db)).rows;
+const settle = () => new Promise((r) => setTimeout(r, 150));
+
+describe('a helpline session over every gateway', () => {
+  it.each(GATEWAYS)('%s: menu → message → consent → END, session closed, message submitted', async (gateway) => {
+    const { session, first } = await dial(url(gateway), { gateway, msisdn: CALLER });
+    expect(first.screen.end).toBe(false);
+    expect(first.screen.text).toContain('1. Talk to a counsellor');
+    expect(first.screen.text).toContain('2. Read replies (0 new)');
+    expect(first.screen.text).toContain('0. Exit');
+    const prompt = await session.send('1');
+    expect(prompt.screen).toMatchObject({ end: false, text: expect.stringContaining('Type your message') });
+    const consent = await session.send('0 is my age and I need help');
+    expect(consent.screen.text).toContain('May a counsellor reply by SMS?');
+    const done = await session.send('1');
+    expect(done.screen.end).toBe(true);
+    await settle();
+    const stored = await hops();
+    expect(stored).toHaveLength(4);
+    expect(stored.at(-1)!.data.actions).toEqual([{ type: 'submit_message', data: { message: '0 is my age and I need help', sms_consent: true } }]);
+    expect(stored.every((h) => h.response_status === 200 && h.latency_ms > 0)).toBe(true);
+    const [row] = await sessions();
+    expect(row).toMatchObject({ status: 'closed', close_reason: 'completed', hops: 4 });
+    // No phone number in session ids or hashes.
+    expect(row!.id).not.toContain('241234567');
+    expect(row!.id).toMatch(/^helpline:ussd:[a-z]+:[0-9a-f]{32}$/);
+  });
+});
+
+describe('duplicates', () => {
+  it('a repeated hop (same cumulative text) is answered identically and stored once', async () => {
+    const { session } = await dial(url('africastalking'), { gateway: 'africastalking', msisdn: CALLER });
+    await session.send('1');
+    const request = gatewayRequest('africastalking', { kind: 'continue', sessionId: session.sessionId, msisdn: `+${CALLER}`, inputs: ['1'] });
+    const again = await fetch(url('africastalking'), { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body });
+    expect(await again.text()).toBe(session.hops[1]!.body);
+    await settle();
+    expect(await hops()).toHaveLength(2);
+  });
+
+  it('Nalo (no sequence): the same input again at once is a replay, the same input later a new answer', async () => {
+    const { session } = await dial(url('nalo'), { gateway: 'nalo', msisdn: CALLER });
+    const first = await session.send('1');
+    const request = gatewayRequest('nalo', { kind: 'continue', sessionId: session.sessionId, msisdn: CALLER, inputs: ['1'] });
+    const again = await fetch(url('nalo'), { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body });
+    expect(await again.text()).toBe(first.body);
+    await settle();
+    expect(await hops()).toHaveLength(2);
+  });
+});
+
+describe('ending sessions', () => {
+  it('Hubtel Release closes the session and runs no flow', async () => {
+    const { session } = await dial(url('hubtel'), { gateway: 'hubtel', msisdn: CALLER });
+    await session.release();
+    await settle();
+    expect(await sessions()).toMatchObject([{ status: 'closed', close_reason: 'released', hops: 2 }]);
+    expect((await hops()).map((h) => h.kind)).toEqual(['initial', 'release']);
+  });
+
+  it("Africa's Talking's end notification after our END keeps the reason 'completed'", async () => {
+    const { session } = await dial(url('africastalking'), { gateway: 'africastalking', msisdn: CALLER });
+    await session.send('0');
+    await session.release();
+    await settle();
+    expect(await sessions()).toMatchObject([{ status: 'closed', close_reason: 'completed' }]);
+  });
+
+  it('the sweeper closes sessions the gateway abandoned, and says why', async () => {
+    await dial(url('arkesel'), { gateway: 'arkesel', msisdn: CALLER });
+    expect(await sweepSessions(engine.db, 180)).toBe(0);
+    await sql`UPDATE ussd_sessions SET last_hop_at = now() - interval '181 seconds'`.execute(engine.db);
+    expect(await sweepSessions(engine.db, 180)).toBe(1);
+    expect(await sessions()).toMatchObject([{ status: 'closed', close_reason: 'abandoned' }]);
+  });
+});
+
+describe('the response budget', () => {
+  it('past it, answers END "received" and finishes the hop in the background', async () => {
+    await sql`UPDATE service_integrations SET settings = settings || '{"budget_ms":"150"}' WHERE id = ${ussd.id}`.execute(engine.db);
+    const { session } = await dial(url('africastalking'), { gateway: 'africastalking', msisdn: CALLER });
+    // Hold the session row, as a slow earlier hop would.
+    const holder = await database().pool.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM ussd_sessions FOR UPDATE');
+    const late = await session.send('1');
+    expect(late.screen).toEqual({ text: 'Thank you, your message was received. Replies will come by SMS.', end: true });
+    await holder.query('COMMIT');
+    holder.release();
+    await new Promise((r) => setTimeout(r, 400));
+    const stored = await hops();
+    expect(stored).toHaveLength(2);
+    expect(stored[1]!.response_body).toBe('END Thank you, your message was received. Replies will come by SMS.');
+  });
+});
+
+describe('bad requests', () => {
+  it('unknown integration or gateway → 404, bad body → 422, caller outside the allowlist → 401', async () => {
+    expect((await fetch(url('africastalking', 'svi_nope'), { method: 'POST' })).status).toBe(404);
+    expect((await fetch(url('nokia'), { method: 'POST' })).status).toBe(404);
+    const bad = await fetch(url('hubtel'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"Type":"Initiation"}' });
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('SB_ERR_INVALID_PAYLOAD');
+    await sql`UPDATE service_integrations SET settings = settings || '{"ip_allowlist":"10.9.9.9"}' WHERE id = ${ussd.id}`.execute(engine.db);
+    const request = gatewayRequest('nalo', { kind: 'initial', sessionId: 's1', msisdn: CALLER, inputs: [] });
+    expect((await fetch(url('nalo'), { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body })).status).toBe(401);
+  });
+});
