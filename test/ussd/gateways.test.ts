@@ -348,7 +348,7 @@ describe('Arkesel', () => {
     expectInvalid(arkesel, request({ msisdn: undefined }), /msisdn/);
     expectInvalid(arkesel, request({ msisdn: '+1' }), /not a phone number/);
     expectInvalid(arkesel, request({ newSession: undefined }), /newSession/);
-    expectInvalid(arkesel, request({ userData: null, newSession: 1 }), /newSession/);
+    expectInvalid(arkesel, request({ userData: null, newSession: 'maybe' }), /newSession/);
     expectInvalid(arkesel, request({ userData: 7 }), /userData/);
   });
 });

@@ -5,27 +5,8 @@
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
-import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
-
-function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
-  const { body } = request;
-  if (request.contentType !== 'application/json' || typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalidPayload('an Arkesel request is a JSON object (application/json)');
-  }
-  return body as Record<string, unknown>;
-}
-
-/** newSession is a boolean in Arkesel's sample; "true"/"false" are read too, as for Nalo's MSGTYPE. */
-function flagOf(value: unknown): boolean | null {
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'string' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
-  return null;
-}
-
-function optionalText(value: unknown): string | null {
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return typeof value === 'string' && value !== '' ? value : null;
-}
+import type { GatewayAdapter, UssdTurn } from '../types.ts';
+import { jsonObject, flagOf, optionalText } from './fields.ts';
 
 export const arkeselAdapter: GatewayAdapter = {
   name: 'arkesel',
@@ -33,7 +14,7 @@ export const arkeselAdapter: GatewayAdapter = {
   sequenced: false,
 
   parse(request, region): UssdTurn {
-    const raw = objectOf(request);
+    const raw = jsonObject(request, 'Arkesel');
     const sessionId = optionalText(raw.sessionID);
     const initial = flagOf(raw.newSession);
     const userData = raw.userData ?? '';

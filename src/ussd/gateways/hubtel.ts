@@ -6,7 +6,8 @@
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
-import type { GatewayAdapter, GatewayHttpRequest, TurnKind, UssdTurn } from '../types.ts';
+import type { GatewayAdapter, TurnKind, UssdTurn } from '../types.ts';
+import { jsonObject, optionalText } from './fields.ts';
 
 /** Hubtel's types by lower-cased name (its docs write "initiation", its SDK "Initiation"). */
 const KINDS = new Map<string, TurnKind>([
@@ -16,21 +17,11 @@ const KINDS = new Map<string, TurnKind>([
   ['timeout', 'timeout'],
 ]);
 
-function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
-  const { body } = request;
-  if (request.contentType !== 'application/json' || typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalidPayload('a Hubtel request is a JSON object (application/json)');
-  }
-  return body as Record<string, unknown>;
-}
-
 /** Sequence is an int in Hubtel's SDK; a numeric string is read too. */
 function sequenceOf(value: unknown): number | null {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : null;
 }
-
-const optionalText = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 
 export const hubtelAdapter: GatewayAdapter = {
   name: 'hubtel',
@@ -38,7 +29,7 @@ export const hubtelAdapter: GatewayAdapter = {
   sequenced: true,
 
   parse(request, region): UssdTurn {
-    const raw = objectOf(request);
+    const raw = jsonObject(request, 'Hubtel');
     const { Type, SessionId, Mobile } = raw;
     const message = raw.Message ?? '';
     const kind = typeof Type === 'string' ? KINDS.get(Type.toLowerCase()) : undefined;

@@ -6,29 +6,8 @@
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
-import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
-
-function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
-  const { body } = request;
-  if (request.contentType !== 'application/json' || typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalidPayload('a Nalo request is a JSON object (application/json)');
-  }
-  return body as Record<string, unknown>;
-}
-
-/** MSGTYPE is documented as a boolean; some integrators see 1 or "true" (§3). */
-function flagOf(value: unknown): boolean | null {
-  if (typeof value === 'boolean') return value;
-  if (value === 1 || value === 0) return value === 1;
-  if (typeof value === 'string' && /^(true|false|1|0)$/i.test(value.trim())) return /^(true|1)$/i.test(value.trim());
-  return null;
-}
-
-/** A present, non-empty id or label; numbers (a SESSIONID sent unquoted) as their decimal text. */
-function optionalText(value: unknown): string | null {
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return typeof value === 'string' && value !== '' ? value : null;
-}
+import type { GatewayAdapter, UssdTurn } from '../types.ts';
+import { jsonObject, flagOf, optionalText } from './fields.ts';
 
 export const naloAdapter: GatewayAdapter = {
   name: 'nalo',
@@ -37,7 +16,7 @@ export const naloAdapter: GatewayAdapter = {
   sequenced: false,
 
   parse(request, region): UssdTurn {
-    const raw = objectOf(request);
+    const raw = jsonObject(request, 'Nalo');
     const { USERID, MSISDN } = raw;
     const initial = flagOf(raw.MSGTYPE);
     // USERDATA may be left out when the user sent nothing (flow_chat reads it as `presence || ""`, §1.3).

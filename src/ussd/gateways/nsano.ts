@@ -7,21 +7,15 @@
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
+import { isObject, jsonObject, optionalText } from './fields.ts';
 
 /** ussd-go's initiation test (its `[\*|#]` meant `[*#]`). An answer typed as "*123#" reads as a re-dial. */
 const DIAL_STRING = /^\*\d+[*#]/;
 
 /** One simulator README wraps the request as `{"USSDReq": {...}}` (§4); both shapes are read. */
 function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
-  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-  const { body } = request;
-  if (request.contentType !== 'application/json' || !isObject(body)) throw invalidPayload('an Nsano request is a JSON object (application/json)');
+  const body = jsonObject(request, 'Nsano');
   return isObject(body.USSDReq) ? body.USSDReq : body;
-}
-
-function optionalText(value: unknown): string | null {
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return typeof value === 'string' && value !== '' ? value : null;
 }
 
 export const nsanoAdapter: GatewayAdapter = {
