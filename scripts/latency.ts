@@ -1,8 +1,9 @@
 /**
- * Measures convergence latency on the simulators, one message at a time:
- * SMS → Front (signed SignalWire webhook in → message in the simulated Front inbox) and
- * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire).
- * Prints median, p90 and worst of N (default 100). Runs on its own embedded cluster
+ * Measures latency on the simulators, one message at a time:
+ * SMS → Front (signed SignalWire webhook in → message in the simulated Front inbox),
+ * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire), and
+ * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer).
+ * Prints median, p90, p99 and worst of N (default 100). Runs on its own embedded cluster
  * under .switchboard/latency, or DATABASE_URL's server (in a database it drops first).
  *
  *   npm run latency [-- 200]
@@ -22,6 +23,7 @@ import { createLogger } from '../src/log.ts';
 import { defaultRegistry } from '../src/replicators/index.ts';
 import { startFrontSimulator } from '../src/simulators/front.ts';
 import { startSignalWireSimulator } from '../src/simulators/signalwire.ts';
+import { dial } from '../src/simulators/ussd.ts';
 
 const COUNT = Number(process.argv[2] ?? 100);
 const SUPPORT = '+15550001111';
@@ -43,7 +45,7 @@ async function until(check: () => boolean): Promise<void> {
 function summary(label: string, samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1);
-  return `${label.padEnd(12)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
+  return `${label.padEnd(12)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  p99 ${at(0.99)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
 }
 
 async function main(): Promise<void> {
@@ -103,8 +105,19 @@ async function main(): Promise<void> {
     await until(() => signalwire.sent().length >= expected);
     frontToSms.push(performance.now() - started);
   }
+  const { integration: ussd } = await createIntegration(engine.db, engine.registry, config, { service: 'ussd_request_v1', flags: {} });
+  const ussdHops: number[] = [];
+  for (let i = 0; i < COUNT / 2; i++) {
+    let started = performance.now();
+    const { session } = await dial(`${publicUrl}/v1/ussd/africastalking/${ussd.opaque_id}`, { gateway: 'africastalking', msisdn: `+2332412${String(i).padStart(5, '0')}` });
+    ussdHops.push(performance.now() - started);
+    started = performance.now();
+    await session.send('1');
+    ussdHops.push(performance.now() - started);
+  }
   console.log(summary('SMS → Front', smsToFront));
   console.log(summary('Front → SMS', frontToSms));
+  console.log(summary('USSD hop', ussdHops));
 
   await runner.stop();
   await app.close();

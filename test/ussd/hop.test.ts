@@ -1,3 +1,6 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +12,7 @@ import { defaultRegistry } from '../../src/replicators/index.ts';
 import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';
 import { sweepSessions } from '../../src/ussd/sessions.ts';
 import { GATEWAYS } from '../../src/ussd/types.ts';
+import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { testEngine } from '../helpers/engine.ts';
 
@@ -138,5 +142,24 @@ describe('bad requests', () => {
     await sql`UPDATE service_integrations SET settings = settings || '{"ip_allowlist":"10.9.9.9"}' WHERE id = ${ussd.id}`.execute(engine.db);
     const request = gatewayRequest('nalo', { kind: 'initial', sessionId: 's1', msisdn: CALLER, inputs: [] });
     expect((await fetch(url('nalo'), { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body })).status).toBe(401);
+  });
+});
+
+describe('flows as data', () => {
+  it('--flow loads a validated document; an invalid one is refused with its path and reason', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sb-flow-'));
+    const good = path.join(dir, 'good.json');
+    const bad = path.join(dir, 'bad.json');
+    await fs.writeFile(good, JSON.stringify({ version: 1, start: 'main', screens: { main: { type: 'end', text: 'Hello from our own flow' } } }));
+    await fs.writeFile(bad, JSON.stringify({ version: 1, start: 'main', screens: { main: { type: 'menu', title: 'x', choices: [{ label: 'Go', next: 'nowhere' }] } } }));
+    const cli = (...args: string[]) => runCli(database().url, args, { registry: defaultRegistry() });
+    const refused = await cli('integrations', 'create', 'ussd_request_v1', '--flow', bad);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/screens\.main\.choices\[0\]\.next: unknown screen "nowhere"/);
+    const created = await cli('integrations', 'create', 'ussd_request_v1', '--flow', good, '--json');
+    expect(created.code).toBe(0);
+    const { first } = await dial(url('hubtel', created.json().opaque_id), { gateway: 'hubtel', msisdn: CALLER });
+    expect(first.screen).toEqual({ text: 'Hello from our own flow', end: true });
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });
