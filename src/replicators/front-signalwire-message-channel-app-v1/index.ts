@@ -17,12 +17,15 @@
 import { defineReplicator } from '../../engine/replicator.ts';
 import { parsePhoneFlag, toE164 } from '../../providers/phone.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
-import { channelRoutes, CHANNEL_PATH } from './channel-route.ts';
-import { deliverPending } from './deliver.ts';
-import { adoptOwnSend, isKnownMessage } from './own-sends.ts';
-import { failureNoticeRow, frontRows, regionOf, signalWireRow } from './rows.ts';
+import { channelRoutes } from '../front-channel/channel-route.ts';
+import { deliverPending } from '../front-channel/deliver.ts';
+import { adoptOwnSend, isKnownMessage } from '../front-channel/own-sends.ts';
+import { frontRows, regionOf } from '../front-channel/rows.ts';
+import { smsChannelSpec } from './channel-spec.ts';
+import { failureNoticeRow, signalWireRow } from './rows.ts';
 
 export const FRONT_SIGNALWIRE_CHANNEL = 'front_signalwire_message_channel_app_v1';
+export const CHANNEL_PATH = '/v1/install/front_signalwire/channel';
 
 /** Failures older than this get no notice (WebhookDB: 4 days). */
 const NOTICE_WINDOW_MS = 4 * 86_400_000;
@@ -95,8 +98,8 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
       await ctx.upsert([failureNoticeRow(message, support, to, new Date())]);
     }
   },
-  backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration) }],
-  routes: channelRoutes,
+  backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, smsChannelSpec) }],
+  routes: channelRoutes(CHANNEL_PATH, FRONT_SIGNALWIRE_CHANNEL),
   webhookUrl: (_integration, publicUrl) => `${publicUrl}${CHANNEL_PATH}`,
   setupInstructions: (integration, publicUrl) =>
     [

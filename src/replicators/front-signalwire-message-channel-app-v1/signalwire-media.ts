@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { FrontFile } from '../../providers/front/client.ts';
-import type { ChannelRow, Delivery } from './deliver.ts';
+import type { ChannelRow, Delivery } from '../front-channel/deliver.ts';
 
 const blank = (text: string | null): boolean => text === null || text.trim() === '';
 

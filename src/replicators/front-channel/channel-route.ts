@@ -1,8 +1,8 @@
 /**
- * `POST|DELETE /v1/install/front_signalwire/channel`: the one URL Front calls for every
- * channel of this app; the bearer token (the integration's API key) says which one.
- * Checks in WebhookDB's order: 400 bad or missing `type` → 401 API key → 401 Front
- * signature → 200 with the synchronous body. Message rows are committed before we answer.
+ * `POST|DELETE /v1/install/<app>/channel`: the one URL Front calls for every channel of an
+ * app; the bearer token (the integration's API key) says which one. Checks in WebhookDB's
+ * order: 400 bad or missing `type` → 401 API key → 401 Front signature → 200 with the
+ * synchronous body. Message rows are committed before we answer.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
@@ -12,21 +12,20 @@ import { ingestRows, type Engine } from '../../engine/ingest.ts';
 import { deleteIntegration, findByApiKey } from '../../engine/integrations.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';
 import { toWebhookRequest } from '../../http/webhook-request.ts';
-import { CHANNEL_TYPES, frontRows, type ChannelType } from './rows.ts';
+import { CHANNEL_TYPES, type ChannelType } from './rows.ts';
 
-export const CHANNEL_PATH = '/v1/install/front_signalwire/channel';
-const SERVICE = 'front_signalwire_message_channel_app_v1';
 
 const unauthorized = (message: string) => new SwitchboardError('SB_ERR_UNAUTHORIZED', message);
 
-export const channelRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { engine }) => {
+/** The route of one Front channel app: its path, and the service whose integrations answer there. */
+export const channelRoutes = (path: string, service: string): FastifyPluginAsync<{ engine: Engine }> => async (app, { engine }) => {
   app.addHook('onRequest', async (request) => {
     request.webhookLog = { integrationId: null, reason: null };
   });
 
   app.route({
     method: ['POST', 'DELETE'],
-    url: CHANNEL_PATH,
+    url: path,
     handler: async (request, reply) => {
       const webhook = toWebhookRequest(request, engine.config.publicUrl);
       const body = webhook.body as { type?: unknown; payload?: { channel_id?: unknown } } | null;
@@ -42,7 +41,7 @@ export const channelRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
       if (!authorization) throw unauthorized('Missing Authorization header');
       if (!authorization.startsWith('Bearer ')) throw unauthorized('Expected Bearer authorization');
       const integration = await findByApiKey(engine.db, authorization.slice('Bearer '.length).trim());
-      if (!integration || integration.service_name !== SERVICE) throw unauthorized('Invalid API key');
+      if (!integration || integration.service_name !== service) throw unauthorized('Invalid API key');
       request.webhookLog!.integrationId = integration.id;
 
       const secret = engine.config.front.appSecret;
@@ -63,11 +62,12 @@ export const channelRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
             // Messages waiting for a channel can go now.
             await requestBackfill(trx, integration.id, { trigger: 'authorization' });
           });
-          return JSON.stringify({ type: 'success', webhook_url: `${engine.config.publicUrl}${CHANNEL_PATH}` });
+          return JSON.stringify({ type: 'success', webhook_url: `${engine.config.publicUrl}${path}` });
         }
         case 'message':
         case 'message_autoreply': {
-          const rows = await ingestRows(engine, integration, frontRows(body, integration, engine.config), { origin: 'webhook' });
+          const toRows = engine.registry.get(service).toRows!;
+          const rows = await ingestRows(engine, integration, toRows(body, { integration, config: engine.config }), { origin: 'webhook' });
           return JSON.stringify({
             type: 'success',
             external_id: rows.map((r) => r.key).join(','),

@@ -1,11 +1,13 @@
 /**
- * The channel's backfill pass: deliver every pending row, then write its counterpart id.
+ * A Front channel's backfill pass: deliver every pending row, then write its counterpart id.
+ * The channel's `ChannelSpec` says how its rows read (when they were written, what Front
+ * gets for an import, whether an SMS may go); the rest is common to every Front channel.
  *
- * - no front_message_id: import into Front (inbound_messages, or outbound_messages for SMS
- *   sent outside Front), once ever per row (`fsmca-fims-<external_id>`; notices
- *   `fsmca-swfail-<sid>`); SignalWire media: text/plain joins the body, images attach.
- * - no signalwire_sid: send the SMS, once ever per row. A send whose outcome we never
- *   heard (timeout, crash) is first looked for in SignalWire and adopted, never resent.
+ * - no front_message_id: import into Front (inbound_messages, or outbound_messages), once
+ *   ever per row (the spec's idempotency key, e.g. `fsmca-fims-<external_id>`).
+ * - no signalwire_sid: send the SMS, once ever per row (`fsmca-fims-<external_id>`). A send
+ *   whose outcome we never heard (timeout, crash) is first looked for in SignalWire and
+ *   adopted, never resent.
  * - older than 48 h: `skipped_due_to_age`; recipient outside SIGNALWIRE_SMS_ALLOWLIST: `skipped`.
  * - a coded provider error marks the row failed with its code (no retry loop); a
  *   transient one backs off per row (Retry-After honoured) and a later pass is queued;
@@ -13,6 +15,7 @@
  */
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
+import type { FrontFile } from '../../providers/front/client.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
 import { coerceError, isDatabaseUnavailable, isSwitchboardError, SwitchboardError } from '../../engine/errors.ts';
 import { onceEver } from '../../engine/idempotency.ts';
@@ -22,9 +25,7 @@ import { ProviderHttpError } from '../../providers/http.ts';
 import { parseSignalWireDate, type SignalWireClient } from '../../providers/signalwire/client.ts';
 import { signalWireClient } from '../signalwire-message-v1.ts';
 import { frontAttachmentUrls } from './front-media.ts';
-import { claimFromImport, isKnownMessage, TABLE } from './own-sends.ts';
-import { failureNoticeText } from './rows.ts';
-import { signalWireMedia } from './signalwire-media.ts';
+import { claimFromImport, isKnownMessage } from './own-sends.ts';
 
 const BATCH = 50;
 /** WebhookDB's channel_sync_refreshness_cutoff. */
@@ -53,15 +54,27 @@ export interface Delivery {
   parent: ServiceIntegration;
   signalwire: SignalWireClient;
   front: FrontChannelClient;
+  spec: ChannelSpec;
+}
+
+/** What differs between Front channels. */
+export interface ChannelSpec {
+  /** When the message was written, for the 48-hour cutoff and Front's delivered_at. */
+  writtenAt(row: ChannelRow): Date;
+  /** What Front gets for an import, and the once-ever key it goes under. */
+  importPlan(delivery: Delivery, row: ChannelRow, writtenAt: Date): Promise<{ body: string; files: FrontFile[]; externalId: string; key: string }>;
+  /** Why this row's SMS must not go (e.g. no consent), or null. */
+  smsRefusal?(delivery: Delivery, row: ChannelRow): Promise<string | null>;
 }
 
 /** Front's channel id is only known after Front's `authorization` request. */
 class NotConnected extends Error {}
 
-export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
+export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration, spec: ChannelSpec): Promise<void> {
   const parent = await ctx.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.depends_on ?? -1).executeTakeFirst();
   if (!parent) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', 'the SignalWire integration this channel depends on is gone');
-  const delivery: Delivery = { ctx, integration, parent, signalwire: signalWireClient(parent), front: new FrontChannelClient(ctx.config.front) };
+  const delivery: Delivery = { ctx, integration, parent, signalwire: signalWireClient(parent), front: new FrontChannelClient(ctx.config.front), spec };
+  const TABLE = sql.table(integration.service_name);
 
   const { rows: count } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM ${TABLE} WHERE integration_id = ${integration.id} AND delivery_status = 'pending'`.execute(ctx.db);
@@ -95,6 +108,7 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
 
 /** Rows backing off get a pass when the first of them is due. */
 async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
+  const TABLE = sql.table(integration.service_name);
   const { rows } = await sql<{ seconds: number | null }>`
     SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 AS seconds FROM ${TABLE}
     WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND next_attempt_at > now()`.execute(ctx.db);
@@ -105,8 +119,11 @@ async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegra
   });
 }
 
+const tableOf = (delivery: Delivery) => sql.table(delivery.integration.service_name);
+
 async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' | 'waiting-for-channel'> {
   const { ctx } = delivery;
+  const TABLE = tableOf(delivery);
   try {
     if ((row.signalwire_sid === null) === (row.front_message_id === null)) {
       // WebhookDB raised here and lost the rest of the page; we park the row.
@@ -148,6 +165,7 @@ type Outcome =
 
 /** Write the outcome; the counterpart id only where none was written meanwhile. */
 async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome): Promise<void> {
+  const TABLE = tableOf(delivery);
   const ids: { frontMessageId?: string; signalwireSid?: string } = 'code' in outcome ? {} : outcome;
   await sql`
     UPDATE ${TABLE} SET
@@ -162,47 +180,31 @@ async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome): Pr
     WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(delivery.ctx.db);
 }
 
-const isNotice = (row: ChannelRow) => row.data.notice === 'signalwire_failure';
-
 async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<void> {
   const { ctx, integration } = delivery;
   const channelId = integration.backfill_key;
   if (!channelId) throw new NotConnected();
-  const notice = isNotice(row);
-  const textedAt =
-    (notice ? new Date(String(row.data.noticed_at)) : parseSignalWireDate(row.data.date_created)) ?? row.row_created_at;
-  if (Date.now() - textedAt.getTime() > SYNC_CUTOFF_MS) {
+  const writtenAt = delivery.spec.writtenAt(row);
+  if (Date.now() - writtenAt.getTime() > SYNC_CUTOFF_MS) {
     return finish(delivery, row, { status: 'skipped', frontMessageId: 'skipped_due_to_age', message: 'older than 48 hours' });
   }
   if (row.direction !== 'inbound' && row.direction !== 'outbound') {
     return finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: `direction ${row.direction} cannot be imported` });
   }
-  const { body, files } = notice ? { body: await noticeText(delivery, row), files: [] } : await signalWireMedia(delivery, row, textedAt);
+  const plan = await delivery.spec.importPlan(delivery, row, writtenAt);
   const message: FrontImport = {
-    body,
-    delivered_at: Math.floor(textedAt.getTime() / 1000),
-    metadata: { external_id: notice ? (row.signalwire_sid ?? row.external_id) : row.external_id, external_conversation_id: row.external_conversation_id ?? '' },
+    body: plan.body,
+    delivered_at: Math.floor(writtenAt.getTime() / 1000),
+    metadata: { external_id: plan.externalId, external_conversation_id: row.external_conversation_id ?? '' },
     ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
   };
-  const key = notice ? `fsmca-swfail-${row.signalwire_sid}` : `fsmca-fims-${row.external_id}`;
   const { result } = await onceEver(
     ctx.db,
-    key,
-    () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, files),
+    plan.key,
+    () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files),
     String(integration.id),
   );
   await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
-}
-
-/**
- * Status callbacks carry the error code but not its message: ask SignalWire for the
- * message so the notice reads as WebhookDB's (which only saw polled data).
- */
-async function noticeText(delivery: Delivery, row: ChannelRow): Promise<string> {
-  const failed = (row.data.failed_message ?? {}) as Record<string, unknown>;
-  if (failed.error_message || !row.signalwire_sid) return failureNoticeText(failed);
-  const current = await delivery.signalwire.getMessage(row.signalwire_sid);
-  return failureNoticeText({ ...failed, error_code: current.error_code ?? failed.error_code, error_message: current.error_message, body: current.body ?? failed.body });
 }
 
 /** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
@@ -224,13 +226,15 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
     ctx.log.warn({ pk: row.pk }, 'recipient not in SIGNALWIRE_SMS_ALLOWLIST; SMS not sent');
     return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped', message: 'recipient not in SIGNALWIRE_SMS_ALLOWLIST' });
   }
+  const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
+  if (refusal) return finish(delivery, row, { status: 'skipped', message: refusal });
   const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
   const { result } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async () => {
     // An earlier attempt may have reached SignalWire without us hearing back: look first.
     const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at) : null;
     if (earlier) return { sid: earlier };
     const mediaUrls = await frontAttachmentUrls(delivery, row, payload.attachments);
-    await sql`UPDATE ${TABLE} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
+    await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
     const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
     return { sid: sent.sid };
   }, String(delivery.integration.id));

@@ -1,19 +1,19 @@
 /**
  * Telling our own sends from other messages, for the two places they meet: a poll or
  * callback showing an SMS we sent (whose sid we may not have written back yet), and a
- * resend after an unknown outcome looking for the SMS it may already have sent.
+ * resend after an unknown outcome looking for the SMS it may already have sent. Works on
+ * any Front channel's table (the integration's service name).
  */
 import { sql, type Kysely } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { parseSignalWireDate } from '../../providers/signalwire/client.ts';
-
-export const TABLE = sql.table('front_signalwire_message_channel_app_v1');
 
 /** How long a send may take before SignalWire records the message. */
 const SEND_WINDOW = sql`interval '2 minutes'`;
 
 /** A message we sent or imported already (notice rows carry the sid of the failure they report, not a message). */
 export async function isKnownMessage(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
+  const TABLE = sql.table(integration.service_name);
   const { rows } = await sql`
     SELECT 1 FROM ${TABLE} WHERE integration_id = ${integration.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice' LIMIT 1`.execute(db);
   return rows.length > 0;
@@ -33,6 +33,7 @@ export async function adoptOwnSend(
   to: string,
   data: Record<string, unknown>,
 ): Promise<boolean> {
+  const TABLE = sql.table(integration.service_name);
   const created = parseSignalWireDate(data.date_created) ?? new Date();
   const { rows } = await sql<{ pk: number }>`
     UPDATE ${TABLE} SET signalwire_sid = ${sid}, delivery_status = 'delivered', delivered_at = now(), row_updated_at = now()
@@ -54,6 +55,7 @@ export async function adoptOwnSend(
  * is still pending): take the sid back for the send, and drop the import.
  */
 export async function claimFromImport(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
+  const TABLE = sql.table(integration.service_name);
   const { rows } = await sql`
     UPDATE ${TABLE} SET delivery_status = 'skipped', delivery_error_message = 'our own send, matched after it was polled', row_updated_at = now()
     WHERE integration_id = ${integration.id} AND signalwire_sid = ${sid} AND front_message_id IS NULL
