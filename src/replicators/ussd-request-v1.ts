@@ -76,6 +76,7 @@ export const ussdRequestV1 = defineReplicator({
         return parts.join(',');
       },
     },
+    { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; default: the only one' },
     { flag: 'ip-allowlist', target: { setting: 'ip_allowlist' }, description: 'space-separated gateway IPs allowed to call (default any)' },
     {
       flag: 'region',

@@ -5,8 +5,9 @@
  *    this is: a sequenced gateway says so; otherwise the same input right after the last
  *    hop is a replay of it;
  * 2. record the hop under its de-duplication key — a replay finds it recorded and gets the
- *    first answer back, identically — then start or continue the flow, and save the
- *    session (closed with a reason when the flow or the gateway ends it);
+ *    first answer back, identically — then start or continue the flow (with the client's
+ *    unread replies from the Front USSD channel), save the session (closed with a reason
+ *    when the flow or the gateway ends it), and hand a typed message to the channel;
  * 3. answer — or, past the budget, answer an END screen saying the message was received
  *    and replies come by SMS, and let the work finish in the background;
  * 4. after answering, store the response and latency on the hop row (never on the clock).
@@ -14,7 +15,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { coerceError } from '../engine/errors.ts';
-import type { Engine } from '../engine/ingest.ts';
+import { ingestRows, type Engine } from '../engine/ingest.ts';
+import type { RowInput } from '../engine/replicator.ts';
+import { channelOf, markRead, unreadReplies } from '../replicators/front-ussd-channel-app-v1.ts';
 import { continueFlow, startFlow, type Flow, type FlowAction, type FlowSession } from './flow/engine.ts';
 import { hashIdentifier, hashKeyOf, lockSession, saveSession, sessionIdFor, type Boundary } from './sessions.ts';
 import type { GatewayAdapter, GatewayHttpResponse, Screen, UssdTurn } from './types.ts';
@@ -111,12 +114,37 @@ async function runTurn(trx: Kysely<Database>, input: HopInput): Promise<TurnResu
     if (session.status === 'open') await saveSession(trx, sessionId, session.state, turn.kind === 'release' ? 'released' : 'gateway timeout', turn.dedupe);
     return { replay: false, pk, screen: { text: '', end: true }, actions: [] };
   }
-  const ctx = { unreadReplies: [], budget: settings.pageBudget };
+  const channel = await channelOf(trx, integration);
+  const ctx = { unreadReplies: channel ? await unreadReplies(trx, channel, turn.msisdn) : [], budget: settings.pageBudget };
   const state = session.state as FlowSession | null;
   // A dial always starts over; so does an answer to a session that had ended.
   const step = turn.kind === 'initial' || !state || session.status === 'closed' ? startFlow(settings.flow, ctx) : continueFlow(settings.flow, state, turn.input, ctx);
   await saveSession(trx, sessionId, step.session, step.ended ? 'completed' : null, turn.dedupe);
+  if (channel) {
+    for (const action of step.actions) {
+      if (action.type === 'mark_replies_read') await markRead(trx, channel, action.ids);
+      else await ingestRows(input.engine, channel, [submittedMessage(channel, turn, pk, sessionId, action.data)], { origin: 'webhook', db: trx });
+    }
+  } else if (step.actions.length > 0) {
+    input.engine.log.warn({ integration_id: integration.id }, 'no Front USSD channel to hand the message to: recorded on the hop only');
+  }
   return { replay: false, pk, screen: step.screen, actions: step.actions };
+}
+
+/** What a client typed, as an inbound row of the Front USSD channel (conversation: their number). */
+function submittedMessage(channel: ServiceIntegration, turn: UssdTurn, hopPk: number, sessionId: string, data: Record<string, unknown>): RowInput {
+  const columns = {
+    signalwire_sid: null,
+    front_message_id: null,
+    external_conversation_id: turn.msisdn,
+    direction: 'inbound',
+    body: typeof data.message === 'string' ? data.message : null,
+    sender: turn.msisdn,
+    recipient: channel.api_url,
+    sms_consent: data.sms_consent === true,
+    ussd_request_id: hopPk,
+  };
+  return { key: `ussd-${hopPk}`, columns, data: { ...data, ...columns, gateway: turn.gateway, ussd_session: sessionId } };
 }
 
 /** A repeated hop: the first one's answer, once it is stored. */

@@ -33,6 +33,7 @@ export interface ChannelSetup {
   sw: ServiceIntegration;
   channel: ServiceIntegration;
   apiKey: string;
+  ussd: ServiceIntegration | null;
   /** The Front client, authenticated with our integration's API key. */
   frontClient: ReturnType<FrontSimulator['channelClient']>;
   /** Run one pass of an integration here, as the worker would. */
@@ -51,7 +52,11 @@ const freePort = () =>
     });
   });
 
-export async function setUpChannel(database: TestDatabase, env: Record<string, string> = {}): Promise<ChannelSetup> {
+/**
+ * `ussd: true` sets up the Front USSD channel (and a USSD service) instead of the SMS one;
+ * `channel` and `frontClient` then belong to it, and `ussd` is the USSD service.
+ */
+export async function setUpChannel(database: TestDatabase, env: Record<string, string> = {}, options: { ussd?: boolean } = {}): Promise<ChannelSetup> {
   // Each test starts from empty tables (the database is shared by the file's tests).
   await sql`TRUNCATE service_integrations, webhook_log, idempotency_keys, graphile_worker._private_jobs CASCADE`.execute(database.db);
   const signalwire = await startSignalWireSimulator();
@@ -73,14 +78,18 @@ export async function setUpChannel(database: TestDatabase, env: Record<string, s
   const cli = (...args: string[]) => runCli(database.url, args, { env: settings, registry: defaultRegistry() });
   const swRun = await cli('integrations', 'create', 'signalwire_message_v1', '--space', signalwire.url, '--project-id', signalwire.projectId, '--api-token', signalwire.apiToken, '--signing-key', signalwire.signingKey, '--json');
   if (swRun.code !== 0) throw new Error(swRun.stderr);
-  const channelRun = await cli('integrations', 'create', 'front_signalwire_message_channel_app_v1', '--depends-on', String(swRun.json().id), '--phone', SUPPORT, '--json');
+  const service = options.ussd ? 'front_ussd_channel_app_v1' : 'front_signalwire_message_channel_app_v1';
+  const channelRun = await cli('integrations', 'create', service, '--depends-on', String(swRun.json().id), '--phone', SUPPORT, '--json');
   if (channelRun.code !== 0) throw new Error(channelRun.stderr);
+  const ussdRun = options.ussd ? await cli('integrations', 'create', 'ussd_request_v1', '--json') : null;
   const apiKey = channelRun.json().api_key as string;
 
   const reload = (integration: ServiceIntegration) =>
     engine.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.id).executeTakeFirstOrThrow();
   const sw = await reload({ id: swRun.json().id } as ServiceIntegration);
   const channel = await reload({ id: channelRun.json().id } as ServiceIntegration);
+  const ussd = ussdRun ? await reload({ id: ussdRun.json().id } as ServiceIntegration) : null;
+  const path = options.ussd ? 'front_ussd' : 'front_signalwire';
   const runners: Runner[] = [];
 
   return {
@@ -92,13 +101,13 @@ export async function setUpChannel(database: TestDatabase, env: Record<string, s
     sw,
     channel,
     apiKey,
-    frontClient: front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_signalwire/channel`, apiKey }),
+    ussd,
+    frontClient: front.channelClient({ webhookUrl: `${publicUrl}/v1/install/${path}/channel`, apiKey }),
     pass: (integration, options = {}) =>
       runBackfillPass(engine, integration.id, { incremental: options.incremental ?? false, recursive: false, trigger: 'test' }),
     reload,
     rows: async () =>
-      (await sql<Record<string, any>>`SELECT * FROM front_signalwire_message_channel_app_v1 WHERE integration_id = ${channel.id} ORDER BY pk`.execute(engine.db))
-        .rows,
+      (await sql<Record<string, any>>`SELECT * FROM ${sql.table(service)} WHERE integration_id = ${channel.id} ORDER BY pk`.execute(engine.db)).rows,
     async startWorker() {
       const runner = await startWorker(engine, database.url, { workerConcurrency: 4, pollCron: '0 0 1 1 *', webhookLogRetentionDays: 7 });
       runners.push(runner);

@@ -65,6 +65,8 @@ export interface ChannelSpec {
   importPlan(delivery: Delivery, row: ChannelRow, writtenAt: Date): Promise<{ body: string; files: FrontFile[]; externalId: string; key: string }>;
   /** Why this row's SMS must not go (e.g. no consent), or null. */
   smsRefusal?(delivery: Delivery, row: ChannelRow): Promise<string | null>;
+  /** What is wrong with a row that cannot be delivered as it is, or null. */
+  invariant(row: ChannelRow): string | null;
 }
 
 /** Front's channel id is only known after Front's `authorization` request. */
@@ -125,9 +127,10 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' |
   const { ctx } = delivery;
   const TABLE = tableOf(delivery);
   try {
-    if ((row.signalwire_sid === null) === (row.front_message_id === null)) {
+    const broken = delivery.spec.invariant(row);
+    if (broken) {
       // WebhookDB raised here and lost the rest of the page; we park the row.
-      await finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: 'row has both or neither counterpart ids' });
+      await finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: broken });
     } else if (row.front_message_id === null) {
       await importIntoFront(delivery, row);
     } else {

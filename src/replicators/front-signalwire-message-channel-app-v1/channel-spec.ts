@@ -22,6 +22,8 @@ async function noticeText(delivery: Delivery, row: ChannelRow): Promise<string> 
 }
 
 export const smsChannelSpec: ChannelSpec = {
+  // Every SMS channel row has exactly one id: the side it came from.
+  invariant: (row) => ((row.signalwire_sid === null) === (row.front_message_id === null) ? 'row has both or neither counterpart ids' : null),
   writtenAt: (row) => (isNotice(row) ? new Date(String(row.data.noticed_at)) : parseSignalWireDate(row.data.date_created)) ?? row.row_created_at,
   async importPlan(delivery, row, writtenAt) {
     if (isNotice(row)) {

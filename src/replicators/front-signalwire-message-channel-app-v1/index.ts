@@ -15,10 +15,11 @@
  * Front's `authorization` request), settings.region = default region for typed numbers.
  */
 import { defineReplicator } from '../../engine/replicator.ts';
-import { parsePhoneFlag, toE164 } from '../../providers/phone.ts';
+import { toE164 } from '../../providers/phone.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
 import { channelRoutes } from '../front-channel/channel-route.ts';
 import { deliverPending } from '../front-channel/deliver.ts';
+import { channelFields } from '../front-channel/fields.ts';
 import { adoptOwnSend, isKnownMessage } from '../front-channel/own-sends.ts';
 import { frontRows, regionOf } from '../front-channel/rows.ts';
 import { smsChannelSpec } from './channel-spec.ts';
@@ -54,24 +55,7 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
   backfillOnChange: true,
   // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
   resetClears: [],
-  fields: [
-    {
-      flag: 'phone',
-      target: { column: 'api_url' },
-      description: 'the SignalWire number to bridge',
-      required: true,
-      parse: (value, { config, flags }) => parsePhoneFlag(value, flags.region?.toUpperCase() ?? config.defaultPhoneRegion),
-    },
-    {
-      flag: 'region',
-      target: { setting: 'region' },
-      description: 'two-letter country for numbers typed without a country code',
-      parse: (value) => {
-        if (!/^[A-Za-z]{2}$/.test(value)) throw new Error('a two-letter country code such as US or KE');
-        return value.toUpperCase();
-      },
-    },
-  ],
+  fields: channelFields('the SignalWire number to bridge'),
   toRows: (item, { integration, config }) => frontRows(item, integration, config),
   async onDependencyUpsert(ctx, { row }) {
     if (!row.changed) return;

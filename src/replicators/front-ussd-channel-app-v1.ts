@@ -1,0 +1,128 @@
+/**
+ * `front_ussd_channel_app_v1`: a Front application channel for USSD clients.
+ *
+ * - USSD → Front: what a client types in the USSD flow (submit_message) becomes an inbound
+ *   row — sender and conversation the client's E.164 number — imported into Front by the
+ *   pass. With the SMS channel on the same Front inbox, a client's SMS and USSD messages
+ *   share one conversation (the conversation id is the number on both).
+ * - Front → client: a counsellor's reply (`message` to POST|DELETE
+ *   /v1/install/front_ussd/channel, checked like the SMS channel's) is an outbound row per
+ *   recipient. It goes out by SMS (same send and reconcile rules as the SMS channel) when
+ *   the client agreed to SMS replies, and is always listed under "Read replies" at the
+ *   client's next dial, then marked read (`read_at`).
+ *
+ * Fields: depends on the signalwire_message_v1 integration that sends SMS replies;
+ * api_url = the SMS sender number; backfill_key = the Front channel id.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Database, ServiceIntegration } from '../db/schema.ts';
+import { defineReplicator } from '../engine/replicator.ts';
+import { toE164 } from '../providers/phone.ts';
+import { channelRoutes } from './front-channel/channel-route.ts';
+import { deliverPending, type ChannelSpec } from './front-channel/deliver.ts';
+import { channelFields } from './front-channel/fields.ts';
+import { adoptOwnSend, isKnownMessage } from './front-channel/own-sends.ts';
+import { frontRows, regionOf } from './front-channel/rows.ts';
+import { SIGNALWIRE_MESSAGE } from './signalwire-message-v1.ts';
+
+export const FRONT_USSD_CHANNEL = 'front_ussd_channel_app_v1';
+export const USSD_CHANNEL_PATH = '/v1/install/front_ussd/channel';
+const TABLE = sql.table(FRONT_USSD_CHANNEL);
+
+const ussdChannelSpec: ChannelSpec = {
+  invariant: (row) => (row.direction === 'outbound' && row.front_message_id === null ? 'reply without its Front message' : null),
+  writtenAt: (row) => row.row_created_at,
+  importPlan: async (_delivery, row) => ({
+    body: row.body?.trim() ? row.body : '<no body>',
+    files: [],
+    externalId: row.external_id,
+    key: `fuca-fims-${row.external_id}`,
+  }),
+  // The client's latest word on SMS replies, from the last message they typed.
+  async smsRefusal(delivery, row) {
+    const { rows } = await sql<{ sms_consent: boolean | null }>`
+      SELECT sms_consent FROM ${TABLE}
+      WHERE integration_id = ${delivery.integration.id} AND direction = 'inbound' AND external_conversation_id = ${row.recipient}
+      ORDER BY pk DESC LIMIT 1`.execute(delivery.ctx.db);
+    return rows[0]?.sms_consent === true ? null : 'the client did not agree to SMS replies (shown under Read replies instead)';
+  },
+};
+
+export const frontUssdChannelAppV1 = defineReplicator({
+  name: FRONT_USSD_CHANNEL,
+  description: 'Front/USSD Messages',
+  remoteKey: 'external_id',
+  columns: [
+    { name: 'signalwire_sid', type: 'text', onUpdate: 'coalesce' },
+    { name: 'front_message_id', type: 'text', onUpdate: 'coalesce' },
+    { name: 'external_conversation_id', type: 'text' },
+    { name: 'direction', type: 'text' },
+    { name: 'body', type: 'text' },
+    { name: 'sender', type: 'text' },
+    { name: 'recipient', type: 'text' },
+    { name: 'sms_consent', type: 'boolean' },
+    { name: 'ussd_request_id', type: 'bigint' },
+  ],
+  updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
+  pendingWhere: `delivery_status = 'pending'`,
+  failedWhere: `delivery_status = 'failed'`,
+  dependsOn: SIGNALWIRE_MESSAGE,
+  issuesApiKey: true,
+  backfillOnChange: true,
+  resetClears: [],
+  fields: channelFields('the SignalWire number SMS replies come from'),
+  toRows: (item, { integration, config }) => frontRows(item, integration, config),
+  // Only to recognise our own SMS replies when SignalWire reports them; the SMS channel imports SMS.
+  async onDependencyUpsert(ctx, { row }) {
+    if (!row.changed) return;
+    const data = (row.data ?? {}) as Record<string, unknown>;
+    const region = regionOf(ctx.integration, ctx.config);
+    const from = toE164(String(row.columns.from ?? data.from ?? ''), region);
+    const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
+    const direction = row.columns.direction ?? data.direction;
+    if (direction !== 'outbound-api' || !from || !to || from !== ctx.integration.api_url) return;
+    if (!(await isKnownMessage(ctx.db, ctx.integration, row.key))) await adoptOwnSend(ctx.db, ctx.integration, row.key, from, to, data);
+  },
+  backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, ussdChannelSpec) }],
+  routes: channelRoutes(USSD_CHANNEL_PATH, FRONT_USSD_CHANNEL),
+  webhookUrl: (_integration, publicUrl) => `${publicUrl}${USSD_CHANNEL_PATH}`,
+  setupInstructions: (integration, publicUrl) =>
+    [
+      'In Front, connect your Switchboard/USSD channel app (Settings -> Company -> Channels -> Connect a Channel)',
+      'and enter the API key printed when this integration was created as its token',
+      `(\`switchboard integrations roll-key ${integration.id}\` prints a new one). Front calls ${publicUrl}${USSD_CHANNEL_PATH}.`,
+      `SMS replies come from ${integration.api_url}. USSD services use this channel when it is the only one,`,
+      `or when created with --channel ${integration.id}.`,
+      integration.backfill_key ? `Connected to Front channel ${integration.backfill_key}.` : 'Not connected to a Front channel yet.',
+    ].join('\n'),
+});
+
+/** The Front USSD channel a USSD service hands messages to: its `channel` setting, else the only one. */
+export async function channelOf(db: Kysely<Database>, ussd: ServiceIntegration): Promise<ServiceIntegration | null> {
+  const ref = ussd.settings.channel;
+  const query = db.selectFrom('service_integrations').selectAll().where('service_name', '=', FRONT_USSD_CHANNEL);
+  if (typeof ref === 'string' && ref) {
+    return (await (/^\d+$/.test(ref) ? query.where('id', '=', Number(ref)) : query.where('opaque_id', '=', ref)).executeTakeFirst()) ?? null;
+  }
+  const all = await query.limit(2).execute();
+  return all.length === 1 ? all[0]! : null;
+}
+
+export interface UnreadReply {
+  id: string;
+  text: string;
+}
+
+/** Replies to this client not read yet, oldest first. */
+export async function unreadReplies(db: Kysely<any>, channel: ServiceIntegration, msisdn: string): Promise<UnreadReply[]> {
+  const { rows } = await sql<{ pk: number; body: string | null }>`
+    SELECT pk, body FROM ${TABLE}
+    WHERE integration_id = ${channel.id} AND direction = 'outbound' AND recipient = ${msisdn} AND read_at IS NULL
+    ORDER BY pk LIMIT 20`.execute(db);
+  return rows.map((r) => ({ id: String(r.pk), text: r.body ?? '' }));
+}
+
+export async function markRead(db: Kysely<any>, channel: ServiceIntegration, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`UPDATE ${TABLE} SET read_at = now(), row_updated_at = now() WHERE integration_id = ${channel.id} AND pk = ANY(${ids.map(Number)}::bigint[])`.execute(db);
+}
