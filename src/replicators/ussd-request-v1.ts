@@ -7,15 +7,18 @@
  * by default the helpline flow. Sessions live in `ussd_sessions`.
  */
 import fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { defineReplicator } from '../engine/replicator.ts';
 import { FlowError, parseFlow } from '../ussd/flow/engine.ts';
 import { USSD_SERVICE, ussdRoutes } from '../ussd/route.ts';
 import { GATEWAYS } from '../ussd/types.ts';
 
+/** A flow file (JSON, or YAML by its extension), validated, stored as JSON. */
 function readFlow(file: string): string {
   let document: unknown;
   try {
-    document = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const text = fs.readFileSync(file, 'utf8');
+    document = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
     throw new Error(`cannot read flow ${file}: ${(error as Error).message}`);
   }
@@ -52,7 +55,7 @@ export const ussdRequestV1 = defineReplicator({
   updateWhere: 'false',
   resetClears: [],
   fields: [
-    { flag: 'flow', target: { setting: 'flow' }, description: 'a flow document (JSON) defining the menus', parse: readFlow },
+    { flag: 'flow', target: { setting: 'flow' }, description: 'a flow document (JSON or YAML) defining the menus', parse: readFlow },
     { flag: 'flow-name', target: { setting: 'flow_name' }, description: 'the flow boundary of session ids (default helpline)' },
     { flag: 'page-budget', target: { setting: 'page_budget' }, description: 'GSM-7 septets per screen (default per gateway: 160, Nalo 120)', parse: positiveInteger },
     { flag: 'budget-ms', target: { setting: 'budget_ms' }, description: 'answer within this many ms (default SWITCHBOARD_USSD_BUDGET_MS)', parse: positiveInteger },

@@ -156,6 +156,9 @@ describe('flows as data', () => {
     const refused = await cli('integrations', 'create', 'ussd_request_v1', '--flow', bad);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/screens\.main\.choices\[0\]\.next: unknown screen "nowhere"/);
+    const yaml = path.join(dir, 'flow.yaml');
+    await fs.writeFile(yaml, 'version: 1\nstart: main\nscreens:\n  main:\n    type: end\n    text: From YAML\n');
+    expect((await cli('integrations', 'create', 'ussd_request_v1', '--flow', yaml, '--json')).json().settings.flow).toContain('From YAML');
     const created = await cli('integrations', 'create', 'ussd_request_v1', '--flow', good, '--json');
     expect(created.code).toBe(0);
     const { first } = await dial(url('hubtel', created.json().opaque_id), { gateway: 'hubtel', msisdn: CALLER });
