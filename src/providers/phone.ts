@@ -18,3 +18,9 @@ export function parsePhoneFlag(value: string, region: string): string {
   if (!e164) throw new Error(`"${value}" is not a phone number (region ${region}); give it in E.164, e.g. +15551234567`);
   return e164;
 }
+
+/** For CLI flags: a two-letter region, upper-cased. */
+export function parseRegionFlag(value: string): string {
+  if (!/^[A-Za-z]{2}$/.test(value)) throw new Error('a two-letter country code such as US, KE or GH');
+  return value.toUpperCase();
+}

@@ -18,12 +18,10 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { defineReplicator } from '../engine/replicator.ts';
 import { toE164 } from '../providers/phone.ts';
-import { channelRoutes } from './front-channel/channel-route.ts';
-import { deliverPending, type ChannelSpec } from './front-channel/deliver.ts';
-import { channelFields } from './front-channel/fields.ts';
+import type { ChannelSpec } from './front-channel/deliver.ts';
+import { frontChannel } from './front-channel/descriptor.ts';
 import { adoptOwnSend, isKnownMessage } from './front-channel/own-sends.ts';
-import { frontRows, regionOf } from './front-channel/rows.ts';
-import { SIGNALWIRE_MESSAGE } from './signalwire-message-v1.ts';
+import { regionOf } from './front-channel/rows.ts';
 
 export const FRONT_USSD_CHANNEL = 'front_ussd_channel_app_v1';
 export const USSD_CHANNEL_PATH = '/v1/install/front_ussd/channel';
@@ -51,27 +49,16 @@ const ussdChannelSpec: ChannelSpec = {
 export const frontUssdChannelAppV1 = defineReplicator({
   name: FRONT_USSD_CHANNEL,
   description: 'Front/USSD Messages',
-  remoteKey: 'external_id',
-  columns: [
-    { name: 'signalwire_sid', type: 'text', onUpdate: 'coalesce' },
-    { name: 'front_message_id', type: 'text', onUpdate: 'coalesce' },
-    { name: 'external_conversation_id', type: 'text' },
-    { name: 'direction', type: 'text' },
-    { name: 'body', type: 'text' },
-    { name: 'sender', type: 'text' },
-    { name: 'recipient', type: 'text' },
-    { name: 'sms_consent', type: 'boolean' },
-    { name: 'ussd_request_id', type: 'bigint' },
-  ],
-  updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
-  pendingWhere: `delivery_status = 'pending'`,
-  failedWhere: `delivery_status = 'failed'`,
-  dependsOn: SIGNALWIRE_MESSAGE,
-  issuesApiKey: true,
-  backfillOnChange: true,
-  resetClears: [],
-  fields: channelFields('the SignalWire number SMS replies come from'),
-  toRows: (item, { integration, config }) => frontRows(item, integration, config),
+  ...frontChannel({
+    name: FRONT_USSD_CHANNEL,
+    path: USSD_CHANNEL_PATH,
+    phoneDescription: 'the SignalWire number SMS replies come from',
+    extraColumns: [
+      { name: 'sms_consent', type: 'boolean' },
+      { name: 'ussd_request_id', type: 'bigint' },
+    ],
+    spec: ussdChannelSpec,
+  }),
   // Only to recognise our own SMS replies when SignalWire reports them; the SMS channel imports SMS.
   async onDependencyUpsert(ctx, { row }) {
     if (!row.changed) return;
@@ -83,9 +70,6 @@ export const frontUssdChannelAppV1 = defineReplicator({
     if (direction !== 'outbound-api' || !from || !to || from !== ctx.integration.api_url) return;
     if (!(await isKnownMessage(ctx.db, ctx.integration, row.key))) await adoptOwnSend(ctx.db, ctx.integration, row.key, from, to, data);
   },
-  backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, ussdChannelSpec) }],
-  routes: channelRoutes(USSD_CHANNEL_PATH, FRONT_USSD_CHANNEL),
-  webhookUrl: (_integration, publicUrl) => `${publicUrl}${USSD_CHANNEL_PATH}`,
   setupInstructions: (integration, publicUrl) =>
     [
       'In Front, connect your Switchboard/USSD channel app (Settings -> Company -> Channels -> Connect a Channel)',

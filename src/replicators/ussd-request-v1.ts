@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { defineReplicator } from '../engine/replicator.ts';
+import { parseRegionFlag } from '../providers/phone.ts';
 import { FlowError, parseFlow } from '../ussd/flow/engine.ts';
 import { USSD_SERVICE, ussdRoutes } from '../ussd/route.ts';
 import { GATEWAYS } from '../ussd/types.ts';
@@ -85,10 +86,7 @@ export const ussdRequestV1 = defineReplicator({
       flag: 'region',
       target: { setting: 'region' },
       description: 'two-letter country for MSISDNs without a country code',
-      parse: (value) => {
-        if (!/^[A-Za-z]{2}$/.test(value)) throw new Error('a two-letter country code such as GH or KE');
-        return value.toUpperCase();
-      },
+      parse: parseRegionFlag,
     },
   ],
   routes: ussdRoutes,

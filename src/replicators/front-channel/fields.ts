@@ -1,6 +1,6 @@
 /** The CLI fields every Front channel takes: the number it speaks from, and the region for typed numbers. */
 import type { FieldSpec } from '../../engine/replicator.ts';
-import { parsePhoneFlag } from '../../providers/phone.ts';
+import { parsePhoneFlag, parseRegionFlag } from '../../providers/phone.ts';
 
 export const channelFields = (phoneDescription: string): FieldSpec[] => [
   {
@@ -14,9 +14,6 @@ export const channelFields = (phoneDescription: string): FieldSpec[] => [
     flag: 'region',
     target: { setting: 'region' },
     description: 'two-letter country for numbers typed without a country code',
-    parse: (value) => {
-      if (!/^[A-Za-z]{2}$/.test(value)) throw new Error('a two-letter country code such as US or KE');
-      return value.toUpperCase();
-    },
+    parse: parseRegionFlag,
   },
 ];

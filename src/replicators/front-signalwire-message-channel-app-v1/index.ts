@@ -16,12 +16,9 @@
  */
 import { defineReplicator } from '../../engine/replicator.ts';
 import { toE164 } from '../../providers/phone.ts';
-import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
-import { channelRoutes } from '../front-channel/channel-route.ts';
-import { deliverPending } from '../front-channel/deliver.ts';
-import { channelFields } from '../front-channel/fields.ts';
+import { frontChannel } from '../front-channel/descriptor.ts';
 import { adoptOwnSend, isKnownMessage } from '../front-channel/own-sends.ts';
-import { frontRows, regionOf } from '../front-channel/rows.ts';
+import { regionOf } from '../front-channel/rows.ts';
 import { smsChannelSpec } from './channel-spec.ts';
 import { failureNoticeRow, signalWireRow } from './rows.ts';
 
@@ -34,29 +31,7 @@ const NOTICE_WINDOW_MS = 4 * 86_400_000;
 export const frontSignalwireMessageChannelAppV1 = defineReplicator({
   name: FRONT_SIGNALWIRE_CHANNEL,
   description: 'Front/SignalWire Messages',
-  remoteKey: 'external_id',
-  columns: [
-    { name: 'signalwire_sid', type: 'text', onUpdate: 'coalesce' },
-    { name: 'front_message_id', type: 'text', onUpdate: 'coalesce' },
-    { name: 'external_conversation_id', type: 'text' },
-    { name: 'direction', type: 'text' },
-    { name: 'body', type: 'text' },
-    { name: 'sender', type: 'text' },
-    { name: 'recipient', type: 'text' },
-  ],
-  // Only rows still waiting may change, and only when something really changed: a
-  // retried Front request or a re-polled message is not a change (WebhookDB re-queued a
-  // pass for those, its "hot loop").
-  updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
-  pendingWhere: `delivery_status = 'pending'`,
-  failedWhere: `delivery_status = 'failed'`,
-  dependsOn: SIGNALWIRE_MESSAGE,
-  issuesApiKey: true,
-  backfillOnChange: true,
-  // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
-  resetClears: [],
-  fields: channelFields('the SignalWire number to bridge'),
-  toRows: (item, { integration, config }) => frontRows(item, integration, config),
+  ...frontChannel({ name: FRONT_SIGNALWIRE_CHANNEL, path: CHANNEL_PATH, phoneDescription: 'the SignalWire number to bridge', spec: smsChannelSpec }),
   async onDependencyUpsert(ctx, { row }) {
     if (!row.changed) return;
     const integration = ctx.integration;
@@ -82,9 +57,6 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
       await ctx.upsert([failureNoticeRow(message, support, to, new Date())]);
     }
   },
-  backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, smsChannelSpec) }],
-  routes: channelRoutes(CHANNEL_PATH, FRONT_SIGNALWIRE_CHANNEL),
-  webhookUrl: (_integration, publicUrl) => `${publicUrl}${CHANNEL_PATH}`,
   setupInstructions: (integration, publicUrl) =>
     [
       'Almost there! You can now finish installing the SignalWire Channel in Front.',

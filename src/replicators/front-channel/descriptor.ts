@@ -1,0 +1,66 @@
+/**
+ * What every Front application channel declares alike: the delivery table's columns and
+ * rules, its dependency on the SignalWire integration that sends SMS, its API key, CLI
+ * fields, Front's requests at its own path, and its backfill (delivery with its spec).
+ * A channel module adds its name, extra columns, dependency hook and setup text.
+ */
+import type { ColumnSpec, Replicator } from '../../engine/replicator.ts';
+import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
+import { channelRoutes } from './channel-route.ts';
+import { deliverPending, type ChannelSpec } from './deliver.ts';
+import { channelFields } from './fields.ts';
+import { frontRows } from './rows.ts';
+
+export function frontChannel(options: {
+  name: string;
+  path: string;
+  phoneDescription: string;
+  extraColumns?: ColumnSpec[];
+  spec: ChannelSpec;
+}): Pick<
+  Replicator,
+  | 'remoteKey'
+  | 'columns'
+  | 'updateWhere'
+  | 'pendingWhere'
+  | 'failedWhere'
+  | 'dependsOn'
+  | 'issuesApiKey'
+  | 'backfillOnChange'
+  | 'resetClears'
+  | 'fields'
+  | 'toRows'
+  | 'backfillers'
+  | 'routes'
+  | 'webhookUrl'
+> {
+  return {
+    remoteKey: 'external_id',
+    columns: [
+      { name: 'signalwire_sid', type: 'text', onUpdate: 'coalesce' },
+      { name: 'front_message_id', type: 'text', onUpdate: 'coalesce' },
+      { name: 'external_conversation_id', type: 'text' },
+      { name: 'direction', type: 'text' },
+      { name: 'body', type: 'text' },
+      { name: 'sender', type: 'text' },
+      { name: 'recipient', type: 'text' },
+      ...(options.extraColumns ?? []),
+    ],
+    // Only rows still waiting may change, and only when something really changed: a
+    // retried Front request or a re-polled message is not a change (WebhookDB re-queued a
+    // pass for those, its "hot loop").
+    updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
+    pendingWhere: `delivery_status = 'pending'`,
+    failedWhere: `delivery_status = 'failed'`,
+    dependsOn: SIGNALWIRE_MESSAGE,
+    issuesApiKey: true,
+    backfillOnChange: true,
+    // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
+    resetClears: [],
+    fields: channelFields(options.phoneDescription),
+    toRows: (item, { integration, config }) => frontRows(item, integration, config),
+    backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, options.spec) }],
+    routes: channelRoutes(options.path, options.name),
+    webhookUrl: (_integration, publicUrl) => `${publicUrl}${options.path}`,
+  };
+}
