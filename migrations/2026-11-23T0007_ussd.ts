@@ -32,6 +32,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       integration_id bigint NOT NULL REFERENCES service_integrations (id) ON DELETE CASCADE,
       gateway text NOT NULL,
       msisdn_hash text NOT NULL,
+      gateway_session text,
       state jsonb,
       status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
       close_reason text,

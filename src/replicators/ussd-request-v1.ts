@@ -63,7 +63,7 @@ export const ussdRequestV1 = defineReplicator({
     {
       flag: 'durable-sessions',
       target: { setting: 'durable_sessions' },
-      description: 'true: key sessions on the caller, so a re-dial resumes',
+      description: 'true: key sessions on the caller instead of the gateway session (flow_chat durable sessions)',
       parse: (value) => {
         if (value !== 'true' && value !== 'false') throw new Error('true or false');
         return value;

@@ -1,5 +1,6 @@
 /**
- * `POST|GET /v1/ussd/:gateway/:opaque_id`: a USSD gateway's callback. The callbacks are
+ * `POST /v1/ussd/:gateway/:opaque_id`: a USSD gateway's callback (POST only: none of the
+ * five needs GET, which would put callers' numbers in access logs' URLs). The callbacks are
  * unsigned, so the opaque id in the URL is the secret (plus an optional IP allowlist).
  * The gateway's adapter turns the request into a turn; hop.ts answers it in budget.
  */
@@ -26,9 +27,11 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
   });
 
   app.route<{ Params: { gateway: string; opaque_id: string } }>({
-    method: ['POST', 'GET'],
+    method: 'POST',
     url: '/v1/ussd/:gateway/:opaque_id',
     handler: async (request, reply) => {
+      // The budget counts from the request's arrival, lookups included.
+      const arrivedAt = performance.now() - reply.elapsedTime;
       const { gateway, opaque_id: opaqueId } = request.params;
       const integration = /^svi_[0-9a-z]{1,40}$/.test(opaqueId) ? await findByOpaqueId(engine.db, opaqueId) : undefined;
       if (!integration || integration.service_name !== USSD_SERVICE) throw new SwitchboardError('SB_ERR_NOT_FOUND', 'no USSD integration with that id');
@@ -37,11 +40,11 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
       if (!adapter) throw new SwitchboardError('SB_ERR_NOT_FOUND', `unknown gateway "${gateway}"`);
       if (!allowed(integration, request.ip)) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', 'caller not in this integration\'s IP allowlist');
 
-      const webhook = request.method === 'GET' ? null : toWebhookRequest(request, engine.config.publicUrl);
+      const webhook = toWebhookRequest(request, engine.config.publicUrl);
       const query = Object.fromEntries(Object.entries(request.query as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
       const region = typeof integration.settings.region === 'string' ? integration.settings.region : engine.config.defaultPhoneRegion;
       const turn = adapter.parse(
-        { body: webhook?.body ?? query, contentType: webhook?.contentType ?? 'application/x-www-form-urlencoded', query, method: request.method },
+        { body: webhook.body, contentType: webhook.contentType, query, method: request.method },
         region,
       );
       if (!turn.msisdn) throw invalidPayload('no phone number in the request');
@@ -51,8 +54,9 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
         adapter,
         settings: ussdSettings(integration, adapter, engine.config),
         turn,
-        rawBody: webhook?.rawBody.toString('utf8') ?? new URLSearchParams(query).toString(),
+        rawBody: webhook.rawBody.toString('utf8'),
         url: `${engine.config.publicUrl}${request.url.split('?')[0]}`,
+        arrivedAt,
       });
       return reply.code(response.status).type(response.contentType).send(response.body);
     },

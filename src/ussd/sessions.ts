@@ -47,7 +47,10 @@ export interface SessionRow {
   status: 'open' | 'closed';
   hops: number;
   last_dedupe: string | null;
-  last_hop_at: Date;
+  /** The last hop was answered less than a second ago (database clock): a same-input hop now is a replay. */
+  recent: boolean;
+  /** Hash of the gateway session the row last served (durable sessions outlive gateway sessions). */
+  gateway_session: string | null;
 }
 
 /** Create the session if new, and lock it for this hop (the caller's transaction). */
@@ -60,22 +63,35 @@ export async function lockSession(
     VALUES (${session.id}, ${session.integrationId}, ${session.gateway}, ${session.msisdnHash})
     ON CONFLICT (id) DO NOTHING`.execute(trx);
   const { rows } = await sql<SessionRow>`
-    SELECT id, state, status, hops, last_dedupe, last_hop_at FROM ussd_sessions WHERE id = ${session.id} FOR UPDATE`.execute(trx);
+    SELECT id, state, status, hops, last_dedupe, gateway_session, last_hop_at > clock_timestamp() - interval '1 second' AS recent
+    FROM ussd_sessions WHERE id = ${session.id} FOR UPDATE`.execute(trx);
   return rows[0]!;
 }
 
-export async function saveSession(trx: Kysely<Database>, id: string, state: unknown, close: string | null, dedupe: string): Promise<void> {
+/**
+ * After a hop. A closed session keeps no flow state or input: what a child typed lives on
+ * only in the messages handed to the channel and the hop log.
+ */
+export async function saveSession(
+  trx: Kysely<Database>,
+  id: string,
+  hop: { state: unknown; close: string | null; dedupe: string; gatewaySession: string },
+): Promise<void> {
+  const open = hop.close === null;
   await sql`
-    UPDATE ussd_sessions SET state = ${JSON.stringify(state)}::jsonb, hops = hops + 1, last_hop_at = now(), last_dedupe = ${dedupe},
-      status = CASE WHEN ${close}::text IS NULL THEN 'open' ELSE 'closed' END,
-      close_reason = ${close}, closed_at = CASE WHEN ${close}::text IS NULL THEN NULL ELSE now() END
+    UPDATE ussd_sessions SET
+      state = ${open ? JSON.stringify(hop.state) : null}::jsonb,
+      last_dedupe = ${open ? hop.dedupe : null},
+      gateway_session = ${hop.gatewaySession},
+      hops = hops + 1, last_hop_at = clock_timestamp(),
+      status = ${open ? 'open' : 'closed'}, close_reason = ${hop.close}, closed_at = ${open ? null : new Date()}
     WHERE id = ${id}`.execute(trx);
 }
 
 /** Close sessions the gateway abandoned: no hop for `idleSeconds`. Returns how many. */
 export async function sweepSessions(db: Kysely<Database>, idleSeconds: number): Promise<number> {
   const result = await sql`
-    UPDATE ussd_sessions SET status = 'closed', close_reason = 'abandoned', closed_at = now()
+    UPDATE ussd_sessions SET status = 'closed', close_reason = 'abandoned', closed_at = now(), state = NULL, last_dedupe = NULL
     WHERE status = 'open' AND last_hop_at < now() - make_interval(secs => ${idleSeconds})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }

@@ -64,6 +64,8 @@ export interface GatewayAdapter {
   sequenced: boolean;
   /** Throws InvalidPayloadError (engine/errors.ts `invalidPayload`) for a request that is not this gateway's. */
   parse(request: GatewayHttpRequest, region: string): UssdTurn;
+  /** The input of a continue turn, knowing the previous hop's `dedupe` (AT: text typed after the last `*`-joined answer may contain `*`). */
+  inputAfter?(turn: UssdTurn, previousDedupe: string | null): string;
   render(screen: Screen, turn: UssdTurn): GatewayHttpResponse;
 }
 

@@ -3,9 +3,12 @@
  * Front, the counsellor's reply reaches the client by SMS (when agreed) and under "Read
  * replies" at the next dial — each exactly once.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultRegistry } from '../../src/replicators/index.ts';
 import { dial } from '../../src/simulators/ussd.ts';
 import { CUSTOMER, CUSTOMER_2, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers/channel.ts';
+import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -66,5 +69,35 @@ describe('the USSD helpline through Front', () => {
     const { session, first } = await dial(ussdUrl(), { gateway: 'africastalking', msisdn: CUSTOMER_2 });
     expect(first.screen.text).toContain('Read replies (1 new)');
     expect((await session.send('2')).screen.text).toContain('Call us when you can.');
+  });
+});
+
+describe('a client who hangs up before answering everything', () => {
+  it('has their message in Front anyway, with no SMS consent; a "*" in it is kept', async () => {
+    const { session } = await dial(ussdUrl(), { gateway: 'africastalking', msisdn: '+15550004444' });
+    await session.send('1');
+    await session.send('help * now');
+    await session.release();
+    await waitFor(() => setup.front.inbox.some((m) => m.senderHandle === '+15550004444'), { what: 'import into Front' });
+    expect(setup.front.inbox.filter((m) => m.senderHandle === '+15550004444').map((m) => m.body)).toEqual(['help * now']);
+    expect((await setup.rows()).find((r) => r.sender === '+15550004444')).toMatchObject({ sms_consent: null });
+  });
+});
+
+describe('with the SMS channel on the same number', () => {
+  it('the SMS channel does not import the USSD channel\'s SMS replies as messages sent outside Front', async () => {
+    const sms = await runCli(database().url, ['integrations', 'create', 'front_signalwire_message_channel_app_v1', '--depends-on', String(setup.sw.id), '--phone', SUPPORT, '--json'], {
+      env: { PUBLIC_URL: setup.publicUrl },
+      registry: defaultRegistry(),
+    });
+    expect(sms.code).toBe(0);
+    const sent = setup.signalwire.sent();
+    expect(sent.length).toBeGreaterThan(0);
+    const smsChannel = await setup.reload({ ...setup.channel, id: sms.json().id });
+    await setup.pass(setup.sw);
+    await setup.pass(smsChannel);
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM front_signalwire_message_channel_app_v1 WHERE integration_id = ${smsChannel.id} AND direction = 'outbound'`.execute(database().db);
+    expect(rows[0]!.n).toBe(0);
   });
 });

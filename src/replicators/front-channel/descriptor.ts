@@ -7,6 +7,7 @@
 import type { ColumnSpec, Replicator } from '../../engine/replicator.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
 import { channelRoutes } from './channel-route.ts';
+import { FRONT_CHANNELS } from './channels.ts';
 import { deliverPending, type ChannelSpec } from './deliver.ts';
 import { channelFields } from './fields.ts';
 import { frontRows } from './rows.ts';
@@ -34,6 +35,7 @@ export function frontChannel(options: {
   | 'routes'
   | 'webhookUrl'
 > {
+  FRONT_CHANNELS.add(options.name);
   return {
     remoteKey: 'external_id',
     columns: [

@@ -7,16 +7,36 @@
 import { sql, type Kysely } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { parseSignalWireDate } from '../../providers/signalwire/client.ts';
+import { FRONT_CHANNELS } from './channels.ts';
 
 /** How long a send may take before SignalWire records the message. */
 const SEND_WINDOW = sql`interval '2 minutes'`;
 
-/** A message we sent or imported already (notice rows carry the sid of the failure they report, not a message). */
+/** This channel and every other Front channel sending from the same number through the same SignalWire integration. */
+async function channelsOnNumber(db: Kysely<any>, integration: ServiceIntegration): Promise<ServiceIntegration[]> {
+  const others = await db
+    .selectFrom('service_integrations')
+    .selectAll()
+    .where('service_name', 'in', [...FRONT_CHANNELS])
+    .where('depends_on', '=', integration.depends_on)
+    .where('api_url', '=', integration.api_url)
+    .where('id', '!=', integration.id)
+    .orderBy('id')
+    .execute();
+  return [integration, ...(others as ServiceIntegration[])];
+}
+
+/**
+ * A message we sent or imported already, on any channel of this number (notice rows carry
+ * the sid of the failure they report, not a message).
+ */
 export async function isKnownMessage(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
-  const TABLE = sql.table(integration.service_name);
-  const { rows } = await sql`
-    SELECT 1 FROM ${TABLE} WHERE integration_id = ${integration.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice' LIMIT 1`.execute(db);
-  return rows.length > 0;
+  for (const channel of await channelsOnNumber(db, integration)) {
+    const { rows } = await sql`
+      SELECT 1 FROM ${sql.table(channel.service_name)} WHERE integration_id = ${channel.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice' LIMIT 1`.execute(db);
+    if (rows.length > 0) return true;
+  }
+  return false;
 }
 
 /**
@@ -33,6 +53,13 @@ export async function adoptOwnSend(
   to: string,
   data: Record<string, unknown>,
 ): Promise<boolean> {
+  for (const channel of await channelsOnNumber(db, integration)) {
+    if (await adoptInto(db, channel, sid, from, to, data)) return true;
+  }
+  return false;
+}
+
+async function adoptInto(db: Kysely<any>, integration: ServiceIntegration, sid: string, from: string, to: string, data: Record<string, unknown>): Promise<boolean> {
   const TABLE = sql.table(integration.service_name);
   const created = parseSignalWireDate(data.date_created) ?? new Date();
   const { rows } = await sql<{ pk: number }>`

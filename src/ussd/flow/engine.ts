@@ -93,7 +93,10 @@ function specOf(screen: FlowScreen, data: Record<string, unknown>, ctx: FlowCont
 
 function render(screen: FlowScreen, session: FlowSession, ctx: FlowContext, actions: FlowAction[], notice?: string): FlowStep {
   const { screen: page } = renderScreen(specOf(screen, session.data, ctx), session.page, ctx.budget, notice);
-  return { session, screen: page, actions, ended: page.end };
+  // Replies count as read once their last page is shown, not when the list is entered.
+  const shown = listedReplies(session.data);
+  const read: FlowAction[] = screen.type === 'replies' && page.end && shown.length > 0 ? [{ type: 'mark_replies_read', ids: shown.map((r) => r.id) }] : [];
+  return { session, screen: page, actions: [...actions, ...read], ended: page.end };
 }
 
 /** Shows a screen's first page, with the actions due on entering it. */
@@ -106,9 +109,8 @@ function enter(flow: Flow, id: string, data: Record<string, unknown>, ctx: FlowC
   if (screen.type === 'end' && screen.action === 'submit_message') actions.push({ type: 'submit_message', data: submitted(data) });
   if (screen.type === 'replies') {
     const shown = ctx.unreadReplies.map((r) => ({ id: r.id, text: r.text }));
+    // Kept in the session: the list must not change under the client while they page through it.
     entered = { ...data, [REPLIES_KEY]: shown };
-    // All of them: every reply is listed, across as many pages as it takes.
-    if (shown.length > 0) actions.push({ type: 'mark_replies_read', ids: shown.map((r) => r.id) });
   }
   return render(screen, { screen: id, page: 0, data: entered }, ctx, actions);
 }

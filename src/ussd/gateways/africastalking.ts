@@ -24,6 +24,12 @@ export const africastalkingAdapter: GatewayAdapter = {
   pageBudget: 160,
   sequenced: true,
 
+  // "text" joins every answer with '*', so an answer containing '*' only splits right
+  // against the previous hop's text.
+  inputAfter(turn, previous) {
+    return previous !== null && turn.dedupe.startsWith(`${previous}*`) ? turn.dedupe.slice(previous.length + 1) : turn.input;
+  },
+
   parse(request, region): UssdTurn {
     const raw = formOf(request);
     const { sessionId, phoneNumber, text, status } = raw;
