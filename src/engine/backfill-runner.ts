@@ -17,6 +17,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { requestBackfill, type BackfillRequest } from './backfill-queue.ts';
 import { coerceError, isSwitchboardError } from './errors.ts';
+import { passDuration } from '../metrics.ts';
 import { ingestRows, type Engine } from './ingest.ts';
 import type { BackfillContext, RowInput } from './replicator.ts';
 
@@ -122,6 +123,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     .returning(['id', 'started_at'])
     .executeTakeFirstOrThrow();
 
+  const passTimer = passDuration.startTimer({ service: integration.service_name });
   const progress: Progress = { processed: 0, total: null };
   let lastBeat = 0;
   const report = async (force = false) => {
@@ -207,6 +209,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     }
   });
 
+  passTimer({ status: failure ? 'failed' : 'succeeded' });
   if (failure) return { status: 'failed', runId: run.id, rowsProcessed: progress.processed, ...failure };
   log.info({ rows: progress.processed, trigger: request.trigger }, 'backfill pass succeeded');
   return { status: 'succeeded', runId: run.id, rowsProcessed: progress.processed };

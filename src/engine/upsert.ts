@@ -10,6 +10,7 @@
  * condition. Strings lose their NUL characters, which neither text nor jsonb can hold.
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { upsertDuration } from '../metrics.ts';
 import type { ColumnSpec, Replicator, RowInput, UpsertedRow } from './replicator.ts';
 
 /** Rows per statement: keeps parameters far below Postgres' 65,535 limit. */
@@ -84,7 +85,9 @@ export async function upsertRows(
   const sorted = [...unique].sort(byKeyOrder);
   const returned = new Map<string, { pk: number; inserted: boolean }>();
   for (let i = 0; i < sorted.length; i += BATCH_SIZE) {
+    const timer = upsertDuration.startTimer({ service: replicator.name });
     const { rows: changed } = await upsertStatement(replicator, integrationId, sorted.slice(i, i + BATCH_SIZE)).execute(db);
+    timer();
     for (const row of changed) returned.set(row.key, row);
   }
   // Results in the caller's order (first occurrence of each key).

@@ -10,9 +10,11 @@ import Fastify, {
 import type { Config } from '../config.ts';
 import { isDatabaseUnavailable, isSwitchboardError, type ErrorCode } from '../engine/errors.ts';
 import type { Engine } from '../engine/ingest.ts';
+import { httpDuration, httpRequests } from '../metrics.ts';
 import { sendError } from './reply-error.ts';
 import { healthRoutes } from './routes/health.ts';
 import { mediaRoutes } from './routes/media.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookLogWriter } from './webhook-log.ts';
 
@@ -75,6 +77,8 @@ export async function buildApp({ engine, config }: AppOptions): Promise<FastifyI
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? '(unmatched)';
+    httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    httpDuration.observe({ route }, reply.elapsedTime / 1000);
     const entry = request.webhookLog;
     request.log.info(
       { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), integration_id: entry?.integrationId ?? undefined },
@@ -98,6 +102,7 @@ export async function buildApp({ engine, config }: AppOptions): Promise<FastifyI
   await app.register(healthRoutes, { engine });
   await app.register(webhookRoutes, { engine });
   await app.register(mediaRoutes, { engine });
+  await app.register(metricsRoutes, { engine });
   for (const replicator of engine.registry.list()) {
     if (replicator.routes) await app.register(replicator.routes, { engine });
   }

@@ -19,6 +19,7 @@ import { coerceError } from '../engine/errors.ts';
 import { ingestRows, type Engine } from '../engine/ingest.ts';
 import type { RowInput } from '../engine/replicator.ts';
 import { channelOf, markRead, unreadReplies } from '../replicators/front-ussd-channel-app-v1.ts';
+import { ussdHopDuration } from '../metrics.ts';
 import { continueFlow, startFlow, type Flow, type FlowSession } from './flow/engine.ts';
 import { hashIdentifier, hashKeyOf, lockSession, saveSession, sessionIdFor, type Boundary } from './sessions.ts';
 import type { GatewayAdapter, GatewayHttpResponse, UssdTurn } from './types.ts';
@@ -71,14 +72,20 @@ export async function handleHop(input: HopInput): Promise<GatewayHttpResponse> {
   if (result === 'late' || result === 'failed') {
     if (result === 'late') engine.log.warn({ integration_id: integration.id, gateway: turn.gateway }, 'USSD hop over budget: answered END, finishing in the background');
     const answer = fallback();
+    ussdHopDuration.observe({ gateway: turn.gateway, outcome: 'fallback' }, (performance.now() - input.arrivedAt) / 1000);
     // What the client saw is the fallback: store that (for replays), once the work is in.
     void work
       .then((done) => (done.replay ? undefined : storeAnswer(engine.db, done.pk, answer, performance.now() - input.arrivedAt)))
       .catch((error: unknown) => engine.log.error({ err: coerceError(error).message }, 'USSD hop failed after its fallback answer'));
     return answer;
   }
-  if (result.replay) return replay(engine.db, integration, result.dedupeKey, deadline, fallback);
+  if (result.replay) {
+    const answer = await replay(engine.db, integration, result.dedupeKey, deadline, fallback);
+    ussdHopDuration.observe({ gateway: turn.gateway, outcome: 'replay' }, (performance.now() - input.arrivedAt) / 1000);
+    return answer;
+  }
   const latencyMs = performance.now() - input.arrivedAt;
+  ussdHopDuration.observe({ gateway: turn.gateway, outcome: 'answered' }, latencyMs / 1000);
   void sql`UPDATE ussd_request_v1 SET latency_ms = ${latencyMs} WHERE pk = ${result.pk}`
     .execute(engine.db)
     .then(() => (result.channel ? markRead(engine.db, result.channel, result.readIds) : undefined))

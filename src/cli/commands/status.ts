@@ -1,11 +1,11 @@
 /**
- * `switchboard status`: the convergence gap per integration (rows, pending rows and the
- * age of the oldest, last pass and error) and the job queue. Pending counts use each
- * replicator's `pendingWhere`, which its partial index serves.
+ * `switchboard status`: the convergence gap per integration (engine/convergence.ts: rows,
+ * pending and failed rows, age of the oldest pending), last pass and error, and the job queue.
  */
 import type { Command } from 'commander';
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
+import { convergenceGap } from '../../engine/convergence.ts';
 import type { Runtime } from '../../runtime.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatAge, formatTable } from '../table.ts';
@@ -13,26 +13,7 @@ import { formatAge, formatTable } from '../table.ts';
 export async function integrationStatus(rt: Runtime, integration: ServiceIntegration) {
   const { db, registry } = rt.engine;
   const replicator = registry.has(integration.service_name) ? registry.get(integration.service_name) : null;
-  let rows: number | null = null;
-  let pending: number | null = null;
-  let failed: number | null = null;
-  let oldestPendingSeconds: number | null = null;
-  if (replicator) {
-    const table = sql.table(replicator.name);
-    const pendingWhere = replicator.pendingWhere ? sql.raw(replicator.pendingWhere) : sql`false`;
-    const failedWhere = replicator.failedWhere ? sql.raw(replicator.failedWhere) : sql`false`;
-    const { rows: counts } = await sql<{ rows: number; pending: number; failed: number; oldest: number | null }>`
-      SELECT
-        (SELECT count(*) FROM ${table} WHERE integration_id = ${integration.id})::int AS rows,
-        (SELECT count(*) FROM ${table} WHERE integration_id = ${integration.id} AND (${pendingWhere}))::int AS pending,
-        (SELECT count(*) FROM ${table} WHERE integration_id = ${integration.id} AND (${failedWhere}))::int AS failed,
-        (SELECT extract(epoch FROM now() - min(row_created_at))::float8 FROM ${table}
-          WHERE integration_id = ${integration.id} AND (${pendingWhere})) AS oldest`.execute(db);
-    rows = counts[0]?.rows ?? 0;
-    pending = replicator.pendingWhere ? (counts[0]?.pending ?? 0) : null;
-    failed = replicator.failedWhere ? (counts[0]?.failed ?? 0) : null;
-    oldestPendingSeconds = counts[0]?.oldest ?? null;
-  }
+  const gap = replicator ? await convergenceGap(db, replicator, integration.id) : null;
   const lastRun = await db
     .selectFrom('backfill_runs')
     .select(['id', 'status', 'trigger', 'rows_processed', 'started_at', 'finished_at', 'error'])
@@ -44,10 +25,10 @@ export async function integrationStatus(rt: Runtime, integration: ServiceIntegra
     id: integration.id,
     opaque_id: integration.opaque_id,
     service: integration.service_name,
-    rows,
-    pending,
-    failed,
-    oldest_pending_seconds: oldestPendingSeconds,
+    rows: gap?.rows ?? null,
+    pending: gap?.pending ?? null,
+    failed: gap?.failed ?? null,
+    oldest_pending_seconds: gap?.oldestPendingSeconds ?? null,
     last_backfilled_at: integration.last_backfilled_at,
     last_backfill: lastRun ?? null,
     error: integration.last_error_code

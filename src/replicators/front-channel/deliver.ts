@@ -19,6 +19,7 @@ import type { FrontFile } from '../../providers/front/client.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
 import { coerceError, isDatabaseUnavailable, isSwitchboardError, SwitchboardError } from '../../engine/errors.ts';
 import { onceEver } from '../../engine/idempotency.ts';
+import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
@@ -153,6 +154,7 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' |
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
     const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
     ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: error.message }, 'delivery will be retried');
+    deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
     await sql`
       UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
         next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
@@ -169,6 +171,7 @@ type Outcome =
 /** Write the outcome; the counterpart id only where none was written meanwhile. */
 async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome): Promise<void> {
   const TABLE = tableOf(delivery);
+  deliveries.inc({ service: delivery.integration.service_name, outcome: outcome.status });
   const ids: { frontMessageId?: string; signalwireSid?: string } = 'code' in outcome ? {} : outcome;
   await sql`
     UPDATE ${TABLE} SET

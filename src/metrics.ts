@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics (prom-client), served at GET /metrics. Counters and histograms are
+ * updated where the work happens; the convergence gap (pending rows and the age of the
+ * oldest, per integration) is read from the database at scrape time, so it is never stale.
+ * Labels carry service names, routes, gateways and outcomes — never ids of people.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const metrics = new Registry();
+collectDefaultMetrics({ register: metrics, prefix: 'switchboard_' });
+
+const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const httpRequests = new Counter({
+  name: 'switchboard_http_requests_total',
+  help: 'HTTP requests by route pattern, method and status (webhooks included).',
+  labelNames: ['route', 'method', 'status'] as const,
+  registers: [metrics],
+});
+
+export const httpDuration = new Histogram({
+  name: 'switchboard_http_request_duration_seconds',
+  help: 'HTTP request duration by route pattern.',
+  labelNames: ['route'] as const,
+  buckets: seconds,
+  registers: [metrics],
+});
+
+export const upsertDuration = new Histogram({
+  name: 'switchboard_upsert_duration_seconds',
+  help: 'Duration of one upsert statement, by replicator.',
+  labelNames: ['service'] as const,
+  buckets: seconds,
+  registers: [metrics],
+});
+
+export const deliveries = new Counter({
+  name: 'switchboard_deliveries_total',
+  help: 'Delivery attempts of channel rows by outcome: delivered, skipped, failed (coded, not retried), retry (backing off).',
+  labelNames: ['service', 'outcome'] as const,
+  registers: [metrics],
+});
+
+export const passDuration = new Histogram({
+  name: 'switchboard_backfill_pass_duration_seconds',
+  help: 'Duration of backfill passes (the job work) by replicator and result.',
+  labelNames: ['service', 'status'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+  registers: [metrics],
+});
+
+export const ussdHopDuration = new Histogram({
+  name: 'switchboard_ussd_hop_duration_seconds',
+  help: 'USSD hop latency from arrival to answer, by gateway and outcome (answered, replay, fallback).',
+  labelNames: ['gateway', 'outcome'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
+  registers: [metrics],
+});
+
+export interface PendingGap {
+  integrationId: number;
+  service: string;
+  pending: number;
+  oldestSeconds: number | null;
+}
+
+/** The convergence gap, read at scrape time by a function the server provides. */
+export function registerPendingGauges(read: () => Promise<PendingGap[]>): void {
+  // One scrape collects both gauges at once: they share the read in flight.
+  let inFlight: Promise<PendingGap[]> | null = null;
+  const gaps = () =>
+    (inFlight ??= read().finally(() => {
+      inFlight = null;
+    }));
+  const gauge = (name: string, help: string, pick: (gap: PendingGap) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['integration_id', 'service'] as const,
+      registers: [],
+      async collect() {
+        this.reset();
+        for (const gap of await gaps()) this.set({ integration_id: String(gap.integrationId), service: gap.service }, pick(gap));
+      },
+    });
+  // Re-registered per server (tests build several); the last one answers.
+  for (const name of ['switchboard_pending_rows', 'switchboard_oldest_pending_seconds']) metrics.removeSingleMetric(name);
+  metrics.registerMetric(gauge('switchboard_pending_rows', 'Rows waiting for delivery, per integration.', (g) => g.pending));
+  metrics.registerMetric(
+    gauge('switchboard_oldest_pending_seconds', 'Age of the oldest row waiting for delivery, per integration (0 when none).', (g) => g.oldestSeconds ?? 0),
+  );
+}

@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHANNEL_ID, CUSTOMER, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
+import { useTestDatabase } from '../helpers/database.ts';
+
+const database = useTestDatabase();
+let setup: ChannelSetup;
+
+beforeAll(async () => {
+  setup = await setUpChannel(database());
+});
+afterAll(() => setup.close());
+
+const scrape = async () => {
+  const response = await fetch(`${setup.publicUrl}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+  return response.text();
+};
+const value = (text: string, series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1]);
+
+describe('GET /metrics', () => {
+  it('shows requests, the convergence gap per integration, upserts, passes and deliveries', async () => {
+    // A counsellor writes before the channel is connected: the row waits.
+    await setup.frontClient.message({ id: 'msg_m', channelId: CHANNEL_ID, text: 'hello', to: [CUSTOMER] });
+    const service = 'front_signalwire_message_channel_app_v1';
+    const labels = `{integration_id="${setup.channel.id}",service="${service}"}`;
+    let text = await scrape();
+    expect(value(text, `switchboard_pending_rows${labels}`)).toBe(1);
+    expect(value(text, `switchboard_oldest_pending_seconds${labels}`)).toBeGreaterThanOrEqual(0);
+    expect(value(text, `switchboard_http_requests_total{route="/v1/install/front_signalwire/channel",method="POST",status="200"}`)).toBeGreaterThanOrEqual(1);
+    expect(value(text, `switchboard_upsert_duration_seconds_count{service="${service}"}`)).toBeGreaterThanOrEqual(1);
+
+    await setup.frontClient.authorize(CHANNEL_ID);
+    await setup.pass(await setup.reload(setup.channel));
+    text = await scrape();
+    expect(value(text, `switchboard_pending_rows${labels}`)).toBe(0);
+    expect(value(text, `switchboard_deliveries_total{service="${service}",outcome="delivered"}`)).toBeGreaterThanOrEqual(1);
+    expect(value(text, `switchboard_backfill_pass_duration_seconds_count{service="${service}",status="succeeded"}`)).toBeGreaterThanOrEqual(1);
+    expect(text).toContain('switchboard_process_resident_memory_bytes');
+    // Labels name services and routes, never people.
+    expect(text).not.toContain(CUSTOMER.slice(1));
+  });
+});
