@@ -9,6 +9,7 @@ import { ConfigError } from '../config.ts';
 import { coerceError, isSwitchboardError } from '../engine/errors.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { registerBackfill } from './commands/backfill.ts';
+import { registerDb } from './commands/db.ts';
 import { registerIntegrations } from './commands/integrations.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerServe } from './commands/serve.ts';
@@ -62,6 +63,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerBackfill(program, ctx);
   registerSql(program, ctx);
   registerStatus(program, ctx);
+  registerDb(program, ctx);
   for (const command of program.commands) command.exitOverride();
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();
   return program;
