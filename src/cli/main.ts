@@ -10,6 +10,7 @@ import { coerceError, isSwitchboardError } from '../engine/errors.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { registerBackfill } from './commands/backfill.ts';
 import { registerDb } from './commands/db.ts';
+import { registerDoctor } from './commands/doctor.ts';
 import { registerIntegrations } from './commands/integrations.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerServe } from './commands/serve.ts';
@@ -64,6 +65,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSql(program, ctx);
   registerStatus(program, ctx);
   registerDb(program, ctx);
+  registerDoctor(program, ctx);
   for (const command of program.commands) command.exitOverride();
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();
   return program;

@@ -155,8 +155,17 @@ export interface Replicator {
   webhookUrl?(integration: ServiceIntegration, publicUrl: string): string;
   /** Extra routes (e.g. a provider's install endpoints), registered as an encapsulated Fastify plugin. */
   routes?: FastifyPluginAsync<{ engine: Engine }>;
+  /** `switchboard doctor`: check this integration (credentials against the provider, setup). */
+  doctor?(integration: ServiceIntegration, ctx: { db: Kysely<Database>; config: Config }): Promise<Finding[]>;
   /** Human setup steps shown by `integrations create` and `info`. */
   setupInstructions?(integration: ServiceIntegration, publicUrl: string): string;
+}
+
+/** One `switchboard doctor` result: what was checked, how it stands, and what to do about it. */
+export interface Finding {
+  check: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
 }
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;

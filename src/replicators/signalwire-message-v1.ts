@@ -174,6 +174,18 @@ export const signalwireMessageV1 = defineReplicator({
       },
     },
   ],
+  async doctor(integration) {
+    try {
+      await signalWireClient(integration).listMessages(null, { PageSize: '1' });
+      const webhooks = integration.webhook_secret
+        ? { check: 'webhooks', status: 'ok' as const, detail: 'signing key set: inbound messages and status callbacks are accepted' }
+        : { check: 'webhooks', status: 'warn' as const, detail: `no signing key: only polling works; set one with \`switchboard integrations update ${integration.id} --signing-key <PSK_...>\`` };
+      return [{ check: 'credentials', status: 'ok', detail: `SignalWire accepted the project id and token (${integration.api_url})` }, webhooks];
+    } catch (error) {
+      const fix = `fix with \`switchboard integrations update ${integration.id} --space <space> --project-id <id> --api-token <token>\``;
+      return [{ check: 'credentials', status: 'fail', detail: `${(error as Error).message}; ${fix}` }];
+    }
+  },
   webhookUrl: (integration, publicUrl) => `${publicUrl}/v1/service_integrations/${integration.opaque_id}`,
   setupInstructions: (integration, publicUrl) =>
     [

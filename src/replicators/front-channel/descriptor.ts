@@ -4,7 +4,7 @@
  * fields, Front's requests at its own path, and its backfill (delivery with its spec).
  * A channel module adds its name, extra columns, dependency hook and setup text.
  */
-import type { ColumnSpec, Replicator } from '../../engine/replicator.ts';
+import type { ColumnSpec, Finding, Replicator } from '../../engine/replicator.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
 import { channelRoutes } from './channel-route.ts';
 import { FRONT_CHANNELS } from './channels.ts';
@@ -34,6 +34,7 @@ export function frontChannel(options: {
   | 'backfillers'
   | 'routes'
   | 'webhookUrl'
+  | 'doctor'
 > {
   FRONT_CHANNELS.add(options.name);
   return {
@@ -64,5 +65,19 @@ export function frontChannel(options: {
     backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, options.spec) }],
     routes: channelRoutes(options.path, options.name),
     webhookUrl: (_integration, publicUrl) => `${publicUrl}${options.path}`,
+    async doctor(integration, { config }) {
+      const findings: Finding[] = [];
+      findings.push(
+        config.front.appUid && config.front.appSecret
+          ? { check: 'front app', status: 'ok', detail: 'FRONT_CHANNEL_APP_UID and FRONT_CHANNEL_APP_SECRET are set' }
+          : { check: 'front app', status: 'fail', detail: "set FRONT_CHANNEL_APP_UID and FRONT_CHANNEL_APP_SECRET from your Front app's Basic information" },
+      );
+      findings.push(
+        integration.backfill_key
+          ? { check: 'front channel', status: 'ok', detail: `connected to Front channel ${integration.backfill_key}` }
+          : { check: 'front channel', status: 'warn', detail: `not connected yet: connect the channel in Front with this integration's API key (\`switchboard integrations roll-key ${integration.id}\` prints a new one)` },
+      );
+      return findings;
+    },
   };
 }

@@ -1,0 +1,73 @@
+/**
+ * `switchboard doctor`: what is wrong and how to fix it — the database and its migrations,
+ * PUBLIC_URL, and every integration (its replicator's own checks, e.g. credentials tried
+ * against the provider, plus its last error). Exit 1 when anything fails.
+ */
+import fs from 'node:fs/promises';
+import type { Command } from 'commander';
+import { sql } from 'kysely';
+import { MIGRATIONS_DIR } from '../../db/migrate.ts';
+import type { Finding } from '../../engine/replicator.ts';
+import type { Runtime } from '../../runtime.ts';
+import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
+import { formatTable } from '../table.ts';
+
+interface Row extends Finding {
+  subject: string;
+}
+
+async function systemChecks(rt: Runtime): Promise<Row[]> {
+  const rows: Row[] = [];
+  const { rows: version } = await sql<{ version: string }>`SELECT current_setting('server_version') AS version`.execute(rt.engine.db);
+  rows.push({ subject: 'system', check: 'database', status: 'ok', detail: `PostgreSQL ${version[0]?.version} answers` });
+  const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts')).length;
+  const { rows: applied } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM kysely_migration`.execute(rt.engine.db);
+  rows.push(
+    applied[0]?.n === files
+      ? { subject: 'system', check: 'migrations', status: 'ok', detail: `${files} applied` }
+      : { subject: 'system', check: 'migrations', status: 'fail', detail: `${applied[0]?.n ?? 0} of ${files} applied: run \`switchboard migrate\`` },
+  );
+  const url = new URL(rt.config.publicUrl);
+  const local = ['localhost', '127.0.0.1', '::1'].includes(url.hostname);
+  rows.push(
+    local
+      ? { subject: 'system', check: 'PUBLIC_URL', status: 'warn', detail: `${rt.config.publicUrl} is local: providers cannot reach it; set PUBLIC_URL to your public https URL` }
+      : url.protocol === 'https:'
+        ? { subject: 'system', check: 'PUBLIC_URL', status: 'ok', detail: rt.config.publicUrl }
+        : { subject: 'system', check: 'PUBLIC_URL', status: 'warn', detail: `${rt.config.publicUrl} is not https: webhooks would travel in clear text` },
+  );
+  return rows;
+}
+
+async function integrationChecks(rt: Runtime): Promise<Row[]> {
+  const rows: Row[] = [];
+  const integrations = await rt.engine.db.selectFrom('service_integrations').selectAll().orderBy('id').execute();
+  for (const integration of integrations) {
+    const subject = `${integration.id} ${integration.service_name}`;
+    if (!rt.engine.registry.has(integration.service_name)) {
+      rows.push({ subject, check: 'replicator', status: 'fail', detail: 'no replicator of this service in this build: delete it or upgrade' });
+      continue;
+    }
+    const replicator = rt.engine.registry.get(integration.service_name);
+    for (const finding of (await replicator.doctor?.(integration, { db: rt.engine.db, config: rt.config })) ?? []) rows.push({ subject, ...finding });
+    if (integration.last_error_code) {
+      rows.push({ subject, check: 'last pass', status: 'warn', detail: `${integration.last_error_code}: ${integration.last_error_message} (since ${integration.last_error_at?.toISOString()})` });
+    }
+  }
+  return rows;
+}
+
+export function registerDoctor(program: Command, ctx: CliContext): void {
+  program
+    .command('doctor')
+    .description('check the database, configuration and every integration, and say how to fix what is wrong')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (options: { json?: boolean }) => {
+      await withRuntime(ctx, async (rt) => {
+        const findings = [...(await systemChecks(rt)), ...(await integrationChecks(rt))];
+        if (options.json) writeJson(ctx, { findings });
+        else writeLine(ctx, formatTable(['subject', 'check', 'status', 'detail'], findings.map((f) => [f.subject, f.check, f.status.toUpperCase(), f.detail])));
+        if (findings.some((f) => f.status === 'fail')) ctx.exitCode = 1;
+      });
+    });
+}
