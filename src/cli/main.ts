@@ -10,6 +10,7 @@ import { coerceError, isSwitchboardError } from '../engine/errors.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { registerBackfill } from './commands/backfill.ts';
 import { registerDb } from './commands/db.ts';
+import { registerDemo } from './commands/demo.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerIntegrations } from './commands/integrations.ts';
 import { registerMigrate } from './commands/migrate.ts';
@@ -66,6 +67,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerDb(program, ctx);
   registerDoctor(program, ctx);
+  registerDemo(program, ctx);
   for (const command of program.commands) command.exitOverride();
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();
   return program;

@@ -1,4 +1,6 @@
+import fs from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/db/file-lock.ts';
 import { postmasterPid, removeDataDir, tempDataDir } from '../helpers/data-dir.ts';
@@ -45,5 +47,23 @@ describe('npx switchboard (the real binary)', () => {
     expect(await child.stop('SIGTERM')).toBe(0);
     await waitFor(() => !isProcessAlive(postmaster), { timeoutMs: 10_000, what: 'embedded Postgres to stop' });
     expect(await postmasterPid(dataDir)).toBeNull();
+  });
+});
+
+describe('npm run demo (switchboard demo)', () => {
+  it('plays the conversation on simulators until it converges, then stops cleanly', { timeout: 120_000 }, async () => {
+    const demoDir = tempDataDir('demo');
+    const child = spawnNode(['bin/switchboard.js', 'demo'], { DATABASE_URL: undefined, SWITCHBOARD_DATA_DIR: demoDir, LOG_LEVEL: 'warn' });
+    children.push(child);
+    try {
+      expect(await child.exited).toBe(0);
+      const output = child.output();
+      expect(output.match(/✓/g)).toHaveLength(4);
+      expect(output).toMatch(/Converged: 4 steps in \d+ ms; 3 messages in Front, 2 SMS sent\./);
+      expect(output).not.toMatch(/\+1555000\d{4}/);
+    } finally {
+      await removeDataDir(path.join(demoDir, 'demo'));
+      await fs.rm(demoDir, { recursive: true, force: true });
+    }
   });
 });

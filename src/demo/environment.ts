@@ -1,0 +1,131 @@
+/**
+ * A whole Switchboard on simulated providers, in one process: a fresh database (on the
+ * embedded server under `<data dir>/<name>`, or DATABASE_URL's server), the HTTP server and
+ * the worker, the SignalWire and Front simulators, and integrations wired to them — the SMS
+ * channel, the USSD channel and a USSD service. Used by `switchboard demo` and
+ * `npm run latency`; never touches the user's own database.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import type { Runner } from 'graphile-worker';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../config.ts';
+import { createPool, wrapPool, type DatabaseHandle } from '../db/connect.ts';
+import { acquireEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { migrateToLatest } from '../db/migrate.ts';
+import type { ServiceIntegration } from '../db/schema.ts';
+import type { Engine } from '../engine/ingest.ts';
+import { createIntegration } from '../engine/integrations.ts';
+import { buildApp } from '../http/app.ts';
+import { startWorker } from '../jobs/worker.ts';
+import type { Logger } from '../log.ts';
+import { defaultRegistry } from '../replicators/index.ts';
+import { startFrontSimulator, type FrontChannelClient, type FrontSimulator } from '../simulators/front.ts';
+import { startSignalWireSimulator, type SignalWireSimulator } from '../simulators/signalwire.ts';
+
+export const DEMO_SUPPORT = '+15550001111';
+export const SMS_CHANNEL_ID = 'cha_demo_sms';
+export const USSD_CHANNEL_ID = 'cha_demo_ussd';
+
+export interface DemoEnvironment {
+  publicUrl: string;
+  /** The demo database, for `DATABASE_URL=... npx switchboard status` while it runs. */
+  databaseUrl: string;
+  config: Config;
+  engine: Engine;
+  signalwire: SignalWireSimulator;
+  front: FrontSimulator;
+  sw: ServiceIntegration;
+  /** Front's side of each channel, already authorised. */
+  smsChannel: FrontChannelClient;
+  ussdChannel: FrontChannelClient;
+  ussd: ServiceIntegration;
+  /** Where the SignalWire simulator posts inbound SMS. */
+  signalwireHook: string;
+  close(): Promise<void>;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer().on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+async function freshDatabase(name: string, dataDir: string, log: Logger): Promise<{ database: DatabaseHandle; embedded: EmbeddedPostgres | null }> {
+  const embedded = process.env.DATABASE_URL ? null : await acquireEmbeddedPostgres({ dataDir: path.join(dataDir, name), log });
+  const serverUrl = process.env.DATABASE_URL ?? embedded!.urlFor('postgres');
+  const database = `switchboard_${name}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  const handle = wrapPool(url.toString(), createPool(url.toString(), 12, log));
+  await migrateToLatest(handle.db, handle.pool, log);
+  return { database: handle, embedded };
+}
+
+export async function startDemoEnvironment(options: { name: string; dataDir: string; log: Logger; port?: number }): Promise<DemoEnvironment> {
+  const { log } = options;
+  const { database, embedded } = await freshDatabase(options.name, options.dataDir, log);
+  const [signalwire, front, port] = await Promise.all([startSignalWireSimulator(), startFrontSimulator(), options.port ?? freePort()]);
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    PUBLIC_URL: publicUrl,
+    PORT: String(port),
+    FRONT_API_URL: front.url,
+    FRONT_CHANNEL_APP_UID: front.appUid,
+    FRONT_CHANNEL_APP_SECRET: front.appSecret,
+    SWITCHBOARD_POLL_CRON: '0 0 1 1 *',
+  });
+  const engine: Engine = { db: database.db, registry: defaultRegistry(), log, config };
+  const app: FastifyInstance = await buildApp({ engine, config });
+  await app.listen({ host: '127.0.0.1', port });
+  const runner: Runner = await startWorker(engine, database.url, config);
+
+  const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
+    createIntegration(engine.db, engine.registry, config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
+  const { integration: sw } = await create('signalwire_message_v1', {
+    space: signalwire.url,
+    'project-id': signalwire.projectId,
+    'api-token': signalwire.apiToken,
+    'signing-key': signalwire.signingKey,
+  });
+  const sms = await create('front_signalwire_message_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
+  const ussdChannel = await create('front_ussd_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
+  const { integration: ussd } = await create('ussd_request_v1', {});
+  const smsClient = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_signalwire/channel`, apiKey: sms.apiKey! });
+  const ussdClient = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_ussd/channel`, apiKey: ussdChannel.apiKey! });
+  await smsClient.authorize(SMS_CHANNEL_ID);
+  await ussdClient.authorize(USSD_CHANNEL_ID);
+
+  return {
+    publicUrl,
+    databaseUrl: database.url,
+    config,
+    engine,
+    signalwire,
+    front,
+    sw,
+    smsChannel: smsClient,
+    ussdChannel: ussdClient,
+    ussd,
+    signalwireHook: `${publicUrl}/v1/service_integrations/${sw.opaque_id}`,
+    async close() {
+      await app.close();
+      await runner.stop();
+      await Promise.all([signalwire.close(), front.close()]);
+      await database.close();
+      await embedded?.release();
+    },
+  };
+}

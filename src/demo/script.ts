@@ -1,0 +1,66 @@
+/**
+ * The demo's scripted conversation, played against a DemoEnvironment: an SMS in, a
+ * counsellor's reply to two clients, a failed SMS noticed in Front, and a USSD session —
+ * each step printed as it converges, with its latency. Numbers are shown masked.
+ */
+import { dial } from '../simulators/ussd.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
+
+const CLIENT = '+15550002222';
+const CLIENT_2 = '+15550003333';
+const mask = (number: string) => `…${number.slice(-4)}`;
+
+async function until<T>(check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('the demo did not converge in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+export interface DemoStep {
+  title: string;
+  ms: number;
+}
+
+export async function playDemo(env: DemoEnvironment, print: (line: string) => void): Promise<DemoStep[]> {
+  const steps: DemoStep[] = [];
+  const step = async (title: string, run: () => Promise<void>) => {
+    const started = performance.now();
+    await run();
+    const ms = performance.now() - started;
+    steps.push({ title, ms });
+    print(`  ✓ ${title} (${ms.toFixed(0)} ms)`);
+  };
+
+  print(`1. A client (${mask(CLIENT)}) texts the helpline at ${mask(DEMO_SUPPORT)}`);
+  await step('the SMS is in the Front inbox', async () => {
+    const { message } = await env.signalwire.receiveInbound({ from: CLIENT, to: DEMO_SUPPORT, body: 'Hi, I need to talk to someone' }, env.signalwireHook);
+    await until(() => env.front.inbox.find((m) => m.externalId === message.sid));
+  });
+
+  print(`2. A counsellor replies in Front to ${mask(CLIENT)} and ${mask(CLIENT_2)}`);
+  await step('two SMS sent through SignalWire, one each', async () => {
+    await env.smsChannel.message({ id: 'msg_demo_reply', channelId: SMS_CHANNEL_ID, text: 'We are here for you. Tell us more when you are ready.', to: [CLIENT, CLIENT_2] });
+    await until(() => env.signalwire.sent().filter((m) => m.body?.startsWith('We are here')).length === 2);
+  });
+
+  print(`3. The SMS to ${mask(CLIENT_2)} fails at the carrier`);
+  await step('the failure is posted into the Front conversation', async () => {
+    const failed = env.signalwire.sent().find((m) => m.to === CLIENT_2)!;
+    await env.signalwire.setStatus(failed.sid, 'failed', { errorCode: '30003', errorMessage: 'Unreachable destination handset' });
+    await until(() => env.front.inbox.find((m) => m.body.startsWith('SMS failed to send')));
+  });
+
+  print('4. Another client dials *384*1234# (USSD, no data bundle needed)');
+  await step('menu, message and consent over three screens; the message is in Front', async () => {
+    const { session } = await dial(`${env.publicUrl}/v1/ussd/africastalking/${env.ussd.opaque_id}`, { gateway: 'africastalking', msisdn: '+254712345678' });
+    await session.send('1');
+    await session.send('I am scared to go home');
+    await session.send('1');
+    await until(() => env.front.inbox.find((m) => m.body === 'I am scared to go home'));
+  });
+  return steps;
+}
