@@ -49,7 +49,7 @@ function pollTask(engine: Engine): Task {
   };
 }
 
-/** Webhook log past its retention, and hosted media past expiry. */
+/** Webhook log and closed USSD sessions past their retention, and hosted media past expiry. */
 function pruneTask(engine: Engine, retentionDays: number): Task {
   return async () => {
     // Small batches keep each delete short on a busy table.
@@ -61,6 +61,7 @@ function pruneTask(engine: Engine, retentionDays: number): Task {
       if (Number(result.numAffectedRows ?? 0) < 5000) break;
     }
     await sql`DELETE FROM media_files WHERE expires_at < now()`.execute(engine.db);
+    await sql`DELETE FROM ussd_sessions WHERE status = 'closed' AND closed_at < now() - make_interval(days => ${retentionDays})`.execute(engine.db);
   };
 }
 

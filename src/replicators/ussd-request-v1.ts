@@ -81,6 +81,9 @@ export const ussdRequestV1 = defineReplicator({
       },
     },
     { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; default: the only one' },
+    { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code (Africa's Talking, Hubtel)" },
+    { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID (Nalo, Arkesel)" },
+    { flag: 'max-hops-per-minute', target: { setting: 'max_hops_per_minute' }, description: 'per caller, before answering 429 (default 60)', parse: positiveInteger },
     { flag: 'ip-allowlist', target: { setting: 'ip_allowlist' }, description: 'space-separated gateway IPs allowed to call (default any)' },
     {
       flag: 'region',

@@ -11,14 +11,39 @@ import type { Engine } from '../engine/ingest.ts';
 import { findByOpaqueId } from '../engine/integrations.ts';
 import { toWebhookRequest } from '../http/webhook-request.ts';
 import { adapterFor } from './gateways/index.ts';
+import type { UssdTurn } from './types.ts';
 import { handleHop } from './hop.ts';
 import { ussdSettings } from './settings.ts';
 
 export const USSD_SERVICE = 'ussd_request_v1';
+const DEFAULT_MAX_HOPS_PER_MINUTE = 60;
 
 function allowed(integration: ServiceIntegration, ip: string): boolean {
   const list = String(integration.settings.ip_allowlist ?? '').split(/[\s,]+/).filter(Boolean);
   return list.length === 0 || list.includes(ip) || list.includes(ip.replace(/^::ffff:/, ''));
+}
+
+/** The gateway's constant fields, when the integration pins them (reference §8.5): a forged call rarely knows them. */
+function constantsMatch(integration: ServiceIntegration, turn: UssdTurn): boolean {
+  const code = integration.settings.service_code;
+  if (typeof code === 'string' && code && turn.serviceCode !== null && turn.serviceCode !== code) return false;
+  const userId = integration.settings.gateway_user_id;
+  const given = turn.raw.USERID ?? turn.raw.userID;
+  return !(typeof userId === 'string' && userId && given !== undefined && String(given) !== userId);
+}
+
+/** Hops per caller per minute, per process: one caller must not flood the helpline (or Front). */
+const recentHops = new Map<string, number[]>();
+function overLimit(integration: ServiceIntegration, msisdn: string): boolean {
+  const limit = Number(integration.settings.max_hops_per_minute ?? DEFAULT_MAX_HOPS_PER_MINUTE);
+  const key = `${integration.id}:${msisdn}`;
+  const now = Date.now();
+  const hops = (recentHops.get(key) ?? []).filter((at) => now - at < 60_000);
+  hops.push(now);
+  recentHops.set(key, hops);
+  // Forget callers gone quiet, so the map stays small.
+  if (recentHops.size > 10_000) for (const [k, v] of recentHops) if (now - (v.at(-1) ?? 0) > 60_000) recentHops.delete(k);
+  return hops.length > limit;
 }
 
 export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { engine }) => {
@@ -48,6 +73,8 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
         region,
       );
       if (!turn.msisdn) throw invalidPayload('no phone number in the request');
+      if (!constantsMatch(integration, turn)) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', "the request's service code or gateway user id is not this integration's");
+      if (overLimit(integration, turn.msisdn)) throw new SwitchboardError('SB_ERR_RATE_LIMITED', 'too many requests from this caller; try again in a minute');
       const response = await handleHop({
         engine,
         integration,

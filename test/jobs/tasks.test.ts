@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { graphileLogger } from '../../src/jobs/graphile-logger.ts';
 import { POLL_TASK, PRUNE_TASK, taskList } from '../../src/jobs/tasks.ts';
+import { createIntegration } from '../../src/engine/integrations.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { createExamplePair, testEngine } from '../helpers/engine.ts';
 import { queuedJobs } from '../helpers/jobs.ts';
@@ -40,5 +41,17 @@ describe(PRUNE_TASK, () => {
     await runTask(PRUNE_TASK);
     const { rows } = await sql<{ days: number }>`SELECT round(extract(epoch FROM now() - received_at) / 86400)::int AS days FROM webhook_log ORDER BY 1`.execute(engine.db);
     expect(rows.map((r) => r.days)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('deletes closed USSD sessions past the retention, keeping open and recent ones', async () => {
+    const { integration } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'example_message_v1', flags: {} });
+    await sql`
+      INSERT INTO ussd_sessions (id, integration_id, gateway, msisdn_hash, status, closed_at, last_hop_at) VALUES
+        ('old-closed', ${integration.id}, 'nalo', 'h', 'closed', now() - interval '8 days', now() - interval '8 days'),
+        ('new-closed', ${integration.id}, 'nalo', 'h', 'closed', now() - interval '1 day', now() - interval '1 day'),
+        ('open', ${integration.id}, 'nalo', 'h', 'open', NULL, now())`.execute(engine.db);
+    await runTask(PRUNE_TASK);
+    const { rows } = await sql<{ id: string }>`SELECT id FROM ussd_sessions ORDER BY id`.execute(engine.db);
+    expect(rows.map((r) => r.id)).toEqual(['new-closed', 'open']);
   });
 });

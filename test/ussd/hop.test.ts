@@ -145,6 +145,21 @@ describe('bad requests', () => {
   });
 });
 
+describe('guards', () => {
+  it('refuses a pinned service code it does not match, and callers over their hop rate', async () => {
+    await sql`UPDATE service_integrations SET settings = settings || '{"service_code":"*384*9999#","max_hops_per_minute":"2"}' WHERE id = ${ussd.id}`.execute(engine.db);
+    const wrongCode = gatewayRequest('africastalking', { kind: 'initial', sessionId: 'g1', msisdn: `+${CALLER}`, inputs: [], serviceCode: '*384*1234#' });
+    const refused = await fetch(url('africastalking'), { method: 'POST', headers: { 'content-type': wrongCode.contentType }, body: wrongCode.body });
+    expect(refused.status).toBe(401);
+    const { session } = await dial(url('africastalking'), { gateway: 'africastalking', msisdn: `+${CALLER}`, serviceCode: '*384*9999#' });
+    await session.send('1');
+    const third = gatewayRequest('africastalking', { kind: 'continue', sessionId: session.sessionId, msisdn: `+${CALLER}`, inputs: ['1', 'x'], serviceCode: '*384*9999#' });
+    const limited = await fetch(url('africastalking'), { method: 'POST', headers: { 'content-type': third.contentType }, body: third.body });
+    expect(limited.status).toBe(429);
+    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('SB_ERR_RATE_LIMITED');
+  });
+});
+
 describe('flows as data', () => {
   it('--flow loads a validated document; an invalid one is refused with its path and reason', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sb-flow-'));
