@@ -1,0 +1,106 @@
+/**
+ * Hostile input at every endpoint (fast-check, seeded): malformed and mistyped JSON and
+ * forms, NUL bytes, lone surrogates, wrong content types, signed garbage. Never a 5xx,
+ * always a JSON error for a 4xx, and the server stays up.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signFrontRequest } from '../../src/simulators/front.ts';
+import { signSignalWireRequest } from '../../src/simulators/signalwire.ts';
+import { GATEWAYS } from '../../src/ussd/types.ts';
+import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
+import { useTestDatabase } from '../helpers/database.ts';
+
+const database = useTestDatabase();
+let setup: ChannelSetup;
+const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
+
+beforeAll(async () => {
+  setup = await setUpChannel(database(), {}, { ussd: true });
+  await setup.frontClient.authorize(CHANNEL_ID);
+});
+afterAll(() => setup.close());
+
+const nasty = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.constantFrom('', '\u0000', 'a\u0000b', '\ud83d', '\udc00x', '%00', '+15550001111', '*384*1#', '0', '#', 'null', '[]', '{}'),
+);
+const jsonValue = fc.jsonValue({ maxDepth: 3 });
+const record = fc.dictionary(fc.oneof(fc.constantFrom('type', 'payload', 'MessageSid', 'From', 'To', 'text', 'sessionId', 'phoneNumber', 'MSISDN', 'USERDATA', 'MSGTYPE', 'USERID', 'Type', 'Mobile', 'SessionId', 'Sequence', 'msisdn', 'msg', 'sessionID', 'userID', 'newSession', 'userData'), nasty), fc.oneof(nasty, jsonValue), { maxKeys: 8 });
+const contentType = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/json; charset=utf-8', '');
+
+async function expectSane(response: Response) {
+  expect(response.status).toBeLessThan(500);
+  if (response.status >= 400) {
+    expect(response.headers.get('content-type')).toMatch(/application\/json/);
+    expect(((await response.json()) as { error?: { code?: string } }).error?.code).toMatch(/^SB_ERR_/);
+  } else {
+    await response.arrayBuffer();
+  }
+}
+
+const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+const encode = (type: string, body: Record<string, unknown>) =>
+  type.includes('form') ? new URLSearchParams(Object.entries(body).map(([k, v]) => [k, text(v)] as [string, string])).toString() : JSON.stringify(body);
+/** Every byte percent-encoded: any string, even one with lone surrogates or NUL, makes a valid URL. */
+const pathPart = (value: string) => [...Buffer.from(value, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+
+describe('hostile input', () => {
+  it('SignalWire webhooks, signed or not', async () => {
+    const hook = `${setup.publicUrl}/v1/service_integrations/${setup.sw.opaque_id}`;
+    await fc.assert(
+      fc.asyncProperty(record, fc.boolean(), contentType, async (fields, sign, type) => {
+        const params = Object.entries(fields).map(([k, v]) => [k, text(v)] as [string, string]);
+        const headers: Record<string, string> = { 'content-type': type || 'application/x-www-form-urlencoded' };
+        if (sign) headers['x-signalwire-signature'] = signSignalWireRequest(setup.signalwire.signingKey, hook, params);
+        await expectSane(await fetch(hook, { method: 'POST', headers, body: new URLSearchParams(params).toString() }));
+      }),
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 1) },
+    );
+  });
+
+  it('Front channel requests, correctly signed, with any body', async () => {
+    const url = `${setup.publicUrl}/v1/install/front_ussd/channel`;
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(record, fc.record({ type: fc.constantFrom('message', 'message_autoreply', 'authorization', 'delete', 'message_imported'), payload: fc.oneof(record, jsonValue) })), fc.constantFrom('POST', 'DELETE'), async (body, method) => {
+        const raw = JSON.stringify(body);
+        const ts = String(Date.now());
+        const response = await fetch(url, {
+          method,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${setup.apiKey}`, 'x-front-request-timestamp': ts, 'x-front-signature': signFrontRequest(setup.front.appSecret, ts, raw) },
+          body: raw,
+        });
+        // A fuzzed `delete` really deletes: put the channel back for the next case.
+        if (response.status === 200 && (body as { type?: string }).type === 'delete') return;
+        await expectSane(response);
+      }),
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 2) },
+    );
+  });
+
+  it('USSD callbacks of every gateway', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...GATEWAYS), record, contentType, async (gateway, fields, type) => {
+        const response = await fetch(`${setup.publicUrl}/v1/ussd/${gateway}/${setup.ussd!.opaque_id}`, {
+          method: 'POST',
+          headers: { 'content-type': type || 'application/json' },
+          body: encode(type, fields),
+        });
+        await expectSane(response);
+      }),
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 3) },
+    );
+  });
+
+  it('random paths, methods and ids', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), fc.constantFrom('/v1/service_integrations/', '/v1/ussd/nalo/', '/v1/media/', '/v1/install/front_signalwire/'), nasty, async (method, prefix, id) => {
+        const response = await fetch(`${setup.publicUrl}${prefix}${pathPart(id)}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{' });
+        await expectSane(response);
+      }),
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 4) },
+    );
+    expect((await fetch(`${setup.publicUrl}/healthz`)).status).toBe(200);
+  });
+});
