@@ -4,15 +4,34 @@
  * claimed with SKIP LOCKED and passes of one integration exclude each other by lock.
  */
 import { parseCrontab, run, type Runner } from 'graphile-worker';
+import { sql } from 'kysely';
 import type { Config } from '../config.ts';
+import { requestBackfill } from '../engine/backfill-queue.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { graphileLogger } from './graphile-logger.ts';
 import { crontab, taskList } from './tasks.ts';
 
 export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'pollCron' | 'webhookLogRetentionDays'>;
 
+/**
+ * Rows left pending by a worker that died (its jobs stay locked in graphile-worker for
+ * hours) are picked up at once: a starting worker asks for a pass of every integration
+ * with pending rows.
+ */
+async function resumePending(engine: Engine): Promise<void> {
+  const integrations = await engine.db.selectFrom('service_integrations').select(['id', 'service_name']).execute();
+  for (const integration of integrations) {
+    if (!engine.registry.has(integration.service_name)) continue;
+    const replicator = engine.registry.get(integration.service_name);
+    if (!replicator.pendingWhere) continue;
+    const { rows } = await sql<{ pending: boolean }>`
+      SELECT EXISTS (SELECT 1 FROM ${sql.table(replicator.name)} WHERE integration_id = ${integration.id} AND (${sql.raw(replicator.pendingWhere)})) AS pending`.execute(engine.db);
+    if (rows[0]?.pending) await requestBackfill(engine.db, integration.id, { trigger: 'startup' });
+  }
+}
+
 export async function startWorker(engine: Engine, databaseUrl: string, config: WorkerConfig): Promise<Runner> {
-  return run({
+  const runner = await run({
     connectionString: databaseUrl,
     concurrency: config.workerConcurrency,
     maxPoolSize: config.workerConcurrency + 2,
@@ -23,4 +42,6 @@ export async function startWorker(engine: Engine, databaseUrl: string, config: W
     taskList: taskList(engine, config),
     parsedCronItems: parseCrontab(crontab(config.pollCron)),
   });
+  await resumePending(engine);
+  return runner;
 }
