@@ -5,7 +5,7 @@
  * channel, the USSD channel and a USSD service. Used by `switchboard demo` and
  * `npm run latency`; never touches the user's own database.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import type { Runner } from 'graphile-worker';
@@ -46,15 +46,6 @@ export interface DemoEnvironment {
   close(): Promise<void>;
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer().on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-
 async function freshDatabase(name: string, dataDir: string, log: Logger): Promise<{ database: DatabaseHandle; embedded: EmbeddedPostgres | null }> {
   const embedded = process.env.DATABASE_URL ? null : await acquireEmbeddedPostgres({ dataDir: path.join(dataDir, name), log });
   const serverUrl = process.env.DATABASE_URL ?? embedded!.urlFor('postgres');
@@ -77,11 +68,9 @@ async function freshDatabase(name: string, dataDir: string, log: Logger): Promis
 export async function startDemoEnvironment(options: { name: string; dataDir: string; log: Logger; port?: number }): Promise<DemoEnvironment> {
   const { log } = options;
   const { database, embedded } = await freshDatabase(options.name, options.dataDir, log);
-  const [signalwire, front, port] = await Promise.all([startSignalWireSimulator(), startFrontSimulator(), options.port ?? freePort()]);
-  const publicUrl = `http://127.0.0.1:${port}`;
+  const [signalwire, front] = await Promise.all([startSignalWireSimulator(), startFrontSimulator()]);
   const config = loadConfig({
-    PUBLIC_URL: publicUrl,
-    PORT: String(port),
+    PORT: String(options.port ?? 0),
     FRONT_API_URL: front.url,
     FRONT_CHANNEL_APP_UID: front.appUid,
     FRONT_CHANNEL_APP_SECRET: front.appSecret,
@@ -89,7 +78,10 @@ export async function startDemoEnvironment(options: { name: string; dataDir: str
   });
   const engine: Engine = { db: database.db, registry: defaultRegistry(), log, config };
   const app: FastifyInstance = await buildApp({ engine, config });
-  await app.listen({ host: '127.0.0.1', port });
+  // Listening on the port first (0: any), then telling the config: no race for a "free" port.
+  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
+  const publicUrl = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+  config.publicUrl = publicUrl;
   const runner: Runner = await startWorker(engine, database.url, config);
 
   const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>

@@ -56,8 +56,9 @@ describe('npm run demo (switchboard demo)', () => {
     const child = spawnNode(['bin/switchboard.js', 'demo'], { DATABASE_URL: undefined, SWITCHBOARD_DATA_DIR: demoDir, LOG_LEVEL: 'warn' });
     children.push(child);
     try {
-      expect(await child.exited).toBe(0);
+      const code = await child.exited;
       const output = child.output();
+      expect(code, output).toBe(0);
       expect(output.match(/✓/g)).toHaveLength(4);
       expect(output).toMatch(/Converged: 4 steps in \d+ ms; 3 messages in Front, 2 SMS sent\./);
       expect(output).not.toMatch(/\+1555000\d{4}/);

@@ -3,7 +3,7 @@
  * PUBLIC_URL is real and signatures match), the SignalWire and Front simulators, and the
  * two integrations wired to them — created through the real CLI, as a user would.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Runner } from 'graphile-worker';
 import { sql } from 'kysely';
@@ -44,14 +44,6 @@ export interface ChannelSetup {
   close(): Promise<void>;
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-
 /**
  * `ussd: true` sets up the Front USSD channel (and a USSD service) instead of the SMS one;
  * `channel` and `frontClient` then belong to it, and `ussd` is the USSD service.
@@ -61,19 +53,19 @@ export async function setUpChannel(database: TestDatabase, env: Record<string, s
   await sql`TRUNCATE service_integrations, webhook_log, idempotency_keys, graphile_worker._private_jobs CASCADE`.execute(database.db);
   const signalwire = await startSignalWireSimulator();
   const front = await startFrontSimulator();
-  const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
+  const engine = testEngine(database.db, { FRONT_API_URL: front.url, FRONT_CHANNEL_APP_UID: front.appUid, FRONT_CHANNEL_APP_SECRET: front.appSecret, ...env }, defaultRegistry());
+  const app = await buildApp({ engine, config: engine.config });
+  // Listen first, then learn the port: no race with other tests for a "free" one.
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const publicUrl = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+  engine.config.publicUrl = publicUrl;
   const settings = {
     PUBLIC_URL: publicUrl,
-    PORT: String(port),
     FRONT_API_URL: front.url,
     FRONT_CHANNEL_APP_UID: front.appUid,
     FRONT_CHANNEL_APP_SECRET: front.appSecret,
     ...env,
   };
-  const engine = testEngine(database.db, settings, defaultRegistry());
-  const app = await buildApp({ engine, config: engine.config });
-  await app.listen({ host: '127.0.0.1', port });
 
   const cli = (...args: string[]) => runCli(database.url, args, { env: settings, registry: defaultRegistry() });
   const swRun = await cli('integrations', 'create', 'signalwire_message_v1', '--space', signalwire.url, '--project-id', signalwire.projectId, '--api-token', signalwire.apiToken, '--signing-key', signalwire.signingKey, '--json');
