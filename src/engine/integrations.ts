@@ -148,49 +148,32 @@ export async function createIntegration(
 
 const DEFAULT_RESET: readonly CredentialColumn[] = ['backfill_key', 'backfill_secret', 'webhook_secret'];
 
-/** Set the given fields and settings, leaving the others as they are. */
+/**
+ * Set the given fields and settings, leaving the others as they are; with `reset`, first
+ * clear the replicator's credentials (`resetClears`), the error state and the incremental cursor.
+ */
 export async function updateIntegration(
   db: Kysely<Database>,
   registry: Registry,
   config: Config,
   integration: ServiceIntegration,
   flags: Record<string, string>,
-): Promise<ServiceIntegration> {
-  const fields = parseFieldFlags(registry.get(integration.service_name), flags, { requireAll: false, config });
-  return db
-    .updateTable('service_integrations')
-    .set({ ...fields.columns, settings: sql<string>`settings || ${JSON.stringify(fields.settings)}::jsonb`, updated_at: sql<Date>`now()` })
-    .where('id', '=', integration.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
-/**
- * Clear the replicator's credentials (`resetClears`), the error state and the incremental
- * cursor, then set any new values given.
- */
-export async function resetIntegration(
-  db: Kysely<Database>,
-  registry: Registry,
-  config: Config,
-  integration: ServiceIntegration,
-  flags: Record<string, string>,
+  options: { reset?: boolean } = {},
 ): Promise<ServiceIntegration> {
   const replicator = registry.get(integration.service_name);
   const fields = parseFieldFlags(replicator, flags, { requireAll: false, config });
-  const cleared = Object.fromEntries((replicator.resetClears ?? DEFAULT_RESET).map((column) => [column, null]));
+  const cleared = options.reset
+    ? {
+        ...Object.fromEntries((replicator.resetClears ?? DEFAULT_RESET).map((column) => [column, null])),
+        last_backfilled_at: null,
+        last_error_code: null,
+        last_error_message: null,
+        last_error_at: null,
+      }
+    : {};
   return db
     .updateTable('service_integrations')
-    .set({
-      ...cleared,
-      ...fields.columns,
-      settings: sql<string>`settings || ${JSON.stringify(fields.settings)}::jsonb`,
-      last_backfilled_at: null,
-      last_error_code: null,
-      last_error_message: null,
-      last_error_at: null,
-      updated_at: sql<Date>`now()`,
-    })
+    .set({ ...cleared, ...fields.columns, settings: sql<string>`settings || ${JSON.stringify(fields.settings)}::jsonb`, updated_at: sql<Date>`now()` })
     .where('id', '=', integration.id)
     .returningAll()
     .executeTakeFirstOrThrow();

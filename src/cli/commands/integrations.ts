@@ -11,7 +11,6 @@ import {
   createIntegration,
   deleteIntegration,
   findIntegration,
-  resetIntegration,
   rollApiKey,
   updateIntegration,
   withDependents,
@@ -144,40 +143,29 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
       });
     });
 
-  integrations
-    .command('reset')
-    .description('clear credentials, error state and the incremental cursor; optionally set new values: reset <ref> [--<field> <value> ...]')
-    .argument('<ref>', 'id, opaque id, or service name')
-    .option('--json', 'print machine-readable JSON')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(async (ref: string, options: { json?: boolean }, command: Command) => {
-      const flags = fieldFlags(command.args.slice(1));
-      await withRuntime(ctx, async (rt) => {
-        const integration = await resetIntegration(rt.engine.db, rt.engine.registry, rt.config, await findIntegration(rt.engine.db, ref), flags);
-        if (options.json) return writeJson(ctx, describeIntegration(rt, integration));
-        writeLine(ctx, `Reset integration ${integration.id} (${integration.opaque_id}).`);
-        printDescription(ctx, rt, integration);
+  // `reset` and `update` differ only in clearing first.
+  for (const [name, reset, description] of [
+    ['reset', true, 'clear credentials, error state and the incremental cursor; optionally set new values: reset <ref> [--<field> <value> ...]'],
+    ['update', false, 'set fields or settings, keeping the rest: update <ref> --<field> <value> ...'],
+  ] as const) {
+    integrations
+      .command(name)
+      .description(description)
+      .argument('<ref>', 'id, opaque id, or service name')
+      .option('--json', 'print machine-readable JSON')
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(async (ref: string, options: { json?: boolean }, command: Command) => {
+        const flags = fieldFlags(command.args.slice(1));
+        if (!reset && Object.keys(flags).length === 0) throw new SwitchboardError('SB_ERR_USAGE', 'nothing to update: give --<field> <value>');
+        await withRuntime(ctx, async (rt) => {
+          const integration = await updateIntegration(rt.engine.db, rt.engine.registry, rt.config, await findIntegration(rt.engine.db, ref), flags, { reset });
+          if (options.json) return writeJson(ctx, describeIntegration(rt, integration));
+          writeLine(ctx, `${reset ? 'Reset' : 'Updated'} integration ${integration.id} (${integration.opaque_id}).`);
+          printDescription(ctx, rt, integration);
+        });
       });
-    });
-
-  integrations
-    .command('update')
-    .description('set fields or settings, keeping the rest: update <ref> --<field> <value> ...')
-    .argument('<ref>', 'id, opaque id, or service name')
-    .option('--json', 'print machine-readable JSON')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(async (ref: string, options: { json?: boolean }, command: Command) => {
-      const flags = fieldFlags(command.args.slice(1));
-      if (Object.keys(flags).length === 0) throw new SwitchboardError('SB_ERR_USAGE', 'nothing to update: give --<field> <value>');
-      await withRuntime(ctx, async (rt) => {
-        const integration = await updateIntegration(rt.engine.db, rt.engine.registry, rt.config, await findIntegration(rt.engine.db, ref), flags);
-        if (options.json) return writeJson(ctx, describeIntegration(rt, integration));
-        writeLine(ctx, `Updated integration ${integration.id} (${integration.opaque_id}).`);
-        printDescription(ctx, rt, integration);
-      });
-    });
+  }
 
   integrations
     .command('roll-key')
