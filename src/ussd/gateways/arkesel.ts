@@ -6,7 +6,7 @@
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, UssdTurn } from '../types.ts';
-import { jsonObject, flagOf, optionalText } from './fields.ts';
+import { jsonObject, flagOf, latestInputTurn, optionalText } from './fields.ts';
 
 export const arkeselAdapter: GatewayAdapter = {
   name: 'arkesel',
@@ -26,19 +26,7 @@ export const arkeselAdapter: GatewayAdapter = {
     if (typeof userData !== 'string') throw invalidPayload('Arkesel userData must be a string');
     const msisdn = toE164(raw.msisdn, region);
     if (!msisdn) throw invalidPayload(`Arkesel msisdn is not a phone number (region ${region})`);
-    return {
-      gateway: 'arkesel',
-      sessionId,
-      msisdn,
-      network: optionalText(raw.network),
-      serviceCode: null,
-      kind: initial ? 'initial' : 'continue',
-      // The first userData is the dial string ("*928*1#"), not an answer.
-      input: initial ? '' : userData,
-      // No hop counter: the same answer twice in one session is the same value (see nalo.ts).
-      dedupe: `${initial ? 'initial' : 'continue'}:${userData}`,
-      raw,
-    };
+    return latestInputTurn({ gateway: 'arkesel', sessionId, msisdn, network: optionalText(raw.network), initial, input: userData, raw });
   },
 
   render(screen, turn) {

@@ -7,7 +7,7 @@
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, UssdTurn } from '../types.ts';
-import { jsonObject, flagOf, optionalText } from './fields.ts';
+import { jsonObject, flagOf, latestInputTurn, optionalText } from './fields.ts';
 
 export const naloAdapter: GatewayAdapter = {
   name: 'nalo',
@@ -28,21 +28,9 @@ export const naloAdapter: GatewayAdapter = {
     const msisdn = toE164(MSISDN, region);
     if (!msisdn) throw invalidPayload(`Nalo MSISDN is not a phone number (region ${region})`);
     const sessionSuffix = optionalText(raw.SESSIONID);
-    return {
-      gateway: 'nalo',
-      sessionId: sessionSuffix ? `${msisdn}:${sessionSuffix}` : msisdn,
-      msisdn,
-      network: optionalText(raw.NETWORK),
-      // Nalo sends no service code; the dial string only appears in the first USERDATA.
-      serviceCode: null,
-      kind: initial ? 'initial' : 'continue',
-      // On the dial USERDATA is the dial string or extension ("*920*1801#", "9"), not an answer.
-      input: initial ? '' : userData,
-      // Nalo numbers no hops: the same answer twice in one session gives the same value, so
-      // whether that is a replay is for the caller's de-duplication window to decide.
-      dedupe: `${initial ? 'initial' : 'continue'}:${userData}`,
-      raw,
-    };
+    // Keyed on the caller (plus SESSIONID when sent), never on USERID, which is the integrator's.
+    const sessionId = sessionSuffix ? `${msisdn}:${sessionSuffix}` : msisdn;
+    return latestInputTurn({ gateway: 'nalo', sessionId, msisdn, network: optionalText(raw.NETWORK), initial, input: userData, raw });
   },
 
   render(screen, turn) {

@@ -7,7 +7,7 @@
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
-import { isObject, jsonObject, optionalText } from './fields.ts';
+import { isObject, jsonObject, latestInputTurn, optionalText } from './fields.ts';
 
 /** ussd-go's initiation test (its `[\*|#]` meant `[*#]`). An answer typed as "*123#" reads as a re-dial. */
 const DIAL_STRING = /^\*\d+[*#]/;
@@ -33,18 +33,7 @@ export const nsanoAdapter: GatewayAdapter = {
     const msisdn = toE164(raw.msisdn, region);
     if (!msisdn) throw invalidPayload(`Nsano msisdn is not a phone number (region ${region})`);
     const initial = DIAL_STRING.test(msg);
-    return {
-      gateway: 'nsano',
-      sessionId,
-      msisdn,
-      network: optionalText(raw.network),
-      serviceCode: null,
-      kind: initial ? 'initial' : 'continue',
-      input: initial ? '' : msg,
-      // No hop counter: the same answer twice in one session is the same value (see nalo.ts).
-      dedupe: `${initial ? 'initial' : 'continue'}:${msg}`,
-      raw,
-    };
+    return latestInputTurn({ gateway: 'nsano', sessionId, msisdn, network: optionalText(raw.network), initial, input: msg, raw });
   },
 
   render(screen) {
