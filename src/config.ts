@@ -26,6 +26,7 @@ const schema = z.object({
   FRONT_CHANNEL_APP_UID: z.string().default(''),
   FRONT_CHANNEL_APP_SECRET: z.string().default(''),
   SIGNALWIRE_SMS_ALLOWLIST: z.string().default('*'),
+  SWITCHBOARD_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   SWITCHBOARD_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   SWITCHBOARD_USSD_BUDGET_MS: int(100).default(3000),
   SWITCHBOARD_USSD_SESSION_TIMEOUT_S: int(10).default(180),
@@ -58,6 +59,8 @@ export interface Config {
   smsAllowlist: string[];
   /** Region for phone numbers typed without a country code. */
   defaultPhoneRegion: string;
+  /** Opens the dashboard besides tokens from `switchboard admin-token`; unset means only those. */
+  adminToken: string | undefined;
   /** Take the client address from X-Forwarded-For (behind a reverse proxy): USSD IP allowlists need it. */
   trustProxy: boolean;
   /** USSD: answer within this many ms (or END with a "received" screen), and close sessions idle this long. */
@@ -90,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     front: { apiUrl: e.FRONT_API_URL.replace(/\/+$/, ''), appUid: e.FRONT_CHANNEL_APP_UID, appSecret: e.FRONT_CHANNEL_APP_SECRET },
     smsAllowlist: e.SIGNALWIRE_SMS_ALLOWLIST.split(/\s+/).filter(Boolean),
     defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
+    adminToken: e.SWITCHBOARD_ADMIN_TOKEN,
     trustProxy: e.SWITCHBOARD_TRUST_PROXY === 'true',
     ussd: { budgetMs: e.SWITCHBOARD_USSD_BUDGET_MS, sessionTimeoutSeconds: e.SWITCHBOARD_USSD_SESSION_TIMEOUT_S },
   };

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.ts';
 import { coerceError, isSwitchboardError } from '../engine/errors.ts';
 import { defaultRegistry } from '../replicators/index.ts';
+import { registerAdminToken } from './commands/admin-token.ts';
 import { registerBackfill } from './commands/backfill.ts';
 import { registerDb } from './commands/db.ts';
 import { registerDemo } from './commands/demo.ts';
@@ -67,6 +68,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerDb(program, ctx);
   registerDoctor(program, ctx);
+  registerAdminToken(program, ctx);
   registerDemo(program, ctx);
   for (const command of program.commands) command.exitOverride();
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();

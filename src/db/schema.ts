@@ -65,8 +65,17 @@ export interface WebhookLogTable {
   body: string | null;
 }
 
+export interface AdminTokensTable {
+  id: Generated<number>;
+  token_hash: string;
+  label: string | null;
+  created_at: Timestamp;
+  last_used_at: Date | null;
+}
+
 export interface Database {
   service_integrations: ServiceIntegrationsTable;
+  admin_tokens: AdminTokensTable;
   backfill_runs: BackfillRunsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_log: WebhookLogTable;

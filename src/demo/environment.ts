@@ -19,6 +19,8 @@ import type { Engine } from '../engine/ingest.ts';
 import { createIntegration } from '../engine/integrations.ts';
 import { buildApp } from '../http/app.ts';
 import { startWorker } from '../jobs/worker.ts';
+import { issueAdminToken } from '../web/admin-token.ts';
+import { demoRoutes } from './routes.ts';
 import type { Logger } from '../log.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { startFrontSimulator, type FrontChannelClient, type FrontSimulator } from '../simulators/front.ts';
@@ -30,6 +32,8 @@ export const USSD_CHANNEL_ID = 'cha_demo_ussd';
 
 export interface DemoEnvironment {
   publicUrl: string;
+  /** Opens the dashboard (stored hashed in the demo database, like any `switchboard admin-token`). */
+  adminToken: string;
   /** The demo database, for `DATABASE_URL=... npx switchboard status` while it runs. */
   databaseUrl: string;
   config: Config;
@@ -77,7 +81,12 @@ export async function startDemoEnvironment(options: { name: string; dataDir: str
     SWITCHBOARD_POLL_CRON: '0 0 1 1 *',
   });
   const engine: Engine = { db: database.db, registry: defaultRegistry(), log, config };
-  const app: FastifyInstance = await buildApp({ engine, config });
+  let ready: DemoEnvironment | undefined;
+  const app: FastifyInstance = await buildApp({
+    engine,
+    config,
+    demoRoutes: (instance) => demoRoutes(instance, { engine, environment: () => ready }),
+  });
   // Listening on the port first (0: any), then telling the config: no race for a "free" port.
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const publicUrl = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
@@ -100,8 +109,9 @@ export async function startDemoEnvironment(options: { name: string; dataDir: str
   await smsClient.authorize(SMS_CHANNEL_ID);
   await ussdClient.authorize(USSD_CHANNEL_ID);
 
-  return {
+  ready = {
     publicUrl,
+    adminToken: await issueAdminToken(engine.db, 'demo'),
     databaseUrl: database.url,
     config,
     engine,
@@ -120,4 +130,5 @@ export async function startDemoEnvironment(options: { name: string; dataDir: str
       await embedded?.release();
     },
   };
+  return ready;
 }

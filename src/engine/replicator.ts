@@ -129,6 +129,8 @@ export interface Replicator {
   pendingWhere?: string;
   /** SQL predicate selecting rows that gave up with a reason (shown by `status`). */
   failedWhere?: string;
+  /** SQL expression over a failed row giving its reason, e.g. `delivery_error_code || ': ' || ...` (dashboard). */
+  failedReason?: string;
   dependsOn?: string;
   fields?: readonly FieldSpec[];
   /** Columns `integrations reset` clears; default the three credentials. */
@@ -157,8 +159,19 @@ export interface Replicator {
   routes?: FastifyPluginAsync<{ engine: Engine }>;
   /** `switchboard doctor`: check this integration (credentials against the provider, setup). */
   doctor?(integration: ServiceIntegration, ctx: { db: Kysely<Database>; config: Config }): Promise<Finding[]>;
+  /**
+   * Whether the integration is set up enough to work, without network calls (dashboard).
+   * Default: every required field is filled.
+   */
+  setupState?(integration: ServiceIntegration, config: Config): SetupState;
   /** Human setup steps shown by `integrations create` and `info`. */
   setupInstructions?(integration: ServiceIntegration, publicUrl: string): string;
+}
+
+export interface SetupState {
+  ready: boolean;
+  /** What is missing and how to fix it, or what it is connected to. */
+  detail: string;
 }
 
 /** One `switchboard doctor` result: what was checked, how it stands, and what to do about it. */

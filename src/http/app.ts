@@ -6,7 +6,7 @@
  * that carry integration secrets.
  */
 import Fastify, {
-  LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+  LogController, type FastifyPluginAsync, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import { isDatabaseUnavailable, isSwitchboardError, type ErrorCode } from '../engine/errors.ts';
 import type { Engine } from '../engine/ingest.ts';
@@ -17,6 +17,7 @@ import { mediaRoutes } from './routes/media.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookLogWriter } from './webhook-log.ts';
+import { dashboardRoutes } from '../web/routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,6 +29,8 @@ declare module 'fastify' {
 export interface AppOptions {
   engine: Engine;
   config: Pick<Config, 'bodyLimit'> & Partial<Pick<Config, 'trustProxy'>>;
+  /** Demo mode: the simulator pages' API, served under /api/v1/demo and shown by the dashboard. */
+  demoRoutes?: FastifyPluginAsync;
 }
 
 /** Fastify's own client errors, by code, onto our catalogue. */
@@ -53,7 +56,7 @@ function classify(error: FastifyError | Error, request: FastifyRequest): { code:
   return { code: 'SB_ERR_INTERNAL', message: `internal error (request ${request.id})` };
 }
 
-export async function buildApp({ engine, config }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ engine, config, demoRoutes }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: engine.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -103,6 +106,8 @@ export async function buildApp({ engine, config }: AppOptions): Promise<FastifyI
   await app.register(webhookRoutes, { engine });
   await app.register(mediaRoutes, { engine });
   await app.register(metricsRoutes, { engine });
+  await app.register(dashboardRoutes, { engine, demo: Boolean(demoRoutes) });
+  if (demoRoutes) await app.register(demoRoutes, { prefix: '/api/v1/demo' });
   for (const replicator of engine.registry.list()) {
     if (replicator.routes) await app.register(replicator.routes, { engine });
   }

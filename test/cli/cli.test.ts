@@ -127,7 +127,7 @@ describe('switchboard status', () => {
     expect(deliveries.oldest_pending_seconds).toBeGreaterThanOrEqual(89);
     expect(status.jobs).toEqual({ queued: 1, running: 0, failed: 0 });
     const text = await cli('status');
-    expect(text.stdout).toMatch(/example_delivery_v1\s+8\s+1\s+-\s+1m 3\ds/);
+    expect(text.stdout).toMatch(/example_delivery_v1\s+ready\s+8\s+1\s+-\s+1m 3\ds/);
   });
 });
 

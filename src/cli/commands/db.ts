@@ -33,7 +33,7 @@ export function registerDb(program: Command, ctx: CliContext): void {
             await sql`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`.execute(trx);
             await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${role}`.execute(trx);
             // Integration credentials stay out of reach, except what identifies an integration.
-            await sql`REVOKE SELECT ON service_integrations, idempotency_keys, media_files FROM ${role}`.execute(trx);
+            await sql`REVOKE SELECT ON service_integrations, idempotency_keys, media_files, admin_tokens FROM ${role}`.execute(trx);
             await sql`GRANT SELECT (id, opaque_id, service_name, depends_on, settings, last_backfilled_at, last_error_code, last_error_message, last_error_at, created_at, updated_at)
               ON service_integrations TO ${role}`.execute(trx);
           });

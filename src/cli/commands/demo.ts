@@ -21,12 +21,13 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire and USSD gateways…');
       const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, ...(options.port ? { port: Number(options.port) } : {}) });
       try {
+        writeLine(ctx, `Dashboard: ${env.publicUrl}/#token=${env.adminToken}`);
         writeLine(ctx, `Server: ${env.publicUrl}  (metrics: ${env.publicUrl}/metrics)\n`);
         const steps = await playDemo(env, (line) => writeLine(ctx, line));
         const total = steps.reduce((sum, s) => sum + s.ms, 0);
         writeLine(ctx, `\nConverged: ${steps.length} steps in ${total.toFixed(0)} ms; ${env.front.inbox.length} messages in Front, ${env.signalwire.sent().length} SMS sent.`);
         if (options.keep) {
-          writeLine(ctx, `Still running at ${env.publicUrl}. Explore it with:\n  DATABASE_URL='${env.databaseUrl}' npx switchboard status\nCtrl-C stops it.`);
+          writeLine(ctx, `Still running. Open the dashboard (phone and Front inbox pages included):\n  ${env.publicUrl}/#token=${env.adminToken}\nor query it:\n  DATABASE_URL='${env.databaseUrl}' npx switchboard status\nCtrl-C stops it.`);
           await ctx.untilStopped();
         }
       } finally {

@@ -25,6 +25,7 @@ export function frontChannel(options: {
   | 'updateWhere'
   | 'pendingWhere'
   | 'failedWhere'
+  | 'failedReason'
   | 'dependsOn'
   | 'issuesApiKey'
   | 'backfillOnChange'
@@ -34,6 +35,7 @@ export function frontChannel(options: {
   | 'backfillers'
   | 'routes'
   | 'webhookUrl'
+  | 'setupState'
   | 'doctor'
 > {
   FRONT_CHANNELS.add(options.name);
@@ -55,6 +57,7 @@ export function frontChannel(options: {
     updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
     pendingWhere: `delivery_status = 'pending'`,
     failedWhere: `delivery_status = 'failed'`,
+    failedReason: `concat_ws(': ', delivery_error_code, delivery_error_message)`,
     dependsOn: SIGNALWIRE_MESSAGE,
     issuesApiKey: true,
     backfillOnChange: true,
@@ -65,6 +68,11 @@ export function frontChannel(options: {
     backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, options.spec) }],
     routes: channelRoutes(options.path, options.name),
     webhookUrl: (_integration, publicUrl) => `${publicUrl}${options.path}`,
+    setupState(integration, config) {
+      if (!config.front.appUid || !config.front.appSecret) return { ready: false, detail: 'FRONT_CHANNEL_APP_UID and FRONT_CHANNEL_APP_SECRET are not set' };
+      if (!integration.backfill_key) return { ready: false, detail: 'waiting for Front: connect the channel in Front with this integration\'s API key' };
+      return { ready: true, detail: `connected to Front channel ${integration.backfill_key}` };
+    },
     async doctor(integration, { config }) {
       const findings: Finding[] = [];
       findings.push(

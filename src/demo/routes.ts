@@ -1,0 +1,107 @@
+/**
+ * The demo's simulator pages, as JSON behind the admin token: a phone (text the helpline,
+ * read the SMS it gets back, dial the USSD code and walk its menus) and Front's inbox (see
+ * what was imported, reply as a counsellor). They drive the simulators exactly as the
+ * scripted demo does, so whatever is clicked converges through the real engine.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { sendError } from '../http/reply-error.ts';
+import { dial, type UssdSession } from '../simulators/ussd.ts';
+import { adminGuard } from '../web/admin-token.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, USSD_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
+import type { Engine } from '../engine/ingest.ts';
+
+const phoneNumber = z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number such as +15550002222');
+const smsInput = z.object({ from: phoneNumber, body: z.string().min(1).max(1600) });
+const ussdInput = z.object({ from: phoneNumber, session: z.string().optional(), input: z.string().max(182).optional() });
+const replyInput = z.object({ channel: z.enum(['sms', 'ussd']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) });
+
+function parseJson<T>(schema: z.ZodType<T>, body: unknown): { ok: true; value: T } | { ok: false; message: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body ?? ''));
+  } catch {
+    return { ok: false, message: 'the body must be JSON' };
+  }
+  const parsed = schema.safeParse(value);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, message: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+}
+
+export interface DemoRouteOptions {
+  engine: Engine;
+  /** The environment is complete only after the server listens; routes read it per request. */
+  environment(): DemoEnvironment | undefined;
+}
+
+export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { engine, environment }) => {
+  const ussdSessions = new Map<string, UssdSession>();
+  app.addHook('preHandler', adminGuard(engine.db, engine.config.adminToken));
+  app.addHook('preHandler', async (_request, reply) => {
+    if (!environment()) return sendError(reply, 'SB_ERR_DATABASE_UNAVAILABLE', 'the demo is still starting');
+  });
+
+  app.get('/phone', async () => {
+    const env = environment()!;
+    const messages = env.signalwire.messages().map((m) => ({
+      sid: m.sid,
+      from: m.from,
+      to: m.to,
+      body: m.body,
+      status: m.status,
+      at: m.date_created,
+    }));
+    return { helpline: DEMO_SUPPORT, ussd_code: '*384*1234#', messages: messages.reverse() };
+  });
+
+  app.post('/phone/sms', async (request, reply) => {
+    const input = parseJson(smsInput, request.body);
+    if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
+    const env = environment()!;
+    const { message } = await env.signalwire.receiveInbound({ from: input.value.from, to: DEMO_SUPPORT, body: input.value.body }, env.signalwireHook);
+    return reply.code(201).send({ sid: message.sid });
+  });
+
+  app.post('/phone/ussd', async (request, reply) => {
+    const input = parseJson(ussdInput, request.body);
+    if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
+    const env = environment()!;
+    const { from, session: id, input: typed } = input.value;
+    let session: UssdSession;
+    let screen;
+    if (id) {
+      const found = ussdSessions.get(id);
+      if (!found || found.ended) return sendError(reply, 'SB_ERR_NOT_FOUND', 'no such USSD session (it ended); dial again');
+      session = found;
+      ({ screen } = await session.send(typed ?? ''));
+    } else {
+      ({ session, first: { screen } } = await dial(`${env.publicUrl}/v1/ussd/africastalking/${env.ussd.opaque_id}`, { gateway: 'africastalking', msisdn: from }));
+      ussdSessions.set(session.sessionId, session);
+    }
+    if (session.ended) ussdSessions.delete(session.sessionId);
+    return { session: session.sessionId, text: screen.text, ended: screen.end };
+  });
+
+  app.get('/inbox', async () => {
+    const env = environment()!;
+    const messages = env.front.inbox.map((m) => ({
+      uid: m.messageUid,
+      channel: m.channelId === USSD_CHANNEL_ID ? 'ussd' : 'sms',
+      conversation: m.externalConversationId,
+      from: m.senderHandle,
+      body: m.body,
+      at: m.at,
+    }));
+    return { messages: messages.reverse() };
+  });
+
+  app.post('/inbox/reply', async (request, reply) => {
+    const input = parseJson(replyInput, request.body);
+    if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
+    const env = environment()!;
+    const { channel, to, text } = input.value;
+    const client = channel === 'ussd' ? env.ussdChannel : env.smsChannel;
+    const response = await client.message({ channelId: channel === 'ussd' ? USSD_CHANNEL_ID : SMS_CHANNEL_ID, text, to });
+    return reply.code(response.status < 300 ? 201 : 502).send(response.json());
+  });
+};

@@ -1,0 +1,59 @@
+/** One conversation's thread across SMS and USSD: each message with its state and both ids (Front message, SignalWire SID). */
+import { usePoll } from '../api.ts';
+import { Badge, Loading, Note } from '../components.tsx';
+import { time } from '../format.ts';
+
+interface ThreadMessage {
+  channel: string;
+  entry: string;
+  pk: number;
+  direction: 'inbound' | 'outbound';
+  body: string | null;
+  sender: string | null;
+  recipient: string | null;
+  state: string;
+  error_code: string | null;
+  error_message: string | null;
+  front_message_id: string | null;
+  signalwire_sid: string | null;
+  sms_status: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+export function ConversationPage({ id }: { id: string }) {
+  const { data, error } = usePoll<{ messages: ThreadMessage[] }>(`/api/v1/dashboard/conversations/${encodeURIComponent(id)}`);
+  return (
+    <>
+      <p>
+        <a href="#/conversations">← Conversations</a>
+      </p>
+      <h2>{id}</h2>
+      {!data ? (
+        <Loading error={error} />
+      ) : data.messages.length === 0 ? (
+        <Note>No messages in this conversation.</Note>
+      ) : (
+        <ol class="thread" data-testid="thread">
+          {data.messages.map((m) => (
+            <li key={`${m.channel}-${m.pk}`} class={`message ${m.direction}`} data-state={m.state}>
+              <div class="meta">
+                <span class="tag">{m.entry}</span> {m.direction === 'inbound' ? `from ${m.sender ?? '?'}` : `to ${m.recipient ?? '?'}`} · {time(m.created_at)} <Badge state={m.state} />{' '}
+                {m.sms_status && <Badge state={['failed', 'undelivered'].includes(m.sms_status) ? 'failed' : m.sms_status === 'delivered' ? 'delivered' : 'pending'} label={`SMS ${m.sms_status}`} />}
+              </div>
+              <div class="body">{m.body ?? <em class="muted">(no text)</em>}</div>
+              <div class="ids small muted">
+                Front: <code>{m.front_message_id ?? '–'}</code> · SignalWire: <code>{m.signalwire_sid ?? '–'}</code>
+              </div>
+              {(m.error_code || m.error_message) && (
+                <div class="small bad">
+                  {m.error_code} {m.error_message}
+                </div>
+              )}
+            </li>
+          ))}
+        </ol>
+      )}
+    </>
+  );
+}

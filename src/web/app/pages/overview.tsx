@@ -1,0 +1,109 @@
+/** Integrations: setup state, the convergence gap (pending, oldest pending, failed and why), last backfill, errors; and the job queue. */
+import { usePoll } from '../api.ts';
+import { Badge, Loading, Note } from '../components.tsx';
+import { age, since } from '../format.ts';
+
+interface IntegrationStatus {
+  id: number;
+  opaque_id: string;
+  service: string;
+  depends_on: number | null;
+  setup: { ready: boolean; detail: string };
+  rows: number | null;
+  pending: number | null;
+  failed: number | null;
+  oldest_pending_seconds: number | null;
+  failure_reasons: { reason: string; rows: number; last_at: string }[];
+  last_backfill: { status: string; trigger: string; rows_processed: number; started_at: string; finished_at: string | null; error: string | null } | null;
+  error: { code: string; message: string; at: string } | null;
+}
+
+interface Overview {
+  integrations: IntegrationStatus[];
+  jobs: { queued: number; running: number; failed: number };
+}
+
+function Stat({ label, value, tone }: { label: string; value: string | number; tone?: string }) {
+  return (
+    <div class={`stat ${tone ?? ''}`}>
+      <span class="value">{value}</span>
+      <span class="label">{label}</span>
+    </div>
+  );
+}
+
+function IntegrationCard({ integration: i }: { integration: IntegrationStatus }) {
+  const pending = i.pending ?? 0;
+  return (
+    <section class="card" data-testid={`integration-${i.service}`}>
+      <header>
+        <h3>
+          {i.service} <span class="muted">#{i.id}</span>
+        </h3>
+        <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : 'setup needed'} />
+      </header>
+      <p class="muted small">
+        {i.opaque_id}
+        {i.depends_on ? ` · depends on #${i.depends_on}` : ''} · {i.setup.detail}
+      </p>
+      <div class="stats">
+        <Stat label="rows" value={i.rows ?? '–'} />
+        <Stat label="pending" value={i.pending ?? '–'} tone={pending > 0 ? 'wait' : 'good'} />
+        <Stat label="oldest pending" value={age(i.oldest_pending_seconds)} />
+        <Stat label="failed" value={i.failed ?? '–'} tone={(i.failed ?? 0) > 0 ? 'bad' : ''} />
+      </div>
+      {i.failure_reasons.length > 0 && (
+        <ul class="reasons" data-testid="failure-reasons">
+          {i.failure_reasons.map((r) => (
+            <li key={r.reason}>
+              <strong>{r.rows}×</strong> {r.reason || 'no reason recorded'} <span class="muted">(last {since(r.last_at)})</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <p class="small">
+        Last backfill:{' '}
+        {i.last_backfill ? (
+          <>
+            <Badge state={i.last_backfill.status} /> {i.last_backfill.trigger}, {i.last_backfill.rows_processed} rows, {since(i.last_backfill.finished_at ?? i.last_backfill.started_at)}
+            {i.last_backfill.error ? <span class="bad"> — {i.last_backfill.error}</span> : null}
+          </>
+        ) : (
+          'never'
+        )}
+      </p>
+      {i.error && (
+        <Note tone="bad">
+          {i.error.code}: {i.error.message} ({since(i.error.at)})
+        </Note>
+      )}
+    </section>
+  );
+}
+
+export function OverviewPage() {
+  const { data, error } = usePoll<Overview>('/api/v1/dashboard/overview');
+  if (!data) return <Loading error={error} />;
+  const pending = data.integrations.reduce((sum, i) => sum + (i.pending ?? 0), 0);
+  const failed = data.integrations.reduce((sum, i) => sum + (i.failed ?? 0), 0);
+  return (
+    <>
+      <div class="stats summary" data-testid="summary">
+        <Stat label="integrations" value={data.integrations.length} />
+        <Stat label="pending rows" value={pending} tone={pending > 0 ? 'wait' : 'good'} />
+        <Stat label="failed rows" value={failed} tone={failed > 0 ? 'bad' : ''} />
+        <Stat label="jobs queued / running / failed" value={`${data.jobs.queued} / ${data.jobs.running} / ${data.jobs.failed}`} tone={data.jobs.failed > 0 ? 'bad' : ''} />
+      </div>
+      {error && <Note tone="bad">{error}</Note>}
+      {data.integrations.length === 0 ? (
+        <Note>No integrations yet: create one with `npx switchboard integrations create`.</Note>
+      ) : (
+        <div class="cards">
+          {data.integrations.map((i) => (
+            <IntegrationCard key={i.id} integration={i} />
+          ))}
+        </div>
+      )}
+    </>
+  );
+}
