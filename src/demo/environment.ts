@@ -50,9 +50,9 @@ export interface DemoEnvironment {
   close(): Promise<void>;
 }
 
-async function freshDatabase(name: string, dataDir: string, log: Logger): Promise<{ database: DatabaseHandle; embedded: EmbeddedPostgres | null }> {
-  const embedded = process.env.DATABASE_URL ? null : await acquireEmbeddedPostgres({ dataDir: path.join(dataDir, name), log });
-  const serverUrl = process.env.DATABASE_URL ?? embedded!.urlFor('postgres');
+async function freshDatabase(name: string, dataDir: string, log: Logger, server: string | undefined): Promise<{ database: DatabaseHandle; embedded: EmbeddedPostgres | null }> {
+  const embedded = server ? null : await acquireEmbeddedPostgres({ dataDir: path.join(dataDir, name), log });
+  const serverUrl = server ?? embedded!.urlFor('postgres');
   const database = `switchboard_${name}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -69,9 +69,18 @@ async function freshDatabase(name: string, dataDir: string, log: Logger): Promis
   return { database: handle, embedded };
 }
 
-export async function startDemoEnvironment(options: { name: string; dataDir: string; log: Logger; port?: number }): Promise<DemoEnvironment> {
+export interface DemoOptions {
+  name: string;
+  dataDir: string;
+  log: Logger;
+  port?: number;
+  /** A Postgres server to create the demo database on (default DATABASE_URL's, else an embedded one). */
+  serverUrl?: string;
+}
+
+export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEnvironment> {
   const { log } = options;
-  const { database, embedded } = await freshDatabase(options.name, options.dataDir, log);
+  const { database, embedded } = await freshDatabase(options.name, options.dataDir, log, options.serverUrl ?? process.env.DATABASE_URL);
   const [signalwire, front] = await Promise.all([startSignalWireSimulator(), startFrontSimulator()]);
   const config = loadConfig({
     PORT: String(options.port ?? 0),

@@ -1,7 +1,7 @@
 /** One conversation's thread across SMS and USSD: each message with its state and both ids (Front message, SignalWire SID). */
 import { usePoll } from '../api.ts';
 import { Badge, Loading, Note } from '../components.tsx';
-import { time } from '../format.ts';
+import { Id, Time } from '../format.tsx';
 
 interface ThreadMessage {
   channel: string;
@@ -38,12 +38,12 @@ export function ConversationPage({ id }: { id: string }) {
           {data.messages.map((m) => (
             <li key={`${m.channel}-${m.pk}`} class={`message ${m.direction}`} data-state={m.state}>
               <div class="meta">
-                <span class="tag">{m.entry}</span> {m.direction === 'inbound' ? `from ${m.sender ?? '?'}` : `to ${m.recipient ?? '?'}`} · {time(m.created_at)} <Badge state={m.state} />{' '}
+                <span class="tag">{m.entry}</span> {m.direction === 'inbound' ? `from ${m.sender ?? '?'}` : `to ${m.recipient ?? '?'}`} · <Time at={m.created_at} /> <Badge state={m.state} />{' '}
                 {m.sms_status && <Badge state={['failed', 'undelivered'].includes(m.sms_status) ? 'failed' : m.sms_status === 'delivered' ? 'delivered' : 'pending'} label={`SMS ${m.sms_status}`} />}
               </div>
               <div class="body">{m.body ?? <em class="muted">(no text)</em>}</div>
               <div class="ids small muted">
-                Front: <code>{m.front_message_id ?? '–'}</code> · SignalWire: <code>{m.signalwire_sid ?? '–'}</code>
+                Front: <Id value={m.front_message_id} code /> · SignalWire: <Id value={m.signalwire_sid} code />
               </div>
               {(m.error_code || m.error_message) && (
                 <div class="small bad">

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { usePoll } from '../api.ts';
 import { Badge, Loading, Note, Table } from '../components.tsx';
-import { age, since } from '../format.ts';
+import { Age, Ago } from '../format.tsx';
 
 interface ConversationRow {
   conversation_id: string;
@@ -41,10 +41,10 @@ export function ConversationsPage() {
                 <a href={`#/conversations/${encodeURIComponent(c.conversation_id)}`}>{c.conversation_id}</a>
               </td>
               <td>{c.channels.join(', ')}</td>
-              <td>{since(c.last_message_at)}</td>
+              <td><Ago at={c.last_message_at} /></td>
               <td>{c.inbound_messages}</td>
               <td>{c.outbound_messages}</td>
-              <td>{age(c.first_reply_seconds)}</td>
+              <td><Age seconds={c.first_reply_seconds} /></td>
               <td>
                 {c.unanswered && <Badge state="pending" label="unanswered" />} {c.pending > 0 && <Badge state="pending" label={`${c.pending} pending`} />}{' '}
                 {c.failed > 0 && <Badge state="failed" label={`${c.failed} failed`} />}

@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { api, usePoll } from '../api.ts';
 import { Note } from '../components.tsx';
-import { time } from '../format.ts';
+import { Time } from '../format.tsx';
 
 interface InboxMessage {
   uid: string;
@@ -60,7 +60,7 @@ export function InboxPage() {
               {messages.map((m) => (
                 <li key={m.uid} class="message inbound">
                   <div class="body">{m.body}</div>
-                  <div class="meta small muted">{time(m.at)}</div>
+                  <div class="meta small muted"><Time at={m.at} /></div>
                 </li>
               ))}
             </ol>

@@ -1,7 +1,7 @@
 /** The job queue (queued, running, failed, with their last error) and recent backfill passes. */
 import { usePoll } from '../api.ts';
 import { Badge, Loading, Note, Table } from '../components.tsx';
-import { since, time } from '../format.ts';
+import { Ago, Id, Time } from '../format.tsx';
 
 interface Job {
   id: number;
@@ -40,13 +40,15 @@ export function JobsPage() {
         <Table head={['id', 'task', 'key', 'state', 'run at', 'attempts', 'last error']} testId="jobs">
           {data.jobs.map((j) => (
             <tr key={j.id}>
-              <td>{j.id}</td>
+              <td>
+                <Id value={j.id} />
+              </td>
               <td>{j.task}</td>
               <td>{j.key ?? ''}</td>
               <td>
                 <Badge state={j.state} />
               </td>
-              <td>{time(j.run_at)}</td>
+              <td><Time at={j.run_at} /></td>
               <td>
                 {j.attempts}/{j.max_attempts}
               </td>
@@ -62,7 +64,9 @@ export function JobsPage() {
         <Table head={['pass', 'integration', 'status', 'trigger', 'rows', 'started', 'took', 'error']} testId="backfills">
           {data.backfills.map((b) => (
             <tr key={b.id}>
-              <td>{b.id}</td>
+              <td>
+                <Id value={b.id} />
+              </td>
               <td>#{b.integration_id}</td>
               <td>
                 <Badge state={b.status} />
@@ -72,8 +76,8 @@ export function JobsPage() {
                 {b.incremental ? '' : ' (full)'}
               </td>
               <td>{b.rows_processed}</td>
-              <td>{since(b.started_at)}</td>
-              <td>{b.finished_at ? `${new Date(b.finished_at).getTime() - new Date(b.started_at).getTime()} ms` : '…'}</td>
+              <td><Ago at={b.started_at} /></td>
+              <td data-dynamic>{b.finished_at ? `${new Date(b.finished_at).getTime() - new Date(b.started_at).getTime()} ms` : '…'}</td>
               <td class="small bad">{b.error ?? ''}</td>
             </tr>
           ))}

@@ -1,7 +1,8 @@
 /** Integrations: setup state, the convergence gap (pending, oldest pending, failed and why), last backfill, errors; and the job queue. */
+import type { ComponentChildren } from 'preact';
 import { usePoll } from '../api.ts';
 import { Badge, Loading, Note } from '../components.tsx';
-import { age, since } from '../format.ts';
+import { Age, Ago, Id } from '../format.tsx';
 
 interface IntegrationStatus {
   id: number;
@@ -23,7 +24,7 @@ interface Overview {
   jobs: { queued: number; running: number; failed: number };
 }
 
-function Stat({ label, value, tone }: { label: string; value: string | number; tone?: string }) {
+function Stat({ label, value, tone }: { label: string; value: ComponentChildren; tone?: string }) {
   return (
     <div class={`stat ${tone ?? ''}`}>
       <span class="value">{value}</span>
@@ -43,20 +44,20 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
         <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : 'setup needed'} />
       </header>
       <p class="muted small">
-        {i.opaque_id}
+        <Id value={i.opaque_id} />
         {i.depends_on ? ` · depends on #${i.depends_on}` : ''} · {i.setup.detail}
       </p>
       <div class="stats">
         <Stat label="rows" value={i.rows ?? '–'} />
         <Stat label="pending" value={i.pending ?? '–'} tone={pending > 0 ? 'wait' : 'good'} />
-        <Stat label="oldest pending" value={age(i.oldest_pending_seconds)} />
+        <Stat label="oldest pending" value={<Age seconds={i.oldest_pending_seconds} />} />
         <Stat label="failed" value={i.failed ?? '–'} tone={(i.failed ?? 0) > 0 ? 'bad' : ''} />
       </div>
       {i.failure_reasons.length > 0 && (
         <ul class="reasons" data-testid="failure-reasons">
           {i.failure_reasons.map((r) => (
             <li key={r.reason}>
-              <strong>{r.rows}×</strong> {r.reason || 'no reason recorded'} <span class="muted">(last {since(r.last_at)})</span>
+              <strong>{r.rows}×</strong> {r.reason || 'no reason recorded'} <span class="muted">(last <Ago at={r.last_at} />)</span>
             </li>
           ))}
         </ul>
@@ -65,7 +66,7 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
         Last backfill:{' '}
         {i.last_backfill ? (
           <>
-            <Badge state={i.last_backfill.status} /> {i.last_backfill.trigger}, {i.last_backfill.rows_processed} rows, {since(i.last_backfill.finished_at ?? i.last_backfill.started_at)}
+            <Badge state={i.last_backfill.status} /> {i.last_backfill.trigger}, {i.last_backfill.rows_processed} rows, <Ago at={i.last_backfill.finished_at ?? i.last_backfill.started_at} />
             {i.last_backfill.error ? <span class="bad"> — {i.last_backfill.error}</span> : null}
           </>
         ) : (
@@ -74,7 +75,7 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
       </p>
       {i.error && (
         <Note tone="bad">
-          {i.error.code}: {i.error.message} ({since(i.error.at)})
+          {i.error.code}: {i.error.message} (<Ago at={i.error.at} />)
         </Note>
       )}
     </section>

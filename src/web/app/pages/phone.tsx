@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { api, usePoll } from '../api.ts';
 import { Badge, Note } from '../components.tsx';
-import { time } from '../format.ts';
+import { Time } from '../format.tsx';
 
 interface PhoneMessage {
   sid: string;
@@ -40,7 +40,7 @@ function Sms({ number, helpline }: { number: string; helpline: string }) {
           <li key={m.sid} class={`message ${m.from === number ? 'outbound' : 'inbound'}`}>
             <div class="body">{m.body}</div>
             <div class="meta small muted">
-              {time(m.at)} <Badge state={m.status === 'failed' || m.status === 'undelivered' ? 'failed' : 'delivered'} label={m.status} />
+              <Time at={m.at} /> <Badge state={m.status === 'failed' || m.status === 'undelivered' ? 'failed' : 'delivered'} label={m.status} />
             </div>
           </li>
         ))}

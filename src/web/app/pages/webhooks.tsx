@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { usePoll } from '../api.ts';
 import { Loading, Note, Table } from '../components.tsx';
-import { time } from '../format.ts';
+import { Time } from '../format.tsx';
 
 interface LoggedRequest {
   id: number;
@@ -33,7 +33,7 @@ export function WebhooksPage() {
         <Table head={['received', 'method', 'route', 'integration', 'status', 'reason', 'ms']} testId="webhooks">
           {data.requests.map((r) => (
             <tr key={r.id} class={r.status >= 400 ? 'rejected' : ''}>
-              <td>{time(r.received_at)}</td>
+              <td><Time at={r.received_at} /></td>
               <td>{r.method}</td>
               <td>
                 <code>{r.route}</code>
@@ -41,7 +41,7 @@ export function WebhooksPage() {
               <td>{r.integration_id ? `#${r.integration_id}` : ''}</td>
               <td class={r.status >= 400 ? 'bad' : ''}>{r.status}</td>
               <td class="small">{r.reason ?? ''}</td>
-              <td>{r.duration_ms.toFixed(1)}</td>
+              <td data-dynamic>{r.duration_ms.toFixed(1)}</td>
             </tr>
           ))}
         </Table>

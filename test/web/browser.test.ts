@@ -1,0 +1,137 @@
+/**
+ * The dashboard in real Chromium against a whole demo Switchboard (simulated providers,
+ * the real engine and worker): sign in, text the helpline from the phone page, see it in
+ * the Front inbox, reply as a counsellor, see the reply on the phone and the thread converge
+ * on the conversations page, walk the USSD menus, find a rejected webhook; then compare
+ * screenshots of the main pages with their baselines.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import type { Browser, Page } from 'playwright-core';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startDemoEnvironment, type DemoEnvironment } from '../../src/demo/environment.ts';
+import { createLogger } from '../../src/log.ts';
+import { browserAvailable, CHROMIUM_PATH, launchChromium, matchScreenshot, SCREENSHOT_TOLERANCE } from '../helpers/browser.ts';
+
+const CLIENT = '+15550002222';
+const USSD_CLIENT = '+254712345678';
+
+if (!browserAvailable) console.warn(`browser tests skipped: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
+
+describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
+  const name = `browser_${randomBytes(4).toString('hex')}`;
+  let env: DemoEnvironment;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    env = await startDemoEnvironment({ name, dataDir: path.resolve('.switchboard/test-demo'), log: createLogger('silent'), serverUrl: inject('pgServerUrl') });
+    browser = await launchChromium();
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'UTC', deviceScaleFactor: 1 });
+    page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await env?.close();
+    const admin = new pg.Client({ connectionString: inject('pgServerUrl') });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS switchboard_${name} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  const go = async (route: string) => {
+    await page.goto(`${env.publicUrl}/#${route}`);
+  };
+
+  it('asks for the admin token and refuses a wrong one', async () => {
+    await page.goto(env.publicUrl);
+    await page.getByLabel('Admin token').fill('sbadm_not-a-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('invalid admin token').waitFor();
+    await page.getByLabel('Admin token').fill(env.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor();
+    expect(await page.locator('.card [data-state="ready"]').count()).toBe(4);
+  });
+
+  it('an SMS typed on the phone reaches the Front inbox; the reply comes back to the phone', async () => {
+    await go('/phone');
+    await page.getByLabel('SMS text').fill('Can someone talk to me tonight?');
+    await page.getByRole('button', { name: 'Send SMS' }).click();
+    await page.getByTestId('phone-sms').getByText('Can someone talk to me tonight?').waitFor();
+
+    await go('/inbox');
+    const conversation = page.locator(`[data-testid="front-conversation"][data-conversation="${CLIENT}"]`);
+    await conversation.getByText('Can someone talk to me tonight?').waitFor();
+    await conversation.getByLabel(`Reply to ${CLIENT}`).fill('Yes. A counsellor is here now.');
+    await conversation.getByRole('button', { name: 'Reply' }).click();
+    await conversation.getByText('sent to Switchboard').waitFor();
+
+    await go('/phone');
+    await page.getByTestId('phone-sms').getByText('Yes. A counsellor is here now.').waitFor();
+    expect(env.signalwire.sent().filter((m) => m.to === CLIENT)).toHaveLength(1);
+  });
+
+  it('the conversation page shows the thread converged, with both ids', async () => {
+    await go('/conversations');
+    await page.getByRole('link', { name: CLIENT }).click();
+    const thread = page.getByTestId('thread');
+    await thread.locator('li[data-state="delivered"]').nth(1).waitFor();
+    const messages = thread.locator('li');
+    expect(await messages.count()).toBe(2);
+    expect(await messages.nth(0).innerText()).toContain('Can someone talk to me tonight?');
+    expect(await messages.nth(1).innerText()).toContain('Yes. A counsellor is here now.');
+    const sid = env.signalwire.sent().find((m) => m.to === CLIENT)!.sid;
+    expect(await messages.nth(1).innerText()).toContain(sid);
+  });
+
+  it('USSD: dial, walk the menus, and the typed message lands in Front', async () => {
+    await go('/phone');
+    await page.getByLabel('Phone number').fill(USSD_CLIENT);
+    await page.getByRole('button', { name: /Dial/ }).click();
+    const screen = page.getByTestId('ussd-screen');
+    await screen.getByText(/1\./).waitFor();
+    for (const input of ['1', 'I do not feel safe at home', '1']) {
+      const before = await screen.innerText();
+      await page.getByLabel('USSD reply').fill(input);
+      await page.getByRole('button', { name: 'Send', exact: true }).click();
+      await page.waitForFunction(([selector, text]) => document.querySelector(selector!)?.textContent !== text, ['[data-testid="ussd-screen"]', before]);
+    }
+    await screen.getByText('(session ended)').waitFor();
+    await go('/inbox');
+    await page.locator(`[data-testid="front-conversation"][data-conversation="${USSD_CLIENT}"]`).getByText('I do not feel safe at home').waitFor();
+  });
+
+  it('the webhook log shows a rejected request and why', async () => {
+    await request(env.signalwireHook, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'From=%2B15550009999&Body=forged' });
+    await go('/webhooks');
+    await page.getByTestId('rejected-only').check();
+    const row = page.getByTestId('webhooks').locator('tr.rejected').first();
+    await row.waitFor();
+    expect(await row.innerText()).toMatch(/401[\s\S]*signature/i);
+  });
+
+  it('the jobs page lists backfill passes', async () => {
+    await go('/jobs');
+    await page.getByTestId('backfills').waitFor();
+    expect(await page.getByTestId('backfills').locator('tbody tr').count()).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['integrations', '/'],
+    ['conversations', '/conversations'],
+    ['thread', `/conversations/${encodeURIComponent(CLIENT)}`],
+    ['webhooks', '/webhooks'],
+    ['inbox', '/inbox'],
+  ])('looks as it should: %s', async (shot, route) => {
+    await go(route);
+    await page.locator('main table, main .card, main .thread').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    const ratio = await matchScreenshot(page, shot);
+    expect(ratio, `differs from test/web/screenshots/${shot}.png (see test-results/screenshots)`).toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
+  });
+});
