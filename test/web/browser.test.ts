@@ -99,7 +99,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
       const before = await screen.innerText();
       await page.getByLabel('USSD reply').fill(input);
       await page.getByRole('button', { name: 'Send', exact: true }).click();
-      await page.waitForFunction(([selector, text]) => document.querySelector(selector!)?.textContent !== text, ['[data-testid="ussd-screen"]', before]);
+      await expect.poll(() => screen.innerText(), { timeout: 15_000 }).not.toBe(before);
     }
     await screen.getByText('(session ended)').waitFor();
     await go('/inbox');
