@@ -1,9 +1,16 @@
+/**
+ * The SQL views of docs/sql.md: on hand-made rows with known answers, then every example
+ * query of the doc against what the demo produces; and the read-only analyst login.
+ */
 import fs from 'node:fs/promises';
 import pg from 'pg';
 import { sql } from 'kysely';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runReadOnlySql } from '../../src/cli/commands/sql.ts';
+import { startDemoEnvironment } from '../../src/demo/environment.ts';
+import { playDemo } from '../../src/demo/script.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
+import { createLogger } from '../../src/log.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
@@ -63,12 +70,40 @@ describe('SQL views', () => {
   });
 
   it("every example query in docs/sql.md runs", async () => {
-    const doc = await fs.readFile(`${ROOT}/docs/sql.md`, 'utf8');
-    const examples = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const examples = await docExamples();
     expect(examples.length).toBeGreaterThanOrEqual(5);
     for (const example of examples) await expect(query(example)).resolves.toBeInstanceOf(Array);
   });
 });
+
+describe("docs/sql.md's examples against the demo's data", () => {
+  it('run, and answer about the conversation the demo played', async () => {
+    const env = await startDemoEnvironment({ name: `sqldocs_${process.pid}`, dataDir: `${ROOT}/.switchboard/test-demo`, log: createLogger('silent'), serverUrl: inject('pgServerUrl') });
+    const pool = new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
+    try {
+      await playDemo(env, () => {});
+      const answers: Record<string, unknown>[][] = [];
+      for (const example of await docExamples()) answers.push((await runReadOnlySql(pool, example, { timeoutMs: 5000, maxRows: 100 })).rows);
+      const [unanswered, firstReplies, entries] = answers;
+      // The USSD client's message has no reply yet; the SMS client got one; both ways in came in.
+      expect(unanswered).toEqual([expect.objectContaining({ conversation_id: '+254712345678' })]);
+      expect(firstReplies).toEqual([expect.objectContaining({ conversations: '1' })]);
+      expect(entries!.map((e) => e.entry).sort()).toEqual(['other', 'sms', 'ussd:*384*1234#']);
+    } finally {
+      await pool.end();
+      await env.close();
+      const admin = new pg.Client({ connectionString: inject('pgServerUrl') });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS switchboard_sqldocs_${process.pid} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
+
+async function docExamples(): Promise<string[]> {
+  const doc = await fs.readFile(`${ROOT}/docs/sql.md`, 'utf8');
+  return [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+}
 
 describe('switchboard db readonly-url', () => {
   it('gives a login that reads the views but cannot write or see credentials', async () => {
