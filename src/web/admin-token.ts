@@ -29,13 +29,13 @@ export async function revokeAdminTokens(db: Kysely<Database>): Promise<number> {
 export async function isAdminToken(db: Kysely<Database>, envToken: string | undefined, token: string): Promise<boolean> {
   if (envToken && safeEqual(token, envToken)) return true;
   if (!token.startsWith('sbadm_')) return false;
-  const used = await db
-    .updateTable('admin_tokens')
-    .set({ last_used_at: sql<Date>`now()` })
-    .where('token_hash', '=', hashToken(token))
-    .returning('id')
-    .executeTakeFirst();
-  return used !== undefined;
+  const found = await db.selectFrom('admin_tokens').select(['id', 'last_used_at']).where('token_hash', '=', hashToken(token)).executeTakeFirst();
+  if (!found) return false;
+  // The page polls every few seconds: note the use at most once a minute, not on every read.
+  if (!found.last_used_at || Date.now() - found.last_used_at.getTime() > 60_000) {
+    await db.updateTable('admin_tokens').set({ last_used_at: sql<Date>`now()` }).where('id', '=', found.id).execute();
+  }
+  return true;
 }
 
 /**
