@@ -1,0 +1,80 @@
+/**
+ * `npm run bench [-- --quick] [-- --only ingest,drain]`: every benchmark of BENCHMARKS.md in
+ * one run, each figure next to its floor measured in the same run (the machine is small
+ * and shared, so only same-run ratios mean anything). Runs on its own embedded Postgres
+ * under .switchboard/bench (or DATABASE_URL's server, one fresh database per measurement),
+ * prints a table, and writes bench/results.json. Ctrl-C stops every child process.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { acquireEmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
+import { createLogger } from '../../src/log.ts';
+import { measureIngest } from './ingest.ts';
+import { killAll, ROOT } from './processes.ts';
+import { createSystem, type System } from './system.ts';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const quick = args.quick;
+const only = args.only ? new Set(args.only.split(',')) : null;
+const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
+
+type Results = Record<string, number | string | boolean | Record<string, unknown>>;
+
+interface Measurement {
+  name: string;
+  run(system: System, results: Results): Promise<object>;
+}
+
+const measurements: Measurement[] = [
+  { name: 'ingest', run: (system) => measureIngest(system, quick ? { durationS: 3, repetitions: 1, connections: 24 } : { durationS: 8, repetitions: 3, connections: 24 }) },
+];
+
+const embedded = process.env.DATABASE_URL ? null : await acquireEmbeddedPostgres({ dataDir: path.join(ROOT, '.switchboard/bench'), log });
+const serverUrl = process.env.DATABASE_URL ?? embedded!.urlFor('postgres');
+let stopping = false;
+process.on('SIGINT', () => {
+  if (stopping) process.exit(130);
+  stopping = true;
+  process.stderr.write('\ninterrupted: stopping child processes\n');
+  killAll();
+  void (embedded?.release() ?? Promise.resolve()).finally(() => process.exit(130));
+});
+
+async function postgresVersion(): Promise<string> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    return String((await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version);
+  } finally {
+    await client.end();
+  }
+}
+
+const started = Date.now();
+const results: Results = {
+  quick,
+  machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? '', memory_mb: Math.round(os.totalmem() / 2 ** 20), node: process.version, postgres: await postgresVersion(), platform: `${os.platform()}-${os.arch()}` },
+};
+try {
+  for (const measurement of measurements) {
+    if (only && !only.has(measurement.name)) continue;
+    process.stderr.write(`${measurement.name}...\n`);
+    const system = await createSystem({ serverUrl, name: measurement.name, log });
+    try {
+      Object.assign(results, await measurement.run(system, results));
+    } finally {
+      await system.close();
+    }
+  }
+  results.duration_s = Math.round((Date.now() - started) / 1000);
+  results.date = new Date().toISOString();
+  await mkdir(path.join(ROOT, 'bench'), { recursive: true });
+  await writeFile(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+} finally {
+  killAll();
+  await embedded?.release();
+}
