@@ -12,7 +12,12 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { acquireEmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
 import { createLogger } from '../../src/log.ts';
+import { measureConvergence } from './convergence.ts';
+import { measureDrain } from './drain.ts';
 import { measureIngest } from './ingest.ts';
+import { measurePoll } from './poll.ts';
+import { measureScale } from './scale.ts';
+import { measureUssd } from './ussd.ts';
 import { killAll, ROOT } from './processes.ts';
 import { createSystem, type System } from './system.ts';
 
@@ -30,6 +35,11 @@ interface Measurement {
 
 const measurements: Measurement[] = [
   { name: 'ingest', run: (system) => measureIngest(system, quick ? { durationS: 3, repetitions: 1, connections: 24 } : { durationS: 8, repetitions: 3, connections: 24 }) },
+  { name: 'convergence', run: (system) => measureConvergence(system, { rate: 200, durationS: quick ? 5 : 30 }) },
+  { name: 'drain', run: (system) => measureDrain(system, { rows: quick ? 2_000 : 10_000 }) },
+  { name: 'scale', run: (system) => measureScale(system, quick ? { small: 10_000, large: 100_000, repetitions: 3 } : { small: 10_000, large: 1_000_000, repetitions: 5 }) },
+  { name: 'poll', run: (system) => measurePoll(system, { messages: quick ? 20_000 : 100_000 }) },
+  { name: 'ussd', run: (system) => measureUssd(system, { concurrency: 100, rounds: quick ? 1 : 3 }) },
 ];
 
 const embedded = process.env.DATABASE_URL ? null : await acquireEmbeddedPostgres({ dataDir: path.join(ROOT, '.switchboard/bench'), log });

@@ -32,7 +32,7 @@ type Kind = 'signalwire' | 'front';
 async function load(spec: LoadSpec): Promise<LoadResult> {
   const output = await startChild(tsxArgs('scripts/bench/load.ts', JSON.stringify(spec))).done();
   const result = JSON.parse(output.trim().split('\n').at(-1)!) as LoadResult;
-  if (result.failed > 0) throw new Error(`${spec.kind} load on ${spec.target}: ${result.failed} requests failed`);
+  if (result.failed > 0) throw new Error(`${spec.kind} load on ${spec.target}: ${result.failed} requests failed:\n${output}`);
   return result;
 }
 

@@ -27,6 +27,8 @@ export interface LoadResult {
   p99: number;
   ok: number;
   failed: number;
+  /** The first non-2xx answer, to say why requests failed. */
+  firstFailure: string | null;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
@@ -38,6 +40,7 @@ const next = (): SignedRequest => {
     : frontMessage({ appSecret: spec.appSecret, apiKey: spec.apiKey, channelId: spec.channelId, id: `msg_${id}`, text: `load ${id}` });
 };
 
+let firstFailure: string | null = null;
 const result = await autocannon({
   url: spec.target,
   method: 'POST',
@@ -49,6 +52,9 @@ const result = await autocannon({
         const { headers, body } = next();
         return { ...request, headers, body };
       },
+      onResponse: (status, body) => {
+        if (status >= 300) firstFailure ??= `${status} ${body}`;
+      },
     },
   ],
 });
@@ -59,5 +65,6 @@ const output: LoadResult = {
   p99: result.latency.p99,
   ok,
   failed: result.non2xx + result.errors + result.timeouts,
+  firstFailure,
 };
 process.stdout.write(`${JSON.stringify(output)}\n`);

@@ -38,6 +38,9 @@ export interface System {
   close(): Promise<void>;
 }
 
+/** BENCH_CPU_PROF=<dir>: a V8 CPU profile of each server run, for finding where the time goes. */
+const profiling = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+
 async function freePort(): Promise<number> {
   // The server's PUBLIC_URL (signatures are checked against it) must be known before it starts.
   const server = createServer();
@@ -82,7 +85,7 @@ export async function createSystem(options: { serverUrl: string; name: string; l
     smsChannel: undefined as unknown as FrontChannelClient,
     async start({ worker = true } = {}) {
       await system.stop();
-      server = startChild(['bin/switchboard.js', 'start', ...(worker ? [] : ['--no-worker'])], env);
+      server = startChild([...profiling, 'bin/switchboard.js', 'start', ...(worker ? [] : ['--no-worker'])], env);
       await server.waitFor(/switchboard listening on/);
       system.smsChannel ??= (await connectFrontChannels(front, publicUrl, integrations)).sms;
       return server;
