@@ -3,7 +3,8 @@
  * one run, each figure next to its floor measured in the same run (the machine is small
  * and shared, so only same-run ratios mean anything). Runs on its own embedded Postgres
  * under .switchboard/bench (or DATABASE_URL's server, one fresh database per measurement),
- * prints a table, and writes bench/results.json. Ctrl-C stops every child process.
+ * prints a table, and writes bench/results.json (and the table as bench/results.md, for
+ * BENCHMARKS.md). Ctrl-C stops every child process.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { measurePoll } from './poll.ts';
 import { measureScale } from './scale.ts';
 import { measureUssd } from './ussd.ts';
 import { killAll, ROOT } from './processes.ts';
+import { markdownTable, table } from './table.ts';
 import { createSystem, type System } from './system.ts';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -64,6 +66,7 @@ async function postgresVersion(): Promise<string> {
 }
 
 const started = Date.now();
+const failures: Record<string, string> = {};
 const results: Results = {
   quick,
   machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? '', memory_mb: Math.round(os.totalmem() / 2 ** 20), node: process.version, postgres: await postgresVersion(), platform: `${os.platform()}-${os.arch()}` },
@@ -75,15 +78,25 @@ try {
     const system = await createSystem({ serverUrl, name: measurement.name, log });
     try {
       Object.assign(results, await measurement.run(system, results));
+    } catch (error) {
+      // One broken measurement must not lose the others' figures.
+      process.stderr.write(`${measurement.name} failed: ${(error as Error).stack}\n`);
+      failures[measurement.name] = (error as Error).message.slice(0, 2000);
     } finally {
       await system.close();
     }
   }
+  if (Object.keys(failures).length > 0) results.failures = failures;
   results.duration_s = Math.round((Date.now() - started) / 1000);
   results.date = new Date().toISOString();
   await mkdir(path.join(ROOT, 'bench'), { recursive: true });
   await writeFile(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  console.log(JSON.stringify(results, null, 2));
+  const machine = results.machine as Record<string, unknown>;
+  const about = `${results.date}, ${quick ? 'quick' : 'full'} run, ${machine.cpus} × ${machine.cpu_model}, ${machine.memory_mb} MB, Node ${machine.node}, PostgreSQL ${machine.postgres}`;
+  const plan = typeof results.scale_plan === 'string' ? `\n\n\`\`\`\n${results.scale_plan}\n\`\`\`` : '';
+  await writeFile(path.join(ROOT, 'bench/results.md'), `${about}\n\n${markdownTable(results)}${plan}\n`);
+  console.log(table(results));
+  if (Object.keys(failures).length > 0) process.exitCode = 1;
 } finally {
   killAll();
   await embedded?.release();

@@ -63,6 +63,8 @@ export async function measureScale(system: System, options: { small: number; lar
   const small = await timePasses(system, integrationId, options.repetitions, 's');
   await seedReplies(system, { count: options.large - options.small - options.repetitions * PENDING, prefix: 'msg_old_b', delivered: true });
   const large = await timePasses(system, integrationId, options.repetitions, 'l');
+  // The plan with pending rows present, as a pass sees it.
+  await seedReplies(system, { count: PENDING, prefix: 'msg_plan_', delivered: false });
   const shownPlan = await plan(system, integrationId);
   return {
     scale_rows_small: options.small,
