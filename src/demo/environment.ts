@@ -50,9 +50,8 @@ export interface DemoEnvironment {
   close(): Promise<void>;
 }
 
-async function freshDatabase(name: string, dataDir: string, log: Logger, server: string | undefined): Promise<{ database: DatabaseHandle; embedded: EmbeddedPostgres | null }> {
-  const embedded = server ? null : await acquireEmbeddedPostgres({ dataDir: path.join(dataDir, name), log });
-  const serverUrl = server ?? embedded!.urlFor('postgres');
+/** A new, migrated database named `switchboard_<name>` on the server at serverUrl (dropped first if it exists). */
+export async function freshDatabase(serverUrl: string, name: string, log: Logger): Promise<DatabaseHandle> {
   const database = `switchboard_${name}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -66,7 +65,40 @@ async function freshDatabase(name: string, dataDir: string, log: Logger, server:
   url.pathname = `/${database}`;
   const handle = wrapPool(url.toString(), createPool(url.toString(), 12, log));
   await migrateToLatest(handle.db, handle.pool, log);
-  return { database: handle, embedded };
+  return handle;
+}
+
+export interface DemoIntegrations {
+  sw: ServiceIntegration;
+  ussd: ServiceIntegration;
+  /** The two Front channels' API keys, for Front's side of each channel. */
+  smsApiKey: string;
+  ussdApiKey: string;
+}
+
+/** The SignalWire integration on the simulator, both Front channels on it, and a USSD service. */
+export async function createDemoIntegrations(engine: Engine, config: Config, signalwire: SignalWireSimulator): Promise<DemoIntegrations> {
+  const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
+    createIntegration(engine.db, engine.registry, config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
+  const { integration: sw } = await create('signalwire_message_v1', {
+    space: signalwire.url,
+    'project-id': signalwire.projectId,
+    'api-token': signalwire.apiToken,
+    'signing-key': signalwire.signingKey,
+  });
+  const sms = await create('front_signalwire_message_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
+  const ussdChannel = await create('front_ussd_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
+  const { integration: ussd } = await create('ussd_request_v1', {});
+  return { sw, ussd, smsApiKey: sms.apiKey!, ussdApiKey: ussdChannel.apiKey! };
+}
+
+/** Front's side of both channels, authorised against the server at publicUrl. */
+export async function connectFrontChannels(front: FrontSimulator, publicUrl: string, integrations: DemoIntegrations): Promise<{ sms: FrontChannelClient; ussd: FrontChannelClient }> {
+  const sms = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_signalwire/channel`, apiKey: integrations.smsApiKey });
+  const ussd = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_ussd/channel`, apiKey: integrations.ussdApiKey });
+  await sms.authorize(SMS_CHANNEL_ID);
+  await ussd.authorize(USSD_CHANNEL_ID);
+  return { sms, ussd };
 }
 
 export interface DemoOptions {
@@ -80,7 +112,9 @@ export interface DemoOptions {
 
 export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEnvironment> {
   const { log } = options;
-  const { database, embedded } = await freshDatabase(options.name, options.dataDir, log, options.serverUrl ?? process.env.DATABASE_URL);
+  const server = options.serverUrl ?? process.env.DATABASE_URL;
+  const embedded = server ? null : await acquireEmbeddedPostgres({ dataDir: path.join(options.dataDir, options.name), log });
+  const database = await freshDatabase(server ?? embedded!.urlFor('postgres'), options.name, log);
   const [signalwire, front] = await Promise.all([startSignalWireSimulator(), startFrontSimulator()]);
   const config = loadConfig({
     PORT: String(options.port ?? 0),
@@ -102,21 +136,8 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
   config.publicUrl = publicUrl;
   const runner: Runner = await startWorker(engine, database.url, config);
 
-  const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
-    createIntegration(engine.db, engine.registry, config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
-  const { integration: sw } = await create('signalwire_message_v1', {
-    space: signalwire.url,
-    'project-id': signalwire.projectId,
-    'api-token': signalwire.apiToken,
-    'signing-key': signalwire.signingKey,
-  });
-  const sms = await create('front_signalwire_message_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
-  const ussdChannel = await create('front_ussd_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
-  const { integration: ussd } = await create('ussd_request_v1', {});
-  const smsClient = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_signalwire/channel`, apiKey: sms.apiKey! });
-  const ussdClient = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_ussd/channel`, apiKey: ussdChannel.apiKey! });
-  await smsClient.authorize(SMS_CHANNEL_ID);
-  await ussdClient.authorize(USSD_CHANNEL_ID);
+  const integrations = await createDemoIntegrations(engine, config, signalwire);
+  const channels = await connectFrontChannels(front, publicUrl, integrations);
 
   ready = {
     publicUrl,
@@ -126,11 +147,11 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
     engine,
     signalwire,
     front,
-    sw,
-    smsChannel: smsClient,
-    ussdChannel: ussdClient,
-    ussd,
-    signalwireHook: `${publicUrl}/v1/service_integrations/${sw.opaque_id}`,
+    sw: integrations.sw,
+    smsChannel: channels.sms,
+    ussdChannel: channels.ussd,
+    ussd: integrations.ussd,
+    signalwireHook: `${publicUrl}/v1/service_integrations/${integrations.sw.opaque_id}`,
     async close() {
       await app.close();
       await runner.stop();

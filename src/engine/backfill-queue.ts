@@ -46,19 +46,47 @@ export async function enqueueBackfill(
   }
 }
 
-export function requestBackfill(
+/**
+ * First half of the two-int advisory lock key "rows for integration <id> being written":
+ * a transaction asking for a backfill holds it shared until it commits; a pass takes it
+ * exclusively (and drops it at once) before reading rows, so it waits for those commits.
+ */
+const INGEST_BARRIER_NAMESPACE = 0x5b03;
+const barrierKey = (integrationId: number) => sql`${INGEST_BARRIER_NAMESPACE}::int, (${integrationId}::bigint % 2147483647)::int`;
+
+/** Before a pass reads pending rows: wait until every transaction that relied on the queued job has committed. */
+export async function awaitIngestsInFlight(db: Kysely<any>, integrationId: number): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(${barrierKey(integrationId)})`.execute(db);
+}
+
+/**
+ * Ask for a pass, committed with the caller's transaction. When the same request already
+ * waits in a queued job (not yet taken, due, not given up), that job will do: writing the job
+ * row again would make every concurrent webhook of the integration queue on that one row
+ * lock until the previous one commits. The job cannot start reading before we commit: we hold
+ * the barrier shared from before we looked, and a pass takes it exclusively first.
+ */
+export async function requestBackfill(
   db: Kysely<any>,
   integrationId: number,
   options: { incremental?: boolean; recursive?: boolean; trigger: string },
 ): Promise<void> {
-  return enqueueBackfill(db, [
-    {
-      integration_id: integrationId,
-      incremental: options.incremental ?? true,
-      recursive: options.recursive ?? false,
-      trigger: options.trigger,
-    },
-  ]);
+  const request = {
+    integration_id: integrationId,
+    incremental: options.incremental ?? true,
+    recursive: options.recursive ?? false,
+    trigger: options.trigger,
+  };
+  await sql`SELECT pg_advisory_xact_lock_shared(${barrierKey(integrationId)})`.execute(db);
+  // graphile-worker's public jobs view has no payload; its table is stable within the pinned version.
+  const { rows } = await sql<{ queued: boolean }>`
+    SELECT EXISTS (
+      SELECT 1 FROM graphile_worker._private_jobs
+      WHERE key = ${backfillJobKey(integrationId)} AND locked_at IS NULL AND attempts < max_attempts AND run_at <= now()
+        AND payload::jsonb @> ${JSON.stringify([request])}::jsonb
+    ) AS queued`.execute(db);
+  if (rows[0]?.queued) return;
+  await enqueueBackfill(db, [request]);
 }
 
 /** Fold the requests merged into one job into the pass to run. */

@@ -15,7 +15,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { requestBackfill, type BackfillRequest } from './backfill-queue.ts';
+import { awaitIngestsInFlight, requestBackfill, type BackfillRequest } from './backfill-queue.ts';
 import { coerceError, isSwitchboardError } from './errors.ts';
 import { passDuration } from '../metrics.ts';
 import { ingestRows, type Engine } from './ingest.ts';
@@ -78,6 +78,8 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
   const tryLock = async (conn: Kysely<Database>) =>
     (await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${lockKey}) AS locked`.execute(conn)).rows[0]?.locked === true;
   return engine.db.connection().execute(async (conn) => {
+    // A request that relied on this job (see requestBackfill) must be committed before we read, or left to us.
+    await awaitIngestsInFlight(conn, integrationId);
     if (options.waitForLock) {
       await sql`SELECT pg_advisory_lock(${lockKey})`.execute(conn);
     } else if (!(await tryLock(conn))) {

@@ -114,35 +114,43 @@ function teammate(author: Partial<FrontTeammate> = {}) {
   };
 }
 
-export function createChannelClient(sim: ClientHost, options: { webhookUrl: string; apiKey: string }): FrontChannelClient {
-  /** The Front message object, as in `message` payloads (no id: autoreplies have none). */
-  function frontMessage(input: FrontMessageInput, links: Record<string, string>) {
-    const attachments = (input.attachments ?? []).map((file) => {
-      const stored = sim.addAttachment(input.channelId, file);
-      return { id: stored.id, filename: file.filename, content_type: file.contentType, size: file.bytes.length, url: stored.url, metadata: { is_inline: false } };
-    });
-    const conversationId = input.conversationId ?? `cnv_${hex(4)}`;
-    return {
-      _links: { related: { conversation: `${API}/conversations/${conversationId}`, ...links } },
-      is_inbound: false,
-      created_at: input.createdAt ?? Date.now() / 1000,
-      blurb: input.text.slice(0, 100),
-      body: input.html ?? `<p>${escapeHtml(input.text).replace(/\n/g, '<br>')}</p>`,
-      text: input.text,
-      subject: null,
-      author: teammate(input.author),
-      recipients: [
-        ...input.to.map((handle) => recipient(handle, 'to')),
-        ...(input.cc ?? []).map((handle) => recipient(handle, 'cc')),
-        recipient(input.channelAddress ?? input.channelId, 'from'),
-      ],
-      attachments,
-      metadata: { headers: { in_reply_to: null } },
-      error_type: null,
-      is_draft: false,
-    };
-  }
+/** The Front message object, as in `message` payloads (no id: autoreplies have none). */
+function frontMessage(input: FrontMessageInput, links: Record<string, string>, addAttachment: ClientHost['addAttachment']) {
+  const attachments = (input.attachments ?? []).map((file) => {
+    const stored = addAttachment(input.channelId, file);
+    return { id: stored.id, filename: file.filename, content_type: file.contentType, size: file.bytes.length, url: stored.url, metadata: { is_inline: false } };
+  });
+  const conversationId = input.conversationId ?? `cnv_${hex(4)}`;
+  return {
+    _links: { related: { conversation: `${API}/conversations/${conversationId}`, ...links } },
+    is_inbound: false,
+    created_at: input.createdAt ?? Date.now() / 1000,
+    blurb: input.text.slice(0, 100),
+    body: input.html ?? `<p>${escapeHtml(input.text).replace(/\n/g, '<br>')}</p>`,
+    text: input.text,
+    subject: null,
+    author: teammate(input.author),
+    recipients: [
+      ...input.to.map((handle) => recipient(handle, 'to')),
+      ...(input.cc ?? []).map((handle) => recipient(handle, 'cc')),
+      recipient(input.channelAddress ?? input.channelId, 'from'),
+    ],
+    attachments,
+    metadata: { headers: { in_reply_to: null } },
+    error_type: null,
+    is_draft: false,
+  };
+}
 
+/** The body of Front's `message` request for a teammate's message (attachments are hosted by addAttachment). */
+export function messageRequest(input: FrontMessageInput & { id?: string }, addAttachment: ClientHost['addAttachment']) {
+  const id = input.id ?? `msg_${hex(4)}`;
+  const message = frontMessage(input, {}, addAttachment);
+  const payload = { _links: { self: `${API}/messages/${id}`, related: message._links.related }, id, type: 'custom', ...withoutLinks(message) };
+  return { type: 'message', payload, metadata: { external_conversation_ids: input.externalConversationIds ?? [] } };
+}
+
+export function createChannelClient(sim: ClientHost, options: { webhookUrl: string; apiKey: string }): FrontChannelClient {
   async function raw(request: RawRequest): Promise<ChannelResponse> {
     const body = request.body === undefined ? '' : typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
     const timestamp = request.timestamp ?? String(Date.now());
@@ -168,13 +176,10 @@ export function createChannelClient(sim: ClientHost, options: { webhookUrl: stri
       return send('POST', { type: 'authorization', payload: { channel_id: channelId } }, sendOptions);
     },
     message(input, sendOptions) {
-      const id = input.id ?? `msg_${hex(4)}`;
-      const message = frontMessage(input, {});
-      const payload = { _links: { self: `${API}/messages/${id}`, related: message._links.related }, id, type: 'custom', ...withoutLinks(message) };
-      return send('POST', { type: 'message', payload, metadata: { external_conversation_ids: input.externalConversationIds ?? [] } }, sendOptions);
+      return send('POST', messageRequest(input, sim.addAttachment), sendOptions);
     },
     autoreply(input, sendOptions) {
-      const message = frontMessage(input, { message_replied_to: `${API}/messages/${input.repliedToId}` });
+      const message = frontMessage(input, { message_replied_to: `${API}/messages/${input.repliedToId}` }, sim.addAttachment);
       const payload = { _links: message._links, type: 'auto_reply', ...withoutLinks(message) };
       return send('POST', { type: 'message_autoreply', payload, metadata: { external_conversation_ids: input.externalConversationIds ?? [] } }, sendOptions);
     },
@@ -193,6 +198,7 @@ export function createChannelClient(sim: ClientHost, options: { webhookUrl: stri
           attachments: imported.attachments,
         },
         {},
+        sim.addAttachment,
       );
       const payload = {
         _links: { self: `${API}/messages/${id}`, related: message._links.related },

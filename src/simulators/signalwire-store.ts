@@ -42,6 +42,8 @@ export interface StoredMessage {
   statusCallback: string | null;
   viaApi: boolean;
   seq: number;
+  /** date_created in ms, parsed once: listing sorts by it. */
+  createdMs: number;
 }
 
 export interface MediaJson {
@@ -73,6 +75,13 @@ export const SENT_STATES: ReadonlySet<string> = new Set(['sent', 'delivered', 'u
 export class MessageStore {
   readonly #entries = new Map<string, StoredMessage>();
   #seq = 0;
+  /** newestFirst() until the next add: paging through a large store must not re-sort it per page. */
+  #sorted: StoredMessage[] | null = null;
+
+  /** Changes whenever a message is added: list results computed for one version stay valid until then. */
+  get version(): number {
+    return this.#seq;
+  }
 
   add({ accountSid, fields, media = [], created = new Date(), statusCallback = null, viaApi = false }: NewMessage): StoredMessage {
     // Drop explicit undefineds so they do not erase the defaults below.
@@ -105,8 +114,9 @@ export class MessageStore {
       subresource_uris: { media: `${path}/Media.json` },
       ...given,
     };
-    const entry: StoredMessage = { message, media, statusCallback, viaApi, seq: this.#seq++ };
+    const entry: StoredMessage = { message, media, statusCallback, viaApi, seq: this.#seq++, createdMs: Date.parse(message.date_created) };
     this.#entries.set(sid, entry);
+    this.#sorted = null;
     return entry;
   }
 
@@ -115,10 +125,9 @@ export class MessageStore {
   }
 
   /** Newest first by date_created; ties go to the later-inserted message. */
-  newestFirst(): StoredMessage[] {
-    return [...this.#entries.values()].sort(
-      (a, b) => Date.parse(b.message.date_created) - Date.parse(a.message.date_created) || b.seq - a.seq,
-    );
+  newestFirst(): readonly StoredMessage[] {
+    this.#sorted ??= [...this.#entries.values()].sort((a, b) => b.createdMs - a.createdMs || b.seq - a.seq);
+    return this.#sorted;
   }
 
   /** Messages created through POST .../Messages, in creation order. */

@@ -21,9 +21,18 @@ export function rfc2822(date: Date): string {
   return date.toUTCString().replace('GMT', '+0000');
 }
 
+/** Days of dates seen (dates have second precision, so few distinct ones): listing a large store filters each message per page. */
+const days = new Map<string, string>();
+
 /** The UTC day (YYYY-MM-DD) of an RFC 2822 date: what the DateSent filters compare. */
 export function utcDay(rfc: string): string {
-  return new Date(rfc).toISOString().slice(0, 10);
+  let day = days.get(rfc);
+  if (day === undefined) {
+    if (days.size >= 10_000) days.clear();
+    day = new Date(rfc).toISOString().slice(0, 10);
+    days.set(rfc, day);
+  }
+  return day;
 }
 
 export function isE164(number: string | undefined): number is string {

@@ -86,13 +86,7 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
   let cursor = 0;
   let waitingForChannel = 0;
   for (;;) {
-    const { rows } = await sql<ChannelRow>`
-      SELECT pk, external_id, signalwire_sid, front_message_id, external_conversation_id, direction, body, sender, recipient,
-             delivery_attempts, send_started_at, row_created_at, data
-      FROM ${TABLE}
-      WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
-        AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-      ORDER BY pk LIMIT ${BATCH}`.execute(ctx.db);
+    const { rows } = await pendingBatch(integration, cursor).execute(ctx.db);
     if (rows.length === 0) break;
     for (const row of rows) {
       cursor = row.pk;
@@ -107,6 +101,17 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
       `${waitingForChannel} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
     );
   }
+}
+
+/** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */
+export function pendingBatch(integration: ServiceIntegration, cursor: number) {
+  return sql<ChannelRow>`
+    SELECT pk, external_id, signalwire_sid, front_message_id, external_conversation_id, direction, body, sender, recipient,
+           delivery_attempts, send_started_at, row_created_at, data
+    FROM ${sql.table(integration.service_name)}
+    WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY pk LIMIT ${BATCH}`;
 }
 
 /** Rows backing off get a pass when the first of them is due. */
