@@ -31,12 +31,11 @@ async function channelsOnNumber(db: Kysely<any>, integration: ServiceIntegration
  * the sid of the failure they report, not a message).
  */
 export async function isKnownMessage(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
-  for (const channel of await channelsOnNumber(db, integration)) {
-    const { rows } = await sql`
-      SELECT 1 FROM ${sql.table(channel.service_name)} WHERE integration_id = ${channel.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice' LIMIT 1`.execute(db);
-    if (rows.length > 0) return true;
-  }
-  return false;
+  const lookups = (await channelsOnNumber(db, integration)).map(
+    (channel) => sql`SELECT 1 FROM ${sql.table(channel.service_name)} WHERE integration_id = ${channel.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice'`,
+  );
+  const { rows } = await sql`SELECT EXISTS (${sql.join(lookups, sql` UNION ALL `)}) AS known`.execute(db);
+  return (rows[0] as { known: boolean }).known;
 }
 
 /**

@@ -45,10 +45,11 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
 
     const kind = message.direction === 'inbound' && to === support ? 'inbound' : message.direction === 'outbound-api' && from === support ? 'outbound' : null;
     // Import (or match to our own send) first: the notice must not hide the message from that check.
-    if (kind && !(await isKnownMessage(ctx.db, integration, message.sid))) {
-      if (!(kind === 'outbound' && (await adoptOwnSend(ctx.db, integration, message.sid, from, to, data)))) {
-        await ctx.upsert([signalWireRow(message, kind, from, to)]);
-      }
+    // An inbound message is keyed by its sid, so storing it again leaves a known one as it is.
+    if (kind === 'inbound') {
+      await ctx.upsert([signalWireRow(message, kind, from, to)]);
+    } else if (kind === 'outbound' && !(await isKnownMessage(ctx.db, integration, message.sid))) {
+      if (!(await adoptOwnSend(ctx.db, integration, message.sid, from, to, data))) await ctx.upsert([signalWireRow(message, kind, from, to)]);
     }
 
     const status = String(row.columns.status ?? '');
