@@ -191,3 +191,46 @@ export async function races(setup: ChannelSetup, options: { perDirection: number
     await Promise.all(workers.map((w) => w.stop('SIGKILL')));
   }
 }
+
+/** Both providers down: SignalWire's API drops every connection, Front answers 503. */
+function takeDown(setup: ChannelSetup): () => void {
+  Object.assign(setup.signalwire.faults, { rate: 1, kinds: [{ kind: 'reset' }] satisfies Fault[] });
+  Object.assign(setup.front.faults, { rate: 1, kinds: [{ kind: 'status', status: 503, body: { _error: { status: 503, title: 'Service Unavailable' } } }] satisfies Fault[] });
+  return () => {
+    setup.signalwire.faults.rate = 0;
+    setup.front.faults.rate = 0;
+  };
+}
+
+/**
+ * Outage: both providers down for `outageMs` while a third of the messages arrive, the
+ * rest after. `simulateLongOutage` (the fast test's simulated time): rows still backing off
+ * when it ends are moved ten minutes out, where a long outage leaves them; the backlog must
+ * still drain as soon as the providers answer again, not when those back-offs run out.
+ */
+export async function outage(
+  setup: ChannelSetup,
+  options: { perDirection: number; outageMs: number; simulateLongOutage?: boolean; timeoutMs?: number },
+): Promise<Figures> {
+  await setup.startWorker();
+  const traffic = new Traffic(setup);
+  const third = Math.ceil(options.perDirection / 3);
+  await traffic.both(third);
+  await traffic.converge(options.timeoutMs ?? 60_000);
+
+  const restore = takeDown(setup);
+  const started = Date.now();
+  await traffic.both(third, { spreadMs: options.outageMs });
+  await sleep(Math.max(0, started + options.outageMs - Date.now()));
+  const backlog = await traffic.pending();
+  if (options.simulateLongOutage) {
+    await sql`
+      UPDATE front_signalwire_message_channel_app_v1 SET next_attempt_at = now() + interval '10 minutes'
+      WHERE integration_id = ${setup.channel.id} AND next_attempt_at > now()`.execute(setup.engine.db);
+  }
+  restore();
+  const ended = Date.now();
+  await traffic.both(options.perDirection - 2 * third);
+  const convergedAt = await traffic.converge(options.timeoutMs ?? 60_000);
+  return figures('outage', traffic, convergedAt - ended, { outageSeconds: Math.round((ended - started) / 1000), backlogAtEnd: backlog });
+}
