@@ -31,9 +31,12 @@ export const clientNumber = (i: number) => `+1555${String(2_000_000 + i)}`;
 export class Traffic {
   readonly inbound: string[] = [];
   readonly outbound: string[] = [];
+  readonly setup: ChannelSetup;
   #next = 0;
 
-  constructor(readonly setup: ChannelSetup) {}
+  constructor(setup: ChannelSetup) {
+    this.setup = setup;
+  }
 
   get size(): number {
     return this.inbound.length + this.outbound.length;
@@ -232,5 +235,10 @@ export async function outage(
   const ended = Date.now();
   await traffic.both(options.perDirection - 2 * third);
   const convergedAt = await traffic.converge(options.timeoutMs ?? 60_000);
-  return figures('outage', traffic, convergedAt - ended, { outageSeconds: Math.round((ended - started) / 1000), backlogAtEnd: backlog });
+  const during = (requests: { at: Date }[]) => requests.filter((r) => r.at.getTime() >= started && r.at.getTime() < ended).length;
+  return figures('outage', traffic, convergedAt - ended, {
+    outageSeconds: Math.round((ended - started) / 1000),
+    backlogAtEnd: backlog,
+    providerCallsDuringOutage: during(setup.signalwire.requests) + during(setup.front.requests),
+  });
 }
