@@ -22,7 +22,7 @@ import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import type { FrontFile } from '../../providers/front/client.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
-import { coerceError, isDatabaseUnavailable, isSwitchboardError, SwitchboardError } from '../../engine/errors.ts';
+import { coerceError, isDatabaseUnavailable, isSwitchboardError, messageForLog, SwitchboardError } from '../../engine/errors.ts';
 import { onceEver } from '../../engine/idempotency.ts';
 import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
@@ -200,7 +200,7 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
     }
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
     const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
-    ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: error.message }, 'delivery will be retried');
+    ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
     deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
     await sql`
       UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
