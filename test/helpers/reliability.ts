@@ -242,3 +242,84 @@ export async function outage(
     providerCallsDuringOutage: during(setup.signalwire.requests) + during(setup.front.requests),
   });
 }
+
+/**
+ * Crashes: `messages` replies drained by a worker process SIGKILLed `rounds` times, each
+ * time after a (seeded) random number of sends, and restarted. SignalWire answers slowly
+ * (`latencyMs`), so kills land between a send and its write-back.
+ */
+export async function crashDrain(setup: ChannelSetup, options: { messages: number; rounds: number; latencyMs?: number; seed?: number; timeoutMs?: number }): Promise<Figures> {
+  const traffic = new Traffic(setup);
+  for (let i = 0; i < options.messages; i += 10) await Promise.all(Array.from({ length: Math.min(10, options.messages - i) }, () => traffic.reply()));
+  setup.signalwire.faults.latencyMs = options.latencyMs ?? 40;
+  const random = seeded(options.seed ?? 7);
+  const posts = () => setup.signalwire.requests.filter((r) => r.method === 'POST').length;
+  const env = workerEnv(setup);
+  const workers: Child[] = [];
+  let slowestResumeMs = 0;
+  /** A worker, and how long it took to send its first SMS. */
+  const restart = async () => {
+    const before = posts();
+    const started = Date.now();
+    const worker = spawnWorker(env);
+    workers.push(worker);
+    await waitFor(() => posts() > before || (traffic.tally().lost === 0 && posts() >= options.messages), { timeoutMs: 60_000, intervalMs: 20, what: 'work to resume after a restart' });
+    slowestResumeMs = Math.max(slowestResumeMs, Date.now() - started);
+    return { worker, before };
+  };
+  try {
+    const maxSends = Math.max(4, Math.floor(options.messages / (options.rounds * 2)));
+    for (let round = 0; round < options.rounds; round++) {
+      const { worker, before } = await restart();
+      const sends = 2 + Math.floor(random() * (maxSends - 2));
+      await waitFor(() => posts() >= before + sends, { timeoutMs: 60_000, intervalMs: 5, what: 'sends before the kill' });
+      if ((await worker.stop('SIGKILL')) !== 'SIGKILL') throw new Error('the worker was not killed');
+    }
+    const last = await restart();
+    const restartedAt = Date.now();
+    const convergedAt = await traffic.converge(options.timeoutMs ?? 120_000);
+    const exit = await last.worker.stop('SIGTERM');
+    return figures('crash', traffic, convergedAt - restartedAt, {
+      kills: options.rounds,
+      slowestResumeMs,
+      lookupsAfterUnknownOutcome: setup.signalwire.requests.filter((r) => r.method === 'GET' && r.query.To).length,
+      lastWorkerExit: exit,
+    });
+  } finally {
+    setup.signalwire.faults.latencyMs = 0;
+    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+  }
+}
+
+/**
+ * Provider faults: `rate` of calls fail (seeded) with 429 + Retry-After, 500, resets,
+ * SignalWire sends whose answer is lost and, `withTimeouts`, calls never answered (each
+ * costs the 15 s provider timeout). Faults go on until everything converged.
+ */
+export async function providerFaults(setup: ChannelSetup, options: { perDirection: number; rate: number; withTimeouts?: boolean; timeoutMs?: number }): Promise<Figures> {
+  const common: Fault[] = [
+    { kind: 'status', status: 429, headers: { 'retry-after': '1' }, body: { code: 20429, message: 'Too Many Requests' } },
+    { kind: 'status', status: 500, body: {} },
+    { kind: 'reset' },
+  ];
+  // Timeouts are rarer than the others: each holds the channel's pass for the whole timeout.
+  const slow: Fault[] = options.withTimeouts ? [{ kind: 'timeout' }] : [];
+  Object.assign(setup.signalwire.faults, { rate: options.rate, kinds: [...common, ...common, { kind: 'lost-response' }, ...slow], random: seeded(11) });
+  Object.assign(setup.front.faults, { rate: options.rate, kinds: [...common, ...common, ...slow], random: seeded(17) });
+  try {
+    await setup.startWorker();
+    const traffic = new Traffic(setup);
+    await traffic.both(options.perDirection, { parallel: 4 });
+    const lastIn = Date.now();
+    const convergedAt = await traffic.converge(options.timeoutMs ?? 120_000);
+    const kinds = (faults: FaultInjector) => Object.entries(faults.injected).filter(([kind]) => kind !== 'latency');
+    return figures('provider-faults', traffic, convergedAt - lastIn, {
+      faultRate: options.rate,
+      ...Object.fromEntries(kinds(setup.signalwire.faults).map(([kind, n]) => [`signalwire_${kind}`, n])),
+      ...Object.fromEntries(kinds(setup.front.faults).map(([kind, n]) => [`front_${kind}`, n])),
+    });
+  } finally {
+    setup.signalwire.faults.rate = 0;
+    setup.front.faults.rate = 0;
+  }
+}
