@@ -159,16 +159,28 @@ export async function races(setup: ChannelSetup, options: { perDirection: number
     let stop = false;
     let manualRuns = 0;
     let polls = 0;
+    // One manual run at a time: a `--wait` waits for the running pass, and must not hold up the polls.
+    let running: Promise<void> | null = null;
+    let manualFailure: string | null = null;
+    const backfill = async (args: string[]) => {
+      try {
+        const run = await setup.cli(...args);
+        if (run.code !== 0) manualFailure ??= `switchboard ${args.join(' ')}: ${run.stderr}`;
+      } catch (error) {
+        manualFailure ??= `switchboard ${args.join(' ')}: ${(error as Error).message}`;
+      } finally {
+        running = null;
+      }
+    };
     const interfere = async () => {
       while (!stop) {
         await sql`SELECT graphile_worker.add_job('poll_integrations')`.execute(setup.engine.db);
         polls++;
-        if (polls % 2 === 0) {
-          const run = await setup.cli(...manual[manualRuns++ % manual.length]!);
-          if (run.code !== 0) throw new Error(`switchboard ${manual[(manualRuns - 1) % manual.length]!.join(' ')}: ${run.stderr}`);
-        }
+        running ??= backfill(manual[manualRuns++ % manual.length]!);
         await sleep(100);
       }
+      await running;
+      if (manualFailure) throw new Error(manualFailure);
     };
     const interference = interfere();
     let lastIn = 0;
