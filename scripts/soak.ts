@@ -10,14 +10,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import { createPool, wrapPool } from '../src/db/connect.ts';
-import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../test/helpers/channel.ts';
 import { crashDrain, outage, providerFaults, races, type Figures } from '../test/helpers/reliability.ts';
-import { databaseUrl } from '../test/helpers/urls.ts';
+import { dropDatabase, freshDatabase, throwawayServer } from '../test/helpers/throwaway-postgres.ts';
 
 const SCENARIOS: Record<string, (setup: ChannelSetup) => Promise<Figures>> = {
   crash: (setup) => crashDrain(setup, { messages: 1000, rounds: 20, timeoutMs: 300_000 }),
@@ -34,21 +32,8 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
-const embedded = process.env.DATABASE_URL
-  ? null
-  : await acquireEmbeddedPostgres({
-      dataDir: path.resolve('.switchboard/soak'),
-      log,
-      // Throwaway data: durability off, as for the tests.
-      postgresFlags: ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'],
-    });
-const serverUrl = process.env.DATABASE_URL ?? embedded!.urlFor('postgres');
-const admin = new pg.Client({ connectionString: serverUrl });
-await admin.connect();
-await admin.query('DROP DATABASE IF EXISTS switchboard_soak WITH (FORCE)');
-await admin.query('CREATE DATABASE switchboard_soak');
-await admin.end();
-const url = databaseUrl(serverUrl, 'switchboard_soak');
+const server = await throwawayServer(path.resolve('.switchboard/soak'), log);
+const url = await freshDatabase(server.serverUrl, 'switchboard_soak');
 const database = wrapPool(url, createPool(url, 12, log));
 await migrateToLatest(database.db, database.pool, log);
 
@@ -79,11 +64,8 @@ try {
   }
 } finally {
   await database.close();
-  const cleanup = new pg.Client({ connectionString: serverUrl });
-  await cleanup.connect();
-  await cleanup.query('DROP DATABASE IF EXISTS switchboard_soak WITH (FORCE)');
-  await cleanup.end();
-  await embedded?.release();
+  await dropDatabase(server.serverUrl, 'switchboard_soak');
+  await server.release();
 }
 
 const report = { finishedAt: new Date().toISOString(), totalSeconds: Math.round((Date.now() - started) / 1000), results };

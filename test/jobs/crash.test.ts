@@ -4,30 +4,22 @@
  * SignalWire and adopted, not resent — and a restarted worker resumes at once.
  * (`npm run soak`: 20 kills during a 1,000-message drain.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
-import { useTestDatabase } from '../helpers/database.ts';
+import { describe, expect, it } from 'vitest';
 import { crashDrain } from '../helpers/reliability.ts';
+import { useChannel } from '../helpers/use-channel.ts';
 
-const database = useTestDatabase();
-let setup: ChannelSetup;
+const { setup } = useChannel();
 const MESSAGES = 60;
-
-beforeAll(async () => {
-  setup = await setUpChannel(database());
-  await setup.frontClient.authorize(CHANNEL_ID);
-});
-afterAll(() => setup.close());
 
 describe('a worker killed mid-drain', () => {
   it('never sends an SMS twice and loses none', { timeout: 120_000 }, async () => {
-    const result = await crashDrain(setup, { messages: MESSAGES, rounds: 3 });
+    const result = await crashDrain(setup(), { messages: MESSAGES, rounds: 3 });
     expect(result).toMatchObject({ messages: MESSAGES, duplicates: 0, lost: 0, kills: 3, lastWorkerExit: 0 });
-    const sent = setup.signalwire.sent();
+    const sent = setup().signalwire.sent();
     expect(new Set(sent.map((m) => m.to)).size).toBe(MESSAGES);
-    expect((await setup.rows()).map((r) => r.signalwire_sid).sort()).toEqual(sent.map((m) => m.sid).sort());
+    expect((await setup().rows()).map((r) => r.signalwire_sid).sort()).toEqual(sent.map((m) => m.sid).sort());
     // The kills did land between a send and its write-back: those were looked up, not resent.
     expect(result.lookupsAfterUnknownOutcome).toBeGreaterThan(0);
-    expect(setup.signalwire.requests.filter((r) => r.method === 'POST')).toHaveLength(MESSAGES);
+    expect(setup().signalwire.requests.filter((r) => r.method === 'POST')).toHaveLength(MESSAGES);
   });
 });

@@ -4,24 +4,16 @@
  * answer again, however far out the outage pushed the rows' back-offs. (`npm run soak`: a
  * real five-minute outage.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
-import { useTestDatabase } from '../helpers/database.ts';
+import { describe, expect, it } from 'vitest';
 import { outage } from '../helpers/reliability.ts';
+import { useChannel } from '../helpers/use-channel.ts';
 
-const database = useTestDatabase();
-let setup: ChannelSetup;
-
-beforeAll(async () => {
-  setup = await setUpChannel(database());
-  await setup.frontClient.authorize(CHANNEL_ID);
-});
-afterAll(() => setup.close());
+const { setup } = useChannel();
 
 describe('a provider outage', () => {
   it('loses nothing, sends nothing twice, and the backlog drains once the providers are back', { timeout: 60_000 }, async () => {
     // The bounded wait (15 s) is far below the ten-minute back-offs the outage left.
-    const result = await outage(setup, { perDirection: 30, outageMs: 3000, simulateLongOutage: true, timeoutMs: 15_000 });
+    const result = await outage(setup(), { perDirection: 30, outageMs: 3000, simulateLongOutage: true, timeoutMs: 15_000 });
     expect(result).toMatchObject({ messages: 60, duplicates: 0, lost: 0 });
     expect(result.backlogAtEnd).toBeGreaterThanOrEqual(20);
     expect(result.faultsInjected).toBeGreaterThan(0);

@@ -5,26 +5,18 @@
  * Front offers no way to look an import up, see docs/operations.md. Timeouts, which cost
  * 15 s each, are in `npm run soak`.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
-import { useTestDatabase } from '../helpers/database.ts';
+import { describe, expect, it } from 'vitest';
 import { providerFaults } from '../helpers/reliability.ts';
+import { useChannel } from '../helpers/use-channel.ts';
 
-const database = useTestDatabase();
-let setup: ChannelSetup;
+const { setup } = useChannel();
 const N = 15;
-
-beforeAll(async () => {
-  setup = await setUpChannel(database());
-  await setup.frontClient.authorize(CHANNEL_ID);
-});
-afterAll(() => setup.close());
 
 describe('providers failing 30% of calls', () => {
   it('converge, each message delivered exactly once', { timeout: 90_000 }, async () => {
-    const result = await providerFaults(setup, { perDirection: N, rate: 0.3, timeoutMs: 80_000 });
+    const result = await providerFaults(setup(), { perDirection: N, rate: 0.3, timeoutMs: 80_000 });
     expect(result).toMatchObject({ messages: 2 * N, duplicates: 0, lost: 0 });
     expect(result.faultsInjected).toBeGreaterThan(0);
-    expect((await setup.rows()).map((r) => r.delivery_status)).toEqual(Array(2 * N).fill('delivered'));
+    expect((await setup().rows()).map((r) => r.delivery_status)).toEqual(Array(2 * N).fill('delivered'));
   });
 });
