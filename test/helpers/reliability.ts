@@ -256,9 +256,9 @@ export async function outage(
 }
 
 /**
- * Crashes: `messages` replies drained by a worker process SIGKILLed `rounds` times, each
- * time after a (seeded) random number of sends, and restarted. SignalWire answers slowly
- * (`latencyMs`), so kills land between a send and its write-back.
+ * Crashes: `messages` replies drained by a worker process SIGKILLed `rounds` times (the
+ * faults injected), each time after a (seeded) random number of sends, and restarted.
+ * SignalWire answers slowly (`latencyMs`), so kills land between a send and its write-back.
  */
 export async function crashDrain(setup: ChannelSetup, options: { messages: number; rounds: number; latencyMs?: number; seed?: number; timeoutMs?: number }): Promise<Figures> {
   const traffic = new Traffic(setup);
@@ -292,7 +292,7 @@ export async function crashDrain(setup: ChannelSetup, options: { messages: numbe
     const convergedAt = await traffic.converge(options.timeoutMs ?? 120_000);
     const exit = await last.worker.stop('SIGTERM');
     return figures('crash', traffic, convergedAt - restartedAt, {
-      kills: options.rounds,
+      faultsInjected: options.rounds,
       slowestResumeMs,
       lookupsAfterUnknownOutcome: setup.signalwire.requests.filter((r) => r.method === 'GET' && r.query.To).length,
       lastWorkerExit: exit,

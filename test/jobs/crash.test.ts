@@ -14,7 +14,7 @@ const MESSAGES = 60;
 describe('a worker killed mid-drain', () => {
   it('never sends an SMS twice and loses none', { timeout: 120_000 }, async () => {
     const result = await crashDrain(setup(), { messages: MESSAGES, rounds: 3 });
-    expect(result).toMatchObject({ messages: MESSAGES, duplicates: 0, lost: 0, kills: 3, lastWorkerExit: 0 });
+    expect(result).toMatchObject({ messages: MESSAGES, duplicates: 0, lost: 0, faultsInjected: 3, lastWorkerExit: 0 });
     const sent = setup().signalwire.sent();
     expect(new Set(sent.map((m) => m.to)).size).toBe(MESSAGES);
     expect((await setup().rows()).map((r) => r.signalwire_sid).sort()).toEqual(sent.map((m) => m.sid).sort());
