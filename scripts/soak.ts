@@ -21,7 +21,7 @@ const SCENARIOS: Record<string, (setup: ChannelSetup) => Promise<Figures>> = {
   crash: (setup) => crashDrain(setup, { messages: 1000, rounds: 20, timeoutMs: 300_000 }),
   races: (setup) => races(setup, { perDirection: 5000, timeoutMs: 600_000 }),
   outage: (setup) => outage(setup, { perDirection: 600, outageMs: 5 * 60_000, timeoutMs: 300_000 }),
-  'provider-faults': (setup) => providerFaults(setup, { perDirection: 150, rate: 0.3, withTimeouts: true, timeoutMs: 900_000 }),
+  'provider-faults': (setup) => providerFaults(setup, { perDirection: 100, rate: 0.3, withTimeouts: true, timeoutMs: 900_000 }),
 };
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
