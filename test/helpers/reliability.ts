@@ -150,36 +150,32 @@ export async function races(setup: ChannelSetup, options: { perDirection: number
     const traffic = new Traffic(setup);
     const sw = String(setup.sw.id);
     const channel = String(setup.channel.id);
-    const manual = [
-      ['backfill', channel, '--wait', '--json'],
-      ['backfill', sw, '--incremental'],
-      ['backfill', channel],
-      ['backfill', sw, '--incremental', '--wait', '--json'],
-    ];
+    // Queued runs only add a job; `--wait` runs run the pass here (waiting for a running one), one at a time.
+    const queued = [['backfill', sw, '--incremental'], ['backfill', channel], ['backfill', sw]];
+    const waited = [['backfill', channel, '--wait', '--json'], ['backfill', sw, '--incremental', '--wait', '--json']];
     let stop = false;
     let manualRuns = 0;
     let polls = 0;
-    // One manual run at a time: a `--wait` waits for the running pass, and must not hold up the polls.
-    let running: Promise<void> | null = null;
+    let waiting: Promise<void> | null = null;
     let manualFailure: string | null = null;
     const backfill = async (args: string[]) => {
+      manualRuns++;
       try {
         const run = await setup.cli(...args);
         if (run.code !== 0) manualFailure ??= `switchboard ${args.join(' ')}: ${run.stderr}`;
       } catch (error) {
         manualFailure ??= `switchboard ${args.join(' ')}: ${(error as Error).message}`;
-      } finally {
-        running = null;
       }
     };
     const interfere = async () => {
-      while (!stop) {
+      for (let tick = 0; !stop; tick++) {
         await sql`SELECT graphile_worker.add_job('poll_integrations')`.execute(setup.engine.db);
         polls++;
-        running ??= backfill(manual[manualRuns++ % manual.length]!);
+        if (tick % 3 === 0) await backfill(queued[(tick / 3) % queued.length]!);
+        waiting ??= backfill(waited[tick % waited.length]!).finally(() => (waiting = null));
         await sleep(100);
       }
-      await running;
+      await waiting;
       if (manualFailure) throw new Error(manualFailure);
     };
     const interference = interfere();
