@@ -16,7 +16,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { awaitIngestsInFlight, requestBackfill, type BackfillRequest } from './backfill-queue.ts';
-import { coerceError, isSwitchboardError } from './errors.ts';
+import { coerceError, isSwitchboardError, messageForLog } from './errors.ts';
 import { passDuration } from '../metrics.ts';
 import { ingestRows, type Engine } from './ingest.ts';
 import type { BackfillContext, RowInput } from './replicator.ts';
@@ -156,7 +156,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
           rows.push(...toRows(item, { integration, config: engine.config }));
         } catch (error) {
           // One malformed item must not abort the rest of the pass (a WebhookDB defect).
-          log.warn({ err: coerceError(error).message }, 'backfill item skipped');
+          log.warn({ err: messageForLog(error) }, 'backfill item skipped');
         }
       }
       const upserted = await ingestRows(engine, integration, rows, { origin: 'backfill' });
@@ -179,7 +179,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
   } catch (thrown) {
     const error = coerceError(thrown);
     failure = { error, retryable: isSwitchboardError(error) ? error.retryable : true };
-    log.warn({ err: error.message, retryable: failure.retryable }, 'backfill pass failed');
+    log.warn({ err: messageForLog(error), retryable: failure.retryable }, 'backfill pass failed');
   }
 
   await report(true);

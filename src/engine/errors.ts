@@ -32,15 +32,24 @@ export class SwitchboardError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly retryable: boolean;
+  /** What logs may show: the message without text a provider wrote, which can quote phone numbers and bodies. */
+  readonly logMessage: string;
 
   /** `retryable` overrides the catalogue when one code covers both cases (a provider down vs. gone). */
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean; logMessage?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SwitchboardError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.retryable = options?.retryable ?? ERRORS[code].retryable;
+    this.logMessage = options?.logMessage ?? message;
   }
+}
+
+/** An error's message as logs may show it (the full one goes to the database: rows, runs, integrations). */
+export function messageForLog(error: unknown): string {
+  const e = coerceError(error);
+  return isSwitchboardError(e) ? e.logMessage : e.message;
 }
 
 export const isSwitchboardError = (error: unknown): error is SwitchboardError => error instanceof SwitchboardError;

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { Task, TaskList } from 'graphile-worker';
 import { BACKFILL_TASK, mergeRequests, requestBackfill, type BackfillRequest } from '../engine/backfill-queue.ts';
 import { runBackfillPass } from '../engine/backfill-runner.ts';
+import { messageForLog } from '../engine/errors.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { sweepSessions } from '../ussd/sessions.ts';
 
@@ -30,7 +31,8 @@ function backfillTask(engine: Engine): Task {
         helpers.logger.info(`integration ${integrationId} no longer exists; backfill dropped`);
         return;
       case 'failed':
-        if (outcome.retryable) throw outcome.error;
+        // graphile-worker logs what it is thrown: only the loggable message (the run keeps the full one).
+        if (outcome.retryable) throw new Error(messageForLog(outcome.error));
         return;
       case 'succeeded':
         return;

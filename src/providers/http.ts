@@ -28,12 +28,15 @@ export class ProviderHttpError extends SwitchboardError {
     providerCode?: string | null;
     retryAfterMs?: number | null;
     retryable: boolean;
+    /** The message without the provider's own words, for logs. */
+    logMessage?: string;
     cause?: unknown;
   }) {
     const auth = options.httpStatus === 401 || options.httpStatus === 403;
     super(auth ? 'SB_ERR_PROVIDER_AUTH' : 'SB_ERR_PROVIDER_UNREACHABLE', options.message, {
       cause: options.cause,
       retryable: !auth && options.retryable,
+      logMessage: options.logMessage,
     });
     this.provider = options.provider;
     this.httpStatus = options.httpStatus;

@@ -15,7 +15,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { coerceError } from '../engine/errors.ts';
+import { messageForLog } from '../engine/errors.ts';
 import { ingestRows, type Engine } from '../engine/ingest.ts';
 import type { RowInput } from '../engine/replicator.ts';
 import { channelOf, markRead, unreadReplies } from '../replicators/front-ussd-channel-app-v1.ts';
@@ -64,7 +64,7 @@ export async function handleHop(input: HopInput): Promise<GatewayHttpResponse> {
     timer = setTimeout(() => resolve('late'), Math.max(0, deadline - performance.now()));
   });
   const result = await Promise.race([work, late]).catch((error: unknown) => {
-    engine.log.error({ err: coerceError(error).message, integration_id: integration.id }, 'USSD hop failed');
+    engine.log.error({ err: messageForLog(error), integration_id: integration.id }, 'USSD hop failed');
     return 'failed' as const;
   });
   clearTimeout(timer);
@@ -76,7 +76,7 @@ export async function handleHop(input: HopInput): Promise<GatewayHttpResponse> {
     // What the client saw is the fallback: store that (for replays), once the work is in.
     void work
       .then((done) => (done.replay ? undefined : storeAnswer(engine.db, done.pk, answer, performance.now() - input.arrivedAt)))
-      .catch((error: unknown) => engine.log.error({ err: coerceError(error).message }, 'USSD hop failed after its fallback answer'));
+      .catch((error: unknown) => engine.log.error({ err: messageForLog(error) }, 'USSD hop failed after its fallback answer'));
     return answer;
   }
   if (result.replay) {
@@ -89,7 +89,7 @@ export async function handleHop(input: HopInput): Promise<GatewayHttpResponse> {
   void sql`UPDATE ussd_request_v1 SET latency_ms = ${latencyMs} WHERE pk = ${result.pk}`
     .execute(engine.db)
     .then(() => (result.channel ? markRead(engine.db, result.channel, result.readIds) : undefined))
-    .catch((error: unknown) => engine.log.warn({ err: coerceError(error).message }, 'USSD hop latency or read replies not stored'));
+    .catch((error: unknown) => engine.log.warn({ err: messageForLog(error) }, 'USSD hop latency or read replies not stored'));
   return result.response;
 }
 

@@ -26,6 +26,7 @@ export const CHANNEL_ID = 'cha_test1';
 
 export interface ChannelSetup {
   engine: Engine;
+  databaseUrl: string;
   app: FastifyInstance;
   publicUrl: string;
   signalwire: SignalWireSimulator;
@@ -36,6 +37,8 @@ export interface ChannelSetup {
   ussd: ServiceIntegration | null;
   /** The Front client, authenticated with our integration's API key. */
   frontClient: ReturnType<FrontSimulator['channelClient']>;
+  /** The real CLI, in-process, with this setup's settings. */
+  cli(...args: string[]): ReturnType<typeof runCli>;
   /** Run one pass of an integration here, as the worker would. */
   pass(integration: ServiceIntegration, options?: { incremental?: boolean }): ReturnType<typeof runBackfillPass>;
   reload(integration: ServiceIntegration): Promise<ServiceIntegration>;
@@ -48,7 +51,7 @@ export interface ChannelSetup {
  * `ussd: true` sets up the Front USSD channel (and a USSD service) instead of the SMS one;
  * `channel` and `frontClient` then belong to it, and `ussd` is the USSD service.
  */
-export async function setUpChannel(database: TestDatabase, env: Record<string, string> = {}, options: { ussd?: boolean } = {}): Promise<ChannelSetup> {
+export async function setUpChannel(database: Pick<TestDatabase, 'db' | 'url'>, env: Record<string, string> = {}, options: { ussd?: boolean } = {}): Promise<ChannelSetup> {
   // Each test starts from empty tables (the database is shared by the file's tests).
   await sql`TRUNCATE service_integrations, webhook_log, idempotency_keys, graphile_worker._private_jobs CASCADE`.execute(database.db);
   const signalwire = await startSignalWireSimulator();
@@ -86,6 +89,7 @@ export async function setUpChannel(database: TestDatabase, env: Record<string, s
 
   return {
     engine,
+    databaseUrl: database.url,
     app,
     publicUrl,
     signalwire,
@@ -95,6 +99,7 @@ export async function setUpChannel(database: TestDatabase, env: Record<string, s
     apiKey,
     ussd,
     frontClient: front.channelClient({ webhookUrl: `${publicUrl}/v1/install/${path}/channel`, apiKey }),
+    cli,
     pass: (integration, options = {}) =>
       runBackfillPass(engine, integration.id, { incremental: options.incremental ?? false, recursive: false, trigger: 'test' }),
     reload,

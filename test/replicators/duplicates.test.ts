@@ -1,7 +1,8 @@
 /**
  * Every webhook delivered three times, in random order (seeded): SignalWire inbound
- * messages and status callbacks, and Front messages. Converged: one row per message, one
- * Front import per inbound SMS, one SMS per reply recipient.
+ * messages and status callbacks, Front messages, and USSD hops. Converged: one row per
+ * message (and per hop), one Front import per inbound SMS or USSD message, one SMS per reply
+ * recipient.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { CHANNEL_ID, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers
 import { useTestDatabase } from '../helpers/database.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { signSignalWireRequest } from '../../src/simulators/signalwire.ts';
+import { dial } from '../../src/simulators/ussd.ts';
 
 const database = useTestDatabase();
 let setup: ChannelSetup;
@@ -17,7 +19,7 @@ beforeAll(async () => {
   setup = await setUpChannel(database());
   await setup.frontClient.authorize(CHANNEL_ID);
 });
-afterAll(() => setup.close());
+afterAll(() => setup?.close());
 
 /** Deterministic shuffle (mulberry32), so a failure can be replayed. */
 function shuffle<T>(items: T[], seed: number): T[] {
@@ -106,5 +108,32 @@ describe('duplicated and reordered webhooks', () => {
     expect(statuses).toEqual([{ status: 'delivered', n: 4 }]);
     expect(setup.front.inbox).toHaveLength(6);
     expect(setup.signalwire.sent()).toHaveLength(4);
+  });
+});
+
+describe('duplicated and reordered USSD hops', () => {
+  it('are answered as the first time, stored once, and hand the message to Front once', async () => {
+    await setup.close();
+    setup = await setUpChannel(database(), {}, { ussd: true });
+    await setup.frontClient.authorize('cha_ussd');
+    await setup.startWorker();
+    const url = `${setup.publicUrl}/v1/ussd/africastalking/${setup.ussd!.opaque_id}`;
+    const { session } = await dial(url, { gateway: 'africastalking', msisdn: '+254712300001' });
+    await session.send('1');
+    await session.send('please call me back');
+    await session.send('1');
+    expect(session.ended).toBe(true);
+    // The gateway retrying every hop twice more, late and out of order.
+    const repeats = shuffle([...session.hops, ...session.hops], 4242);
+    for (const hop of repeats) {
+      const again = await fetch(url, { method: 'POST', headers: { 'content-type': hop.request.contentType }, body: hop.request.body });
+      expect([again.status, await again.text()]).toEqual([200, hop.body]);
+    }
+    await waitFor(() => setup.front.inbox.length >= 1, { what: 'the message in Front' });
+    await new Promise((r) => setTimeout(r, 1000));
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ussd_request_v1`.execute(database().db);
+    expect(rows[0]!.n).toBe(4);
+    expect(setup.front.inbox.map((m) => m.body)).toEqual(['please call me back']);
+    expect((await setup.rows()).map((r) => r.delivery_status)).toEqual(['delivered']);
   });
 });

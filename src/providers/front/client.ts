@@ -117,6 +117,7 @@ function frontError(response: ProviderResponse, what: string): ProviderHttpError
   return new ProviderHttpError({
     provider: PROVIDER,
     message: `Front ${what} answered ${status}${message ? `: ${message}` : ''}`,
+    logMessage: `Front ${what} answered ${status}`,
     httpStatus: status,
     responseBody: response.text().slice(0, 2000),
     retryAfterMs: parseRetryAfter(response.headers['retry-after']) ?? (bodyDelay ? Number(bodyDelay) : null),

@@ -130,6 +130,8 @@ function errorFrom(response: ProviderResponse, what: string): ProviderHttpError 
   return new ProviderHttpError({
     provider: PROVIDER,
     message: `SignalWire ${what} answered ${status}${code ? ` (error ${code}: ${message})` : ''}`,
+    // SignalWire's messages quote numbers ("The 'To' number +1... is not valid").
+    logMessage: `SignalWire ${what} answered ${status}${code ? ` (error ${code})` : ''}`,
     httpStatus: status,
     responseBody: response.text().slice(0, 2000),
     providerCode: status === 429 ? null : code,

@@ -10,14 +10,19 @@
  *   adopted, never resent.
  * - older than 48 h: `skipped_due_to_age`; recipient outside SIGNALWIRE_SMS_ALLOWLIST: `skipped`.
  * - a coded provider error marks the row failed with its code (no retry loop); a
- *   transient one backs off per row (Retry-After honoured) and a later pass is queued;
- *   one bad row never stops the others. Rejected credentials stop the pass (shown on the integration).
+ *   transient one backs off per row (Retry-After honoured, at most MAX_BACKOFF_MS) and a
+ *   later pass is queued; one bad row never stops the others. Rejected credentials stop
+ *   the pass (shown on the integration).
+ * - a provider that looks down (BREAKER consecutive transient failures of one step, import
+ *   or send) is left alone for the rest of the pass; its other rows wait untouched for the
+ *   next one. A step that succeeds again clears its rows' back-offs, so a backlog left by an
+ *   outage drains at once instead of when each back-off runs out.
  */
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import type { FrontFile } from '../../providers/front/client.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
-import { coerceError, isDatabaseUnavailable, isSwitchboardError, SwitchboardError } from '../../engine/errors.ts';
+import { coerceError, isDatabaseUnavailable, isSwitchboardError, messageForLog, SwitchboardError } from '../../engine/errors.ts';
 import { onceEver } from '../../engine/idempotency.ts';
 import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
@@ -31,7 +36,10 @@ import { claimFromImport, isKnownMessage } from './own-sends.ts';
 const BATCH = 50;
 /** WebhookDB's channel_sync_refreshness_cutoff. */
 export const SYNC_CUTOFF_MS = 48 * 3_600_000;
-const MAX_BACKOFF_MS = 10 * 60_000;
+/** Low, so an outage's backlog never waits long once the provider answers again (the breaker keeps retries cheap). */
+const MAX_BACKOFF_MS = 30_000;
+/** Consecutive transient failures of one step after which a pass stops trying that step. */
+const BREAKER = 3;
 
 export interface ChannelRow {
   pk: number;
@@ -85,16 +93,37 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
 
   let cursor = 0;
   let waitingForChannel = 0;
+  const failuresInARow: Record<Step, number> = { import: 0, send: 0 };
+  const cleared = new Set<Step>();
+  let breakerDelayMs: number | null = null;
   for (;;) {
+    let rewind = false;
     const { rows } = await pendingBatch(integration, cursor).execute(ctx.db);
     if (rows.length === 0) break;
     for (const row of rows) {
       cursor = row.pk;
-      if ((await deliverOne(delivery, row)) === 'waiting-for-channel') waitingForChannel++;
+      const step = stepOf(row);
+      if (failuresInARow[step] >= BREAKER) continue;
+      const result = await deliverOne(delivery, row);
+      if (result.outcome === 'waiting-for-channel') waitingForChannel++;
+      if (result.outcome === 'retry') {
+        if (++failuresInARow[step] === BREAKER) {
+          ctx.log.info({ integration_id: integration.id, step, delay_ms: Math.round(result.delayMs) }, 'provider looks down; its other rows wait for the next pass');
+          breakerDelayMs = Math.min(breakerDelayMs ?? Infinity, result.delayMs);
+        }
+      } else if (result.outcome === 'done') {
+        failuresInARow[step] = 0;
+        if (!cleared.has(step)) {
+          cleared.add(step);
+          if ((await clearBackoff(delivery, step)) > 0) rewind = true;
+        }
+      }
       await ctx.progress(1);
     }
+    // Rows whose back-off was just cleared lie behind the cursor: one more sweep takes them.
+    if (rewind) cursor = 0;
   }
-  await scheduleRetries(ctx, integration);
+  await scheduleRetries(ctx, integration, breakerDelayMs);
   if (waitingForChannel > 0) {
     throw new SwitchboardError(
       'SB_ERR_NOT_CONNECTED',
@@ -114,22 +143,40 @@ export function pendingBatch(integration: ServiceIntegration, cursor: number) {
     ORDER BY pk LIMIT ${BATCH}`;
 }
 
-/** Rows backing off get a pass when the first of them is due. */
-async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
+/**
+ * Rows backing off get a pass when the first of them is due; rows a tripped breaker left
+ * untouched, when the failure that tripped it said to try again.
+ */
+async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegration, breakerDelayMs: number | null): Promise<void> {
   const TABLE = sql.table(integration.service_name);
   const { rows } = await sql<{ seconds: number | null }>`
     SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 AS seconds FROM ${TABLE}
     WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND next_attempt_at > now()`.execute(ctx.db);
-  const seconds = rows[0]?.seconds;
-  if (seconds === null || seconds === undefined) return;
+  const seconds = Math.min(rows[0]?.seconds ?? Infinity, breakerDelayMs === null ? Infinity : breakerDelayMs / 1000);
+  if (seconds === Infinity) return;
   await enqueueBackfill(ctx.db, [{ integration_id: integration.id, incremental: true, recursive: false, trigger: 'retry' }], {
     delaySeconds: Math.max(1, Math.ceil(seconds)),
   });
 }
 
+/** What a pending row needs next: its import into Front, or its SMS. */
+type Step = 'import' | 'send';
+const stepOf = (row: Pick<ChannelRow, 'front_message_id'>): Step => (row.front_message_id === null ? 'import' : 'send');
+
+/** The provider of this step answers again: its backing-off rows are due now. */
+async function clearBackoff(delivery: Delivery, step: Step): Promise<number> {
+  const result = await sql`
+    UPDATE ${tableOf(delivery)} SET next_attempt_at = NULL
+    WHERE integration_id = ${delivery.integration.id} AND delivery_status = 'pending' AND next_attempt_at > now()
+      AND (front_message_id IS NULL) = ${step === 'import'}`.execute(delivery.ctx.db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
 const tableOf = (delivery: Delivery) => sql.table(delivery.integration.service_name);
 
-async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' | 'waiting-for-channel'> {
+type DeliveryResult = { outcome: 'done' | 'waiting-for-channel' } | { outcome: 'retry'; delayMs: number };
+
+async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<DeliveryResult> {
   const { ctx } = delivery;
   const TABLE = tableOf(delivery);
   try {
@@ -142,9 +189,9 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' |
     } else {
       await sendSms(delivery, row);
     }
-    return 'done';
+    return { outcome: 'done' };
   } catch (thrown) {
-    if (thrown instanceof NotConnected) return 'waiting-for-channel';
+    if (thrown instanceof NotConnected) return { outcome: 'waiting-for-channel' };
     const error = coerceError(thrown);
     // Problems of the whole integration stop the pass and show on it; rows stay pending.
     if (isDatabaseUnavailable(error) || (isSwitchboardError(error) && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
@@ -154,17 +201,17 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<'done' |
       const code = error instanceof ProviderHttpError ? (error.providerCode ?? `HTTP_${error.httpStatus}`) : error.code;
       ctx.log.warn({ pk: row.pk, code }, 'delivery failed permanently');
       await finish(delivery, row, { status: 'failed', code, message: error.message });
-      return 'done';
+      return { outcome: 'done' };
     }
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
     const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
-    ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: error.message }, 'delivery will be retried');
+    ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
     deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
     await sql`
       UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
         next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
       WHERE pk = ${row.pk}`.execute(ctx.db);
-    return 'done';
+    return { outcome: 'retry', delayMs };
   }
 }
 
