@@ -1,6 +1,7 @@
 /**
  * How times, ages and provider ids are shown. Each renders in a `data-dynamic` span:
- * values that differ on every run, which the screenshot test masks.
+ * values that differ on every run, which the screenshot test masks. Their minimum widths
+ * (style.css) keep a longer value from moving the rest of a table.
  */
 
 function ageText(seconds: number | null | undefined): string {
@@ -13,16 +14,24 @@ function ageText(seconds: number | null | undefined): string {
 }
 
 /** A duration in seconds: "3m 12s". */
-export const Age = ({ seconds }: { seconds: number | null | undefined }) => <span data-dynamic>{ageText(seconds)}</span>;
+export const Age = ({ seconds }: { seconds: number | null | undefined }) => (
+  <span data-dynamic class="dyn-age">
+    {ageText(seconds)}
+  </span>
+);
 
 /** How long ago: "12s ago". */
 export const Ago = ({ at }: { at: string | null | undefined }) => (
-  <span data-dynamic>{at ? `${ageText((Date.now() - new Date(at).getTime()) / 1000)} ago` : '–'}</span>
+  <span data-dynamic class="dyn-ago">
+    {at ? `${ageText((Date.now() - new Date(at).getTime()) / 1000)} ago` : '–'}
+  </span>
 );
 
 /** A local date and time. */
 export const Time = ({ at }: { at: string | null | undefined }) => (
-  <span data-dynamic>{at ? new Date(at).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }) : '–'}</span>
+  <span data-dynamic class="dyn-time">
+    {at ? new Date(at).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }) : '–'}
+  </span>
 );
 
 /** An id minted per run (provider ids, opaque ids, job numbers). */
