@@ -17,6 +17,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHBOARD_PG_POOL_SIZE: int(2).default(10),
   SWITCHBOARD_WORKER_CONCURRENCY: int(1).default(4),
+  SWITCHBOARD_DELIVERY_CONCURRENCY: int(1).default(4),
   SWITCHBOARD_POLL_CRON: z.string().min(1).default('* * * * *'),
   SWITCHBOARD_BODY_LIMIT: int(1024).default(1024 * 1024),
   SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS: int(1).default(7),
@@ -48,6 +49,8 @@ export interface Config {
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
   poolSize: number;
   workerConcurrency: number;
+  /** Conversations a delivery pass sends to at once (each conversation stays in order). */
+  deliveryConcurrency: number;
   pollCron: string;
   bodyLimit: number;
   webhookLogRetentionDays: number;
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel: e.LOG_LEVEL,
     poolSize: e.SWITCHBOARD_PG_POOL_SIZE,
     workerConcurrency: e.SWITCHBOARD_WORKER_CONCURRENCY,
+    deliveryConcurrency: e.SWITCHBOARD_DELIVERY_CONCURRENCY,
     pollCron: e.SWITCHBOARD_POLL_CRON,
     bodyLimit: e.SWITCHBOARD_BODY_LIMIT,
     webhookLogRetentionDays: e.SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS,

@@ -59,14 +59,16 @@ export async function resolveDatabaseUrl(
 }
 
 /**
- * A backfill pass holds two connections for its whole length (its advisory lock, and an
- * idempotency row lock around each outside call) and needs a third for its queries, so
- * the pool must outgrow the worker's concurrency or passes would starve each other.
+ * A backfill pass holds a connection for its whole length (its advisory lock), and each of
+ * its delivery lanes one more at a time (an idempotency row lock around an outside call, or
+ * a query): the pool must cover every lane of every concurrent pass, or lanes would wait on
+ * each other behind slow providers.
  */
-export const poolSizeFor = (config: Pick<Config, 'poolSize' | 'workerConcurrency'>) => Math.max(config.poolSize, config.workerConcurrency * 2 + 4);
+export const poolSizeFor = (config: Pick<Config, 'poolSize' | 'workerConcurrency' | 'deliveryConcurrency'>) =>
+  Math.max(config.poolSize, config.workerConcurrency * (config.deliveryConcurrency + 1) + 4);
 
 export async function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize' | 'workerConcurrency'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize' | 'workerConcurrency' | 'deliveryConcurrency'>,
   log: Logger,
 ): Promise<DatabaseHandle> {
   const { url, embedded } = await resolveDatabaseUrl(config, log);

@@ -6,7 +6,9 @@
  * reads the first one's result. A call that throws records nothing: it can run again.
  *
  * It runs in its own transaction on its own connection, so the stored result commits
- * even when the caller's transaction later rolls back.
+ * even when the caller's transaction later rolls back. The call gets that transaction:
+ * database work it does there commits with its result, and a caller never needs a second
+ * connection while it holds the key (many callers at once cannot starve the pool).
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
@@ -18,7 +20,7 @@ export interface OnceResult<T> {
 }
 
 /** `scope` keeps keys of different integrations apart (default: one global scope). */
-export async function onceEver<T>(db: Kysely<Database>, key: string, call: () => Promise<T>, scope = ''): Promise<OnceResult<T>> {
+export async function onceEver<T>(db: Kysely<Database>, key: string, call: (trx: Kysely<Database>) => Promise<T>, scope = ''): Promise<OnceResult<T>> {
   await db.insertInto('idempotency_keys').values({ scope, key }).onConflict((oc) => oc.columns(['scope', 'key']).doNothing()).execute();
   return db.transaction().execute(async (trx) => {
     const row = await trx
@@ -29,7 +31,7 @@ export async function onceEver<T>(db: Kysely<Database>, key: string, call: () =>
       .forUpdate()
       .executeTakeFirstOrThrow();
     if (row.completed_at) return { result: row.result as T, ran: false };
-    const result = await call();
+    const result = await call(trx);
     await trx
       .updateTable('idempotency_keys')
       .set({ completed_at: sql<Date>`now()`, result: JSON.stringify(result ?? null) })

@@ -18,8 +18,8 @@
  *   next one. A step that succeeds again clears its rows' back-offs, so a backlog left by an
  *   outage drains at once instead of when each back-off runs out.
  */
-import { sql } from 'kysely';
-import type { ServiceIntegration } from '../../db/schema.ts';
+import { sql, type Kysely } from 'kysely';
+import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import type { FrontFile } from '../../providers/front/client.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
 import { coerceError, isDatabaseUnavailable, isSwitchboardError, messageForLog, SwitchboardError } from '../../engine/errors.ts';
@@ -100,26 +100,29 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
     let rewind = false;
     const { rows } = await pendingBatch(integration, cursor).execute(ctx.db);
     if (rows.length === 0) break;
-    for (const row of rows) {
-      cursor = row.pk;
-      const step = stepOf(row);
-      if (failuresInARow[step] >= BREAKER) continue;
-      const result = await deliverOne(delivery, row);
-      if (result.outcome === 'waiting-for-channel') waitingForChannel++;
-      if (result.outcome === 'retry') {
-        if (++failuresInARow[step] === BREAKER) {
-          ctx.log.info({ integration_id: integration.id, step, delay_ms: Math.round(result.delayMs) }, 'provider looks down; its other rows wait for the next pass');
-          breakerDelayMs = Math.min(breakerDelayMs ?? Infinity, result.delayMs);
+    cursor = rows.at(-1)!.pk;
+    // Conversations go side by side, each in order: a client's messages never overtake each other.
+    await eachConcurrently(lanesOf(rows), ctx.config.deliveryConcurrency, async (lane) => {
+      for (const row of lane) {
+        const step = stepOf(row);
+        if (failuresInARow[step] >= BREAKER) continue;
+        const result = await deliverOne(delivery, row);
+        if (result.outcome === 'waiting-for-channel') waitingForChannel++;
+        if (result.outcome === 'retry') {
+          if (++failuresInARow[step] === BREAKER) {
+            ctx.log.info({ integration_id: integration.id, step, delay_ms: Math.round(result.delayMs) }, 'provider looks down; its other rows wait for the next pass');
+            breakerDelayMs = Math.min(breakerDelayMs ?? Infinity, result.delayMs);
+          }
+        } else if (result.outcome === 'done') {
+          failuresInARow[step] = 0;
+          if (!cleared.has(step)) {
+            cleared.add(step);
+            if ((await clearBackoff(delivery, step)) > 0) rewind = true;
+          }
         }
-      } else if (result.outcome === 'done') {
-        failuresInARow[step] = 0;
-        if (!cleared.has(step)) {
-          cleared.add(step);
-          if ((await clearBackoff(delivery, step)) > 0) rewind = true;
-        }
+        await ctx.progress(1);
       }
-      await ctx.progress(1);
-    }
+    });
     // Rows whose back-off was just cleared lie behind the cursor: one more sweep takes them.
     if (rewind) cursor = 0;
   }
@@ -130,6 +133,27 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
       `${waitingForChannel} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
     );
   }
+}
+
+/** A batch's rows by conversation (the client's number), each list in pk order. */
+function lanesOf(rows: ChannelRow[]): ChannelRow[][] {
+  const lanes = new Map<string, ChannelRow[]>();
+  for (const row of rows) {
+    const key = row.external_conversation_id ?? row.recipient ?? row.sender ?? `pk:${row.pk}`;
+    const lane = lanes.get(key);
+    if (lane) lane.push(row);
+    else lanes.set(key, [row]);
+  }
+  return [...lanes.values()];
+}
+
+/** Run `work` over `items`, at most `limit` at a time. */
+async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */
@@ -287,12 +311,13 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
   const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
   if (refusal) return finish(delivery, row, { status: 'skipped', message: refusal });
   const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
-  const { result } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async () => {
+  // Committed before anything can reach SignalWire: after a crash, the next attempt knows to look first.
+  await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
+  const { result } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async (trx) => {
     // An earlier attempt may have reached SignalWire without us hearing back: look first.
-    const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at) : null;
+    const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at, trx) : null;
     if (earlier) return { sid: earlier };
-    const mediaUrls = await frontAttachmentUrls(delivery, row, payload.attachments);
-    await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
+    const mediaUrls = await frontAttachmentUrls(delivery, row, payload.attachments, trx);
     const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
     return { sid: sent.sid };
   }, String(delivery.integration.id));
@@ -300,13 +325,12 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
 }
 
 /** Our message to this recipient created since the attempt started, not yet claimed by another row. */
-async function findOwnSend(delivery: Delivery, row: ChannelRow, since: Date): Promise<string | null> {
+async function findOwnSend(delivery: Delivery, row: ChannelRow, since: Date, db: Kysely<Database>): Promise<string | null> {
   const page = await delivery.signalwire.listMessages(null, { To: row.recipient ?? '', From: row.sender ?? '', PageSize: '50' });
   for (const message of page.messages ?? []) {
     const created = parseSignalWireDate(message.date_created)?.getTime() ?? 0;
     if (message.direction !== 'outbound-api' || created < since.getTime() - 60_000) continue;
     if ((message.body ?? '') !== (row.body ?? '')) continue;
-    const { db } = delivery.ctx;
     if (!(await isKnownMessage(db, delivery.integration, message.sid)) || (await claimFromImport(db, delivery.integration, message.sid))) return message.sid;
   }
   return null;

@@ -4,6 +4,8 @@
  * signed, expiring URL (engine/media-store.ts). Downloads only go to Front's own hosts:
  * an attachment URL is data from a request, and must not make us fetch anything else.
  */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/schema.ts';
 import { storeMedia } from '../../engine/media-store.ts';
 import { invalidPayload } from '../../engine/errors.ts';
 import type { ChannelRow, Delivery } from './deliver.ts';
@@ -26,7 +28,7 @@ export function isFrontHost(url: string, apiUrl: string): boolean {
   return protocol === 'https:' && (hostname === 'frontapp.com' || hostname.endsWith('.frontapp.com'));
 }
 
-export async function frontAttachmentUrls(delivery: Delivery, row: ChannelRow, attachments: unknown): Promise<string[]> {
+export async function frontAttachmentUrls(delivery: Delivery, row: ChannelRow, attachments: unknown, db: Kysely<Database>): Promise<string[]> {
   if (!Array.isArray(attachments) || attachments.length === 0) return [];
   const channelId = delivery.integration.backfill_key ?? '';
   const urls: string[] = [];
@@ -37,7 +39,7 @@ export async function frontAttachmentUrls(delivery: Delivery, row: ChannelRow, a
     }
     const bytes = await delivery.front.download(url, channelId);
     urls.push(
-      await storeMedia(delivery.ctx.db, delivery.ctx.config.publicUrl, {
+      await storeMedia(db, delivery.ctx.config.publicUrl, {
         integrationId: delivery.integration.id,
         filename: typeof attachment.filename === 'string' && attachment.filename ? attachment.filename : `attachment-${urls.length + 1}`,
         contentType: typeof attachment.content_type === 'string' ? attachment.content_type : 'application/octet-stream',
