@@ -2,16 +2,20 @@
  * 3. Drain, and 5a. memory during it: SMS replies left pending while no worker ran, then
  * `switchboard start` (a fresh process) delivers them: deliveries per second from the first
  * send to the last delivery, and the process's peak RSS. Baseline, same run: the same
- * SMS sends as raw undici requests to the same simulator, one at a time as a pass sends.
+ * SMS sends as raw undici requests to the same simulator, as many at a time as a pass sends
+ * (SWITCHBOARD_DELIVERY_CONCURRENCY), to the same 500 clients.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
 import { DEMO_SUPPORT } from '../../src/demo/environment.ts';
-import { CUSTOMER } from './payloads.ts';
-import { seedReplies, smsChannelId } from './seed.ts';
+import { loadConfig } from '../../src/config.ts';
+import { clientNumber, seedReplies, smsChannelId } from './seed.ts';
 import { ratio, round } from './stats.ts';
 import type { System } from './system.ts';
+
+/** A backlog spans many conversations (a pass sends to several at once, each in order). */
+const CLIENTS = 500;
 
 export interface DrainResult {
   drain_rows: number;
@@ -32,7 +36,7 @@ async function rawSends(system: System, count: number, concurrency: number): Pro
   const sender = async () => {
     while (next < count) {
       const i = next++;
-      const body = new URLSearchParams({ To: CUSTOMER, From: DEMO_SUPPORT, Body: `reply ${i}`, StatusCallback: system.signalwireHook }).toString();
+      const body = new URLSearchParams({ To: clientNumber(i, CLIENTS), From: DEMO_SUPPORT, Body: `reply ${i}`, StatusCallback: system.signalwireHook }).toString();
       const response = await request(url, { method: 'POST', dispatcher, headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body });
       await response.body.json();
       if (response.statusCode !== 201) throw new Error(`raw send answered ${response.statusCode}`);
@@ -48,7 +52,7 @@ export async function measureDrain(system: System, options: { rows: number }): P
   // A first start connects the Front channel; the rows then wait with no worker running.
   await system.start({ worker: false });
   await system.stop();
-  await seedReplies(system, { count: options.rows, prefix: 'msg_drain', delivered: false });
+  await seedReplies(system, { count: options.rows, prefix: 'msg_drain', delivered: false, clients: CLIENTS });
   const integrationId = await smsChannelId(system);
   const pending = async () =>
     (
@@ -74,8 +78,8 @@ export async function measureDrain(system: System, options: { rows: number }): P
   const { seconds, delivered } = rows[0]!;
   if (delivered !== options.rows) throw new Error(`${delivered} of ${options.rows} rows delivered`);
   const ours = options.rows / seconds;
-  // One pass per integration sends one SMS at a time: the baseline does too.
-  const baseline = await rawSends(system, options.rows, 1);
+  // A pass sends to SWITCHBOARD_DELIVERY_CONCURRENCY conversations at a time: so does the baseline.
+  const baseline = await rawSends(system, options.rows, loadConfig({}).deliveryConcurrency);
   return {
     drain_rows: options.rows,
     drain_per_s: round(ours, 0),

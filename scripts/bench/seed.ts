@@ -18,16 +18,25 @@ export async function smsChannelId(system: System): Promise<number> {
   return row.id;
 }
 
-export async function seedReplies(system: System, options: { count: number; prefix: string; delivered: boolean }): Promise<void> {
+/** The number of the i-th of `clients` clients (client 0 is CUSTOMER). */
+export const clientNumber = (i: number, clients: number) => (clients <= 1 ? CUSTOMER : `+1555${String(2222 + (i % clients)).padStart(7, '0')}`);
+
+/** `clients`: how many conversations the replies are spread over (default one: CUSTOMER's). */
+export async function seedReplies(system: System, options: { count: number; prefix: string; delivered: boolean; clients?: number }): Promise<void> {
   const integrationId = await smsChannelId(system);
+  const clients = Math.max(1, options.clients ?? 1);
   await sql`
+    WITH seeded AS (
+      SELECT i, CASE WHEN ${clients} = 1 THEN ${CUSTOMER} ELSE '+1555' || lpad((2222 + i % ${clients})::text, 7, '0') END AS client
+      FROM generate_series(1, ${options.count}) AS i
+    )
     INSERT INTO front_signalwire_message_channel_app_v1
       (integration_id, external_id, front_message_id, signalwire_sid, external_conversation_id, direction, body, sender, recipient,
        delivery_status, delivered_at, data)
-    SELECT ${integrationId}, ${options.prefix} || i || '-' || ${CUSTOMER}, ${options.prefix} || i,
-           CASE WHEN ${options.delivered} THEN 'SM' || ${options.prefix} || i END, ${CUSTOMER}, 'outbound', 'reply ' || i,
-           ${DEMO_SUPPORT}, ${CUSTOMER}, CASE WHEN ${options.delivered} THEN 'delivered' ELSE 'pending' END,
+    SELECT ${integrationId}, ${options.prefix} || i || '-' || client, ${options.prefix} || i,
+           CASE WHEN ${options.delivered} THEN 'SM' || ${options.prefix} || i END, client, 'outbound', 'reply ' || i,
+           ${DEMO_SUPPORT}, client, CASE WHEN ${options.delivered} THEN 'delivered' ELSE 'pending' END,
            CASE WHEN ${options.delivered} THEN now() END,
-           jsonb_build_object('type', 'message', 'external_id', ${options.prefix} || i || '-' || ${CUSTOMER})
-    FROM generate_series(1, ${options.count}) AS i`.execute(system.engine.db);
+           jsonb_build_object('type', 'message', 'external_id', ${options.prefix} || i || '-' || client)
+    FROM seeded`.execute(system.engine.db);
 }

@@ -21,14 +21,14 @@ export interface OnceResult<T> {
 
 /** `scope` keeps keys of different integrations apart (default: one global scope). */
 export async function onceEver<T>(db: Kysely<Database>, key: string, call: (trx: Kysely<Database>) => Promise<T>, scope = ''): Promise<OnceResult<T>> {
-  await db.insertInto('idempotency_keys').values({ scope, key }).onConflict((oc) => oc.columns(['scope', 'key']).doNothing()).execute();
   return db.transaction().execute(async (trx) => {
+    // Insert the key or lock the existing one, in one statement: a concurrent caller waits
+    // here until the first commits (then sees its result) or rolls back (then runs itself).
     const row = await trx
-      .selectFrom('idempotency_keys')
-      .select(['completed_at', 'result'])
-      .where('scope', '=', scope)
-      .where('key', '=', key)
-      .forUpdate()
+      .insertInto('idempotency_keys')
+      .values({ scope, key })
+      .onConflict((oc) => oc.columns(['scope', 'key']).doUpdateSet({ key: (eb) => eb.ref('excluded.key') }))
+      .returning(['completed_at', 'result'])
       .executeTakeFirstOrThrow();
     if (row.completed_at) return { result: row.result as T, ran: false };
     const result = await call(trx);

@@ -244,8 +244,11 @@ type Outcome =
   | { status: 'skipped'; frontMessageId?: string; signalwireSid?: string; message: string }
   | { status: 'failed'; code: string; message: string };
 
-/** Write the outcome; the counterpart id only where none was written meanwhile. */
-async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome): Promise<void> {
+/**
+ * Write the outcome; the counterpart id only where none was written meanwhile. Inside an
+ * idempotent call (`db` its transaction) it commits together with the call's result.
+ */
+async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome, db: Kysely<Database> = delivery.ctx.db): Promise<void> {
   const TABLE = tableOf(delivery);
   deliveries.inc({ service: delivery.integration.service_name, outcome: outcome.status });
   const ids: { frontMessageId?: string; signalwireSid?: string } = 'code' in outcome ? {} : outcome;
@@ -259,7 +262,7 @@ async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome): Pr
       delivered_at = CASE WHEN ${outcome.status} = 'delivered' THEN now() END,
       next_attempt_at = NULL,
       row_updated_at = now()
-    WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(delivery.ctx.db);
+    WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(db);
 }
 
 async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<void> {
@@ -280,13 +283,17 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
     metadata: { external_id: plan.externalId, external_conversation_id: row.external_conversation_id ?? '' },
     ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
   };
-  const { result } = await onceEver(
+  const { result, ran } = await onceEver(
     ctx.db,
     plan.key,
-    () => delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files),
+    async (trx) => {
+      const imported = await delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files);
+      await finish(delivery, row, { status: 'delivered', frontMessageId: imported.message_uid }, trx);
+      return imported;
+    },
     String(integration.id),
   );
-  await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+  if (!ran) await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
 }
 
 /** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
@@ -313,15 +320,20 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
   const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
   // Committed before anything can reach SignalWire: after a crash, the next attempt knows to look first.
   await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
-  const { result } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async (trx) => {
+  const { result, ran } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async (trx) => {
     // An earlier attempt may have reached SignalWire without us hearing back: look first.
     const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at, trx) : null;
-    if (earlier) return { sid: earlier };
-    const mediaUrls = await frontAttachmentUrls(delivery, row, payload.attachments, trx);
-    const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
-    return { sid: sent.sid };
+    const sid = earlier ?? (await sendNow(delivery, row, payload.attachments, statusCallback, trx));
+    await finish(delivery, row, { status: 'delivered', signalwireSid: sid }, trx);
+    return { sid };
   }, String(delivery.integration.id));
-  await finish(delivery, row, { status: 'delivered', signalwireSid: result.sid });
+  if (!ran) await finish(delivery, row, { status: 'delivered', signalwireSid: result.sid });
+}
+
+async function sendNow(delivery: Delivery, row: ChannelRow, attachments: unknown, statusCallback: string | null, db: Kysely<Database>): Promise<string> {
+  const mediaUrls = await frontAttachmentUrls(delivery, row, attachments, db);
+  const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
+  return sent.sid;
 }
 
 /** Our message to this recipient created since the attempt started, not yet claimed by another row. */
