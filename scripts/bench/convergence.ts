@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID } from '../../src/demo/environment.ts';
-import { CUSTOMER } from './payloads.ts';
+import { CLIENTS, clientNumber } from './seed.ts';
 import { latency, round } from './stats.ts';
 import type { System } from './system.ts';
 
@@ -68,17 +68,19 @@ export async function measureConvergence(system: System, options: { rate: number
   try {
     const count = options.rate * options.durationS;
     const { signalwire, front } = system;
+    // 200 messages a second come from many clients, not one: spread them over CLIENTS conversations.
+    let m = 0;
     const smsToFront = await offer({
       rate: options.rate,
       count,
-      send: async (text) => (await signalwire.receiveInbound({ from: CUSTOMER, to: DEMO_SUPPORT, body: text }, system.signalwireHook)).status,
+      send: async (text) => (await signalwire.receiveInbound({ from: clientNumber(m++, CLIENTS), to: DEMO_SUPPORT, body: text }, system.signalwireHook)).status,
       arrivals: () => front.inbox.map((m): [string, number] => [m.body, m.at.getTime()]),
     });
     let n = 0;
     const frontToSms = await offer({
       rate: options.rate,
       count,
-      send: async (text) => (await system.smsChannel.message({ id: `msg_conv${n++}`, channelId: SMS_CHANNEL_ID, text, to: [CUSTOMER] })).status,
+      send: async (text) => (await system.smsChannel.message({ id: `msg_conv${n}`, channelId: SMS_CHANNEL_ID, text, to: [clientNumber(n++, CLIENTS)] })).status,
       arrivals: () =>
         signalwire.requests
           .filter((r) => r.method === 'POST')

@@ -10,12 +10,9 @@ import { sql } from 'kysely';
 import { Agent, request } from 'undici';
 import { DEMO_SUPPORT } from '../../src/demo/environment.ts';
 import { loadConfig } from '../../src/config.ts';
-import { clientNumber, seedReplies, smsChannelId } from './seed.ts';
+import { CLIENTS, clientNumber, seedReplies, smsChannelId } from './seed.ts';
 import { ratio, round } from './stats.ts';
 import type { System } from './system.ts';
-
-/** A backlog spans many conversations (a pass sends to several at once, each in order). */
-const CLIENTS = 500;
 
 export interface DrainResult {
   drain_rows: number;

@@ -18,6 +18,9 @@ export async function smsChannelId(system: System): Promise<number> {
   return row.id;
 }
 
+/** Real load comes from many clients at once: drain and convergence spread messages over this many. */
+export const CLIENTS = 500;
+
 /** The number of the i-th of `clients` clients (client 0 is CUSTOMER). */
 export const clientNumber = (i: number, clients: number) => (clients <= 1 ? CUSTOMER : `+1555${String(2222 + (i % clients)).padStart(7, '0')}`);
 
