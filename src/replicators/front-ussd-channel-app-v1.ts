@@ -9,7 +9,8 @@
  *   /v1/install/front_ussd/channel, checked like the SMS channel's) is an outbound row per
  *   recipient. It goes out by SMS (same send and reconcile rules as the SMS channel) when
  *   the client agreed to SMS replies, and is always listed under "Read replies" at the
- *   client's next dial, then marked read (`read_at`).
+ *   client's next dial, then marked read (`read_at`). When it cannot go by SMS, a notice
+ *   (`data.notice = 'no_sms_consent'`) is imported into the conversation to say so.
  *
  * Fields: depends on the signalwire_message_v1 integration that sends SMS replies;
  * api_url = the SMS sender number; backfill_key = the Front channel id.
@@ -41,10 +42,31 @@ const ussdChannelSpec: ChannelSpec = {
     const { rows } = await sql<{ sms_consent: boolean | null }>`
       SELECT sms_consent FROM ${TABLE}
       WHERE integration_id = ${delivery.integration.id} AND direction = 'inbound' AND external_conversation_id = ${row.recipient}
+        AND NOT data ? 'notice'
       ORDER BY pk DESC LIMIT 1`.execute(delivery.ctx.db);
     return rows[0]?.sms_consent === true ? null : 'the client did not agree to SMS replies (shown under Read replies instead)';
   },
+  // Without it a counsellor cannot tell the reply is waiting for the client's next dial.
+  async noticeOfRefusal(db, delivery, row) {
+    const columns = {
+      external_conversation_id: row.recipient,
+      direction: 'inbound',
+      body: NO_SMS_NOTICE,
+      sender: row.recipient,
+      recipient: row.sender,
+    };
+    await sql`
+      INSERT INTO ${TABLE} (integration_id, external_id, external_conversation_id, direction, body, sender, recipient, data)
+      VALUES (${delivery.integration.id}, ${`nosms-${row.external_id}`}, ${columns.external_conversation_id}, ${columns.direction},
+              ${columns.body}, ${columns.sender}, ${columns.recipient},
+              ${JSON.stringify({ notice: 'no_sms_consent', reply_external_id: row.external_id, ...columns })}::jsonb)
+      ON CONFLICT (integration_id, external_id) DO NOTHING`.execute(db);
+  },
 };
+
+/** Posted into the Front conversation when a reply waits for the client's next dial. */
+export const NO_SMS_NOTICE =
+  'Not sent by SMS: this client has not agreed to SMS replies. They will see the reply under "Read replies" the next time they dial in.';
 
 export const frontUssdChannelAppV1 = defineReplicator({
   name: FRONT_USSD_CHANNEL,

@@ -1,10 +1,11 @@
 /**
  * The USSD helpline end to end, worker running: a USSD message reaches the simulated
- * Front, the counsellor's reply reaches the client by SMS (when agreed) and under "Read
- * replies" at the next dial — each exactly once.
+ * Front, the counsellor's reply reaches the client by SMS (when agreed; otherwise Front gets
+ * a notice saying so) and under "Read replies" at the next dial — each exactly once.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_SMS_NOTICE } from '../../src/replicators/front-ussd-channel-app-v1.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { dial } from '../../src/simulators/ussd.ts';
 import { CUSTOMER, CUSTOMER_2, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers/channel.ts';
@@ -60,12 +61,19 @@ describe('the USSD helpline through Front', () => {
     expect((await setup.rows()).find((r) => r.front_message_id === 'msg_reply1')).toMatchObject({ delivery_status: 'delivered', read_at: expect.any(Date) });
   });
 
-  it('without consent, no SMS: the reply waits under Read replies', async () => {
+  it('without consent, no SMS: the reply waits under Read replies, and Front is told so once', async () => {
     await talk(CUSTOMER_2, 'please do not text me', '2');
     await waitFor(() => setup.front.inbox.some((m) => m.senderHandle === CUSTOMER_2), { what: 'import into Front' });
     await setup.frontClient.message({ id: 'msg_reply2', channelId: CHANNEL, text: 'Call us when you can.', to: [CUSTOMER_2] });
     await waitFor(async () => (await setup.rows()).find((r) => r.front_message_id === 'msg_reply2')?.delivery_status === 'skipped', { what: 'the reply to settle' });
     expect(setup.signalwire.sent().filter((m) => m.to === CUSTOMER_2)).toEqual([]);
+    await waitFor(() => setup.front.inbox.some((m) => m.body === NO_SMS_NOTICE), { what: 'the notice in Front' });
+    await settle();
+    expect(setup.front.inbox.filter((m) => m.body === NO_SMS_NOTICE)).toMatchObject([{ channelId: CHANNEL, senderHandle: CUSTOMER_2, externalConversationId: CUSTOMER_2 }]);
+    // The notice is not the client's message: the conversation still counts one from them, answered.
+    const { rows } = await sql<{ inbound_messages: number; unanswered: boolean }>`
+      SELECT inbound_messages, unanswered FROM conversations WHERE conversation_id = ${CUSTOMER_2}`.execute(setup.engine.db);
+    expect(rows).toEqual([{ inbound_messages: 1, unanswered: false }]);
     const { session, first } = await dial(ussdUrl(), { gateway: 'africastalking', msisdn: CUSTOMER_2 });
     expect(first.screen.text).toContain('Read replies (1 new)');
     expect((await session.send('2')).screen.text).toContain('Call us when you can.');

@@ -74,6 +74,11 @@ export interface ChannelSpec {
   importPlan(delivery: Delivery, row: ChannelRow, writtenAt: Date): Promise<{ body: string; files: FrontFile[]; externalId: string; key: string }>;
   /** Why this row's SMS must not go (e.g. no consent), or null. */
   smsRefusal?(delivery: Delivery, row: ChannelRow): Promise<string | null>;
+  /**
+   * Tell the counsellor an SMS was refused: store a notice row for the pass to import into
+   * the conversation. Runs in the transaction that marks the reply skipped.
+   */
+  noticeOfRefusal?(db: Kysely<Database>, delivery: Delivery, row: ChannelRow, refusal: string): Promise<void>;
   /** What is wrong with a row that cannot be delivered as it is, or null. */
   invariant(row: ChannelRow): string | null;
 }
@@ -316,7 +321,14 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
     return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped', message: 'recipient not in SIGNALWIRE_SMS_ALLOWLIST' });
   }
   const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
-  if (refusal) return finish(delivery, row, { status: 'skipped', message: refusal });
+  if (refusal) {
+    const notice = delivery.spec.noticeOfRefusal;
+    if (!notice) return finish(delivery, row, { status: 'skipped', message: refusal });
+    return ctx.db.transaction().execute(async (trx) => {
+      await finish(delivery, row, { status: 'skipped', message: refusal }, trx);
+      await notice(trx, delivery, row, refusal);
+    });
+  }
   const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
   // Committed before anything can reach SignalWire: after a crash, the next attempt knows to look first.
   await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
