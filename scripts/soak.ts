@@ -15,7 +15,8 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../test/helpers/channel.ts';
 import { crashDrain, outage, providerFaults, races, type Figures } from '../test/helpers/reliability.ts';
-import { dropDatabase, freshDatabase, throwawayServer } from '../test/helpers/throwaway-postgres.ts';
+import { dropDatabase, recreateDatabase } from '../src/db/databases.ts';
+import { throwawayServer } from '../test/helpers/throwaway-postgres.ts';
 
 const SCENARIOS: Record<string, (setup: ChannelSetup) => Promise<Figures>> = {
   crash: (setup) => crashDrain(setup, { messages: 1000, rounds: 20, timeoutMs: 300_000 }),
@@ -33,7 +34,7 @@ if (unknown.length > 0) {
 }
 
 const server = await throwawayServer(path.resolve('.switchboard/soak'), log);
-const url = await freshDatabase(server.serverUrl, 'switchboard_soak');
+const url = await recreateDatabase(server.serverUrl, 'switchboard_soak');
 const database = wrapPool(url, createPool(url, 12, log));
 await migrateToLatest(database.db, database.pool, log);
 

@@ -7,12 +7,12 @@
  */
 import type net from 'node:net';
 import path from 'node:path';
-import pg from 'pg';
 import type { Runner } from 'graphile-worker';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.ts';
 import { createPool, wrapPool, type DatabaseHandle } from '../db/connect.ts';
-import { acquireEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { recreateDatabase } from '../db/databases.ts';
+import { acquireEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import type { ServiceIntegration } from '../db/schema.ts';
 import type { Engine } from '../engine/ingest.ts';
@@ -52,18 +52,8 @@ export interface DemoEnvironment {
 
 /** A new, migrated database named `switchboard_<name>` on the server at serverUrl (dropped first if it exists). */
 export async function freshDatabase(serverUrl: string, name: string, log: Logger): Promise<DatabaseHandle> {
-  const database = `switchboard_${name}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${database}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  const handle = wrapPool(url.toString(), createPool(url.toString(), 12, log));
+  const url = await recreateDatabase(serverUrl, `switchboard_${name}`);
+  const handle = wrapPool(url, createPool(url, 12, log));
   await migrateToLatest(handle.db, handle.pool, log);
   return handle;
 }

@@ -4,9 +4,10 @@
  * what was imported, reply as a counsellor). They drive the simulators exactly as the
  * scripted demo does, so whatever is clicked converges through the real engine.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { sendError } from '../http/reply-error.ts';
+import { requestBody } from '../http/webhook-request.ts';
 import { dial, type UssdSession } from '../simulators/ussd.ts';
 import { adminGuard } from '../web/admin-token.ts';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, USSD_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
@@ -17,14 +18,9 @@ const smsInput = z.object({ from: phoneNumber, body: z.string().min(1).max(1600)
 const ussdInput = z.object({ from: phoneNumber, session: z.string().optional(), input: z.string().max(182).optional() });
 const replyInput = z.object({ channel: z.enum(['sms', 'ussd']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) });
 
-function parseJson<T>(schema: z.ZodType<T>, body: unknown): { ok: true; value: T } | { ok: false; message: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body ?? ''));
-  } catch {
-    return { ok: false, message: 'the body must be JSON' };
-  }
-  const parsed = schema.safeParse(value);
+/** The request's body checked against `schema` (a malformed body is refused with 400, another media type with 415). */
+function parseInput<T>(schema: z.ZodType<T>, request: FastifyRequest): { ok: true; value: T } | { ok: false; message: string } {
+  const parsed = schema.safeParse(requestBody(request).body);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, message: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
 }
 
@@ -55,7 +51,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
   });
 
   app.post('/phone/sms', async (request, reply) => {
-    const input = parseJson(smsInput, request.body);
+    const input = parseInput(smsInput, request);
     if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
     const env = environment()!;
     const { message } = await env.signalwire.receiveInbound({ from: input.value.from, to: DEMO_SUPPORT, body: input.value.body }, env.signalwireHook);
@@ -63,7 +59,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
   });
 
   app.post('/phone/ussd', async (request, reply) => {
-    const input = parseJson(ussdInput, request.body);
+    const input = parseInput(ussdInput, request);
     if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
     const env = environment()!;
     const { from, session: id, input: typed } = input.value;
@@ -96,7 +92,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
   });
 
   app.post('/inbox/reply', async (request, reply) => {
-    const input = parseJson(replyInput, request.body);
+    const input = parseInput(replyInput, request);
     if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
     const env = environment()!;
     const { channel, to, text } = input.value;

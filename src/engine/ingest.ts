@@ -50,7 +50,7 @@ async function notifyDependents(
   rows: UpsertedRow[],
 ): Promise<void> {
   // Most tables have no dependents at all: skip the lookup when no known replicator can be one.
-  if (!engine.registry.list().some((r) => r.dependsOn === integration.service_name)) return;
+  if (!engine.registry.hasDependents(integration.service_name)) return;
   const dependents = await db
     .selectFrom('service_integrations')
     .selectAll()

@@ -7,6 +7,8 @@ import type { Replicator } from './replicator.ts';
 
 export class Registry {
   readonly #byName = new Map<string, Replicator>();
+  /** Services some registered replicator depends on. */
+  readonly #depended = new Set<string>();
 
   constructor(replicators: readonly Replicator[]) {
     for (const replicator of replicators) {
@@ -17,6 +19,7 @@ export class Registry {
       if (replicator.dependsOn && !this.#byName.has(replicator.dependsOn)) {
         throw new Error(`replicator ${replicator.name} depends on unregistered ${replicator.dependsOn}`);
       }
+      if (replicator.dependsOn) this.#depended.add(replicator.dependsOn);
     }
   }
 
@@ -27,6 +30,11 @@ export class Registry {
       throw new SwitchboardError('SB_ERR_UNKNOWN_SERVICE', `unknown service "${name}"; known services: ${known}`);
     }
     return replicator;
+  }
+
+  /** Whether integrations of `name` can have dependents at all. */
+  hasDependents(name: string): boolean {
+    return this.#depended.has(name);
   }
 
   has(name: string): boolean {

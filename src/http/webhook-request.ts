@@ -26,12 +26,18 @@ function parseBody(raw: Buffer, contentType: string): unknown {
   throw new SwitchboardError('SB_ERR_UNSUPPORTED_MEDIA_TYPE', `unsupported content type "${contentType || '(none)'}"; send JSON or a form`);
 }
 
-export function toWebhookRequest(request: FastifyRequest, publicUrl: string): WebhookRequest {
+/** A request's raw body, its media type (lower case, no parameters) and the body parsed by it: JSON or a form; else 400/415. */
+export function requestBody(request: FastifyRequest): { raw: Buffer; contentType: string; body: unknown } {
   const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
   const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  return { raw, contentType, body: parseBody(raw, contentType) };
+}
+
+export function toWebhookRequest(request: FastifyRequest, publicUrl: string): WebhookRequest {
+  const { raw, contentType, body } = requestBody(request);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
   }
-  return { method: request.method, url: `${publicUrl}${request.url}`, headers, rawBody: raw, contentType, body: parseBody(raw, contentType) };
+  return { method: request.method, url: `${publicUrl}${request.url}`, headers, rawBody: raw, contentType, body };
 }

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runReadOnlySql } from '../../src/cli/commands/sql.ts';
+import { dropDatabase } from '../../src/db/databases.ts';
 import { startDemoEnvironment } from '../../src/demo/environment.ts';
 import { playDemo } from '../../src/demo/script.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
@@ -92,10 +93,7 @@ describe("docs/sql.md's examples against the demo's data", () => {
     } finally {
       await pool.end();
       await env.close();
-      const admin = new pg.Client({ connectionString: inject('pgServerUrl') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS switchboard_sqldocs_${process.pid} WITH (FORCE)`);
-      await admin.end();
+      await dropDatabase(inject('pgServerUrl'), `switchboard_sqldocs_${process.pid}`);
     }
   });
 });

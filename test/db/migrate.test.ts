@@ -6,7 +6,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createPool, wrapPool, type DatabaseHandle } from '../../src/db/connect.ts';
 import { MIGRATIONS_DIR, migrateToLatest } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/log.ts';
-import { databaseUrl } from '../helpers/urls.ts';
+import { databaseUrl } from '../../src/db/databases.ts';
 
 const name = `switchboard_test_empty_${randomBytes(4).toString('hex')}`;
 const handles: DatabaseHandle[] = [];

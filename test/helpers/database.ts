@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { createPool, wrapPool, type DatabaseHandle } from '../../src/db/connect.ts';
 import { createLogger } from '../../src/log.ts';
-import { databaseUrl } from './urls.ts';
+import { databaseUrl } from '../../src/db/databases.ts';
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: inject('pgServerUrl') });

@@ -10,7 +10,8 @@ import { createPool, wrapPool } from '../../src/db/connect.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/log.ts';
 import { EXAMPLE_TABLES_SQL } from '../fixtures/example-replicators.ts';
-import { freshDatabase, throwawayServer } from '../helpers/throwaway-postgres.ts';
+import { recreateDatabase } from '../../src/db/databases.ts';
+import { throwawayServer } from '../helpers/throwaway-postgres.ts';
 
 export const TEMPLATE_DB = 'switchboard_test_template';
 
@@ -24,7 +25,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const server = await throwawayServer(path.resolve('.switchboard/test'), log);
-  const templateUrl = await freshDatabase(server.serverUrl, TEMPLATE_DB);
+  const templateUrl = await recreateDatabase(server.serverUrl, TEMPLATE_DB);
   const template = wrapPool(templateUrl, createPool(templateUrl, 3, log));
   try {
     await migrateToLatest(template.db, template.pool, log);

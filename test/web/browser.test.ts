@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { dropDatabase } from '../../src/db/databases.ts';
 import { startDemoEnvironment, type DemoEnvironment } from '../../src/demo/environment.ts';
 import { createLogger } from '../../src/log.ts';
 import { browserAvailable, CHROMIUM_PATH, launchChromium, matchScreenshot, SCREENSHOT_TOLERANCE } from '../helpers/browser.ts';
@@ -37,10 +37,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await env?.close();
-    const admin = new pg.Client({ connectionString: inject('pgServerUrl') });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS switchboard_${name} WITH (FORCE)`);
-    await admin.end();
+    await dropDatabase(inject('pgServerUrl'), `switchboard_${name}`);
   });
 
   const go = async (route: string) => {
