@@ -140,6 +140,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
   };
 
   const ctx: BackfillContext = {
+    engine,
     integration,
     incremental: request.incremental,
     lastBackfilledAt: request.incremental ? integration.last_backfilled_at : null,

@@ -79,6 +79,8 @@ export interface DependencyEvent {
 }
 
 export interface BackfillContext {
+  /** For backfillers that write into other integrations (with their dependents and passes). */
+  engine: Engine;
   integration: ServiceIntegration;
   incremental: boolean;
   /** When the last successful pass started; null on a full backfill. */

@@ -17,6 +17,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
+import { ingestRows, type Engine } from '../engine/ingest.ts';
 import { defineReplicator } from '../engine/replicator.ts';
 import { toE164 } from '../providers/phone.ts';
 import type { ChannelSpec } from './front-channel/deliver.ts';
@@ -39,12 +40,8 @@ const ussdChannelSpec: ChannelSpec = {
   }),
   // The client's latest word on SMS replies, from the last message they typed.
   async smsRefusal(delivery, row) {
-    const { rows } = await sql<{ sms_consent: boolean | null }>`
-      SELECT sms_consent FROM ${TABLE}
-      WHERE integration_id = ${delivery.integration.id} AND direction = 'inbound' AND external_conversation_id = ${row.recipient}
-        AND NOT data ? 'notice'
-      ORDER BY pk DESC LIMIT 1`.execute(delivery.ctx.db);
-    return rows[0]?.sms_consent === true ? null : 'the client did not agree to SMS replies (shown under Read replies instead)';
+    const consent = row.recipient ? await smsConsentOf(delivery.ctx.db, delivery.integration, row.recipient) : null;
+    return consent === true ? null : 'the client did not agree to SMS replies (shown under Read replies instead)';
   },
   // Without it a counsellor cannot tell the reply is waiting for the client's next dial.
   async noticeOfRefusal(db, delivery, row) {
@@ -114,13 +111,57 @@ export async function channelOf(db: Kysely<Database>, ussd: ServiceIntegration):
   return all.length === 1 ? all[0]! : null;
 }
 
+/*
+ * What a USSD service does with its channel (src/ussd/hop.ts calls these, in the hop's
+ * transaction): hand over what a client typed, record their SMS consent, read their unread
+ * replies, and mark replies read once shown.
+ */
+
+/** A client's typed message: an inbound row (the conversation is their number), imported into Front by the pass. Returns its external id. */
+export async function submitMessage(
+  engine: Engine,
+  db: Kysely<Database>,
+  channel: ServiceIntegration,
+  message: { hopPk: number; msisdn: string; body: string; consent: boolean | null; gateway: string; sessionId: string },
+): Promise<string> {
+  const columns = {
+    signalwire_sid: null,
+    front_message_id: null,
+    external_conversation_id: message.msisdn,
+    direction: 'inbound',
+    body: message.body,
+    sender: message.msisdn,
+    recipient: channel.api_url,
+    sms_consent: message.consent,
+    ussd_request_id: message.hopPk,
+  };
+  const key = `ussd-${message.hopPk}`;
+  await ingestRows(engine, channel, [{ key, columns, data: { ...columns, gateway: message.gateway, ussd_session: message.sessionId } }], { origin: 'webhook', db });
+  return key;
+}
+
+/** The client's answer on SMS replies, given after their message was handed over. */
+export async function setConsent(db: Kysely<Database>, channel: ServiceIntegration, externalId: string, consent: boolean): Promise<void> {
+  await sql`UPDATE ${TABLE} SET sms_consent = ${consent}, row_updated_at = now()
+    WHERE integration_id = ${channel.id} AND external_id = ${externalId}`.execute(db);
+}
+
+/** The client's latest word on SMS replies (their last typed message's), as delivery reads it. */
+export async function smsConsentOf(db: Kysely<Database>, channel: ServiceIntegration, msisdn: string): Promise<boolean | null> {
+  const { rows } = await sql<{ sms_consent: boolean | null }>`
+    SELECT sms_consent FROM ${TABLE}
+    WHERE integration_id = ${channel.id} AND direction = 'inbound' AND external_conversation_id = ${msisdn} AND NOT data ? 'notice'
+    ORDER BY pk DESC LIMIT 1`.execute(db);
+  return rows[0]?.sms_consent ?? null;
+}
+
 export interface UnreadReply {
   id: string;
   text: string;
 }
 
 /** Replies to this client not read yet, oldest first. */
-export async function unreadReplies(db: Kysely<any>, channel: ServiceIntegration, msisdn: string): Promise<UnreadReply[]> {
+export async function unreadReplies(db: Kysely<Database>, channel: ServiceIntegration, msisdn: string): Promise<UnreadReply[]> {
   const { rows } = await sql<{ pk: number; body: string | null }>`
     SELECT pk, body FROM ${TABLE}
     WHERE integration_id = ${channel.id} AND direction = 'outbound' AND recipient = ${msisdn} AND read_at IS NULL
@@ -128,7 +169,7 @@ export async function unreadReplies(db: Kysely<any>, channel: ServiceIntegration
   return rows.map((r) => ({ id: String(r.pk), text: r.body ?? '' }));
 }
 
-export async function markRead(db: Kysely<any>, channel: ServiceIntegration, ids: string[]): Promise<void> {
+export async function markRead(db: Kysely<Database>, channel: ServiceIntegration, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await sql`UPDATE ${TABLE} SET read_at = now(), row_updated_at = now() WHERE integration_id = ${channel.id} AND pk = ANY(${ids.map(Number)}::bigint[])`.execute(db);
 }

@@ -1,9 +1,10 @@
 /**
  * `ussd_request_v1`: a USSD service reached through any of the supported gateways
  * (Africa's Talking, Nalo, Nsano, Hubtel, Arkesel) at /v1/ussd/<gateway>/<opaque id>.
- * One row per hop: the raw body, the parsed request (`data`), the normalised turn, the
- * answer sent and its latency, keyed by a de-duplication key so a repeated hop is stored
- * once and answered identically. Menus come from a flow document (`--flow`, validated),
+ * One row per request, committed on arrival under a request id: the raw body, the parsed
+ * request (`data`), the normalised turn; then, once processed, its de-duplication key (a
+ * repeated hop points at the first with `replay_of` and is answered identically), the
+ * answer sent and its latency. Unprocessed rows are pending; the pass retries them. Menus come from a flow document (`--flow`, validated),
  * by default the helpline flow. Sessions live in `ussd_sessions`.
  */
 import fs from 'node:fs';
@@ -11,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { defineReplicator } from '../engine/replicator.ts';
 import { parseRegionFlag } from '../providers/phone.ts';
 import { FlowError, parseFlow } from '../ussd/flow/engine.ts';
+import { retryPendingHops } from '../ussd/hop.ts';
 import { USSD_SERVICE, ussdRoutes } from '../ussd/route.ts';
 import { GATEWAYS } from '../ussd/types.ts';
 
@@ -40,8 +42,9 @@ const positiveInteger = (value: string) => {
 export const ussdRequestV1 = defineReplicator({
   name: USSD_SERVICE,
   description: 'USSD requests',
-  remoteKey: 'dedupe_key',
+  remoteKey: 'request_id',
   columns: [
+    { name: 'dedupe_key', type: 'text' },
     { name: 'gateway', type: 'text' },
     { name: 'session_id', type: 'text' },
     { name: 'kind', type: 'text' },
@@ -51,9 +54,20 @@ export const ussdRequestV1 = defineReplicator({
     { name: 'response_content_type', type: 'text' },
     { name: 'response_body', type: 'text' },
     { name: 'latency_ms', type: 'real' },
+    { name: 'processed_at', type: 'timestamptz' },
+    { name: 'attempts', type: 'integer' },
+    { name: 'last_error', type: 'text' },
+    { name: 'failed_at', type: 'timestamptz' },
+    { name: 'replay_of', type: 'bigint' },
   ],
-  // A hop is written once; its answer is filled in after it is sent.
+  // A request is written once, on arrival; processing fills in the rest (src/ussd/hop.ts).
   updateWhere: 'false',
+  pendingWhere: 'processed_at IS NULL AND failed_at IS NULL',
+  failedWhere: 'failed_at IS NOT NULL',
+  failedReason: `'not processed after ' || attempts || ' attempts: ' || coalesce(last_error, '?')`,
+  // A hop whose processing failed (or whose process died) is retried by the next pass, polls included.
+  backfillers: (integration) => [{ name: 'pending hops', run: async (ctx) => void (await retryPendingHops(ctx.engine, integration)) }],
+  polls: true,
   resetClears: [],
   fields: [
     { flag: 'flow', target: { setting: 'flow' }, description: 'a flow document (JSON or YAML) defining the menus', parse: readFlow },

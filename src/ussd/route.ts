@@ -9,6 +9,7 @@ import type { ServiceIntegration } from '../db/schema.ts';
 import { invalidPayload, SwitchboardError } from '../engine/errors.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { findByOpaqueId } from '../engine/integrations.ts';
+import { stripNul } from '../engine/upsert.ts';
 import { toWebhookRequest } from '../http/webhook-request.ts';
 import { adapterFor } from './gateways/index.ts';
 import type { UssdTurn } from './types.ts';
@@ -68,10 +69,8 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
       const webhook = toWebhookRequest(request, engine.config.publicUrl);
       const query = Object.fromEntries(Object.entries(request.query as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
       const region = typeof integration.settings.region === 'string' ? integration.settings.region : engine.config.defaultPhoneRegion;
-      const turn = adapter.parse(
-        { body: webhook.body, contentType: webhook.contentType, query, method: request.method },
-        region,
-      );
+      // Postgres stores no NUL and no lone surrogate: cleaned here, as every upsert does, so the typed text survives.
+      const turn = stripNul(adapter.parse({ body: webhook.body, contentType: webhook.contentType, query, method: request.method }, region)) as UssdTurn;
       if (!turn.msisdn) throw invalidPayload('no phone number in the request');
       if (!constantsMatch(integration, turn)) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', "the request's service code or gateway user id is not this integration's");
       if (overLimit(integration, turn.msisdn)) throw new SwitchboardError('SB_ERR_RATE_LIMITED', 'too many requests from this caller; try again in a minute');
@@ -81,7 +80,7 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
         adapter,
         settings: ussdSettings(integration, adapter, engine.config),
         turn,
-        rawBody: webhook.rawBody.toString('utf8'),
+        rawBody: stripNul(webhook.rawBody.toString('utf8')) as string,
         url: `${engine.config.publicUrl}${request.url.split('?')[0]}`,
         arrivedAt,
       });

@@ -7,9 +7,17 @@ import type { Config } from '../config.ts';
 import type { ServiceIntegration } from '../db/schema.ts';
 import { parseFlow, type Flow } from './flow/engine.ts';
 import { HELPLINE_FLOW } from './flow/helpline.ts';
-import type { UssdSettings } from './hop.ts';
 import { DEFAULT_BOUNDARIES, type Boundary } from './sessions.ts';
 import type { GatewayAdapter } from './types.ts';
+
+export interface UssdSettings {
+  flow: Flow;
+  flowName: string;
+  pageBudget: number;
+  budgetMs: number;
+  identifier: 'session' | 'msisdn';
+  boundaries: readonly Boundary[];
+}
 
 const flows = new Map<string, Flow>();
 

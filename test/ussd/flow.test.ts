@@ -103,11 +103,17 @@ describe('the helpline flow', () => {
       { text: MAIN, end: false },
       { text: 'Type your message:', end: false },
       { text: 'May a counsellor reply by SMS?\n1. Yes\n2. No', end: false },
-      { text: 'Thank you. A counsellor will read your message.', end: true },
+      { text: 'Thank you. A counsellor will reply by SMS. You can also read replies when you dial again.', end: true },
     ]);
     expect(steps.map((s) => s.ended)).toEqual([false, false, false, true]);
     expect(steps.map((s) => s.actions)).toEqual([[], [], [], [{ type: 'submit_message', data: { message: 'I need help', sms_consent: true } }]]);
-    expect(steps[3]?.session).toEqual({ screen: 'sent', page: 0, data: { message: 'I need help', sms_consent: true } });
+    expect(steps[3]?.session).toEqual({ screen: 'sent_sms', page: 0, data: { message: 'I need help', sms_consent: true } });
+  });
+
+  it('promises SMS replies only to a caller who agreed to them', () => {
+    const refused = walk(HELPLINE_FLOW, ['1', 'I need help', '2']).at(-1)!;
+    expect(refused.screen).toEqual({ text: 'Thank you. A counsellor will read your message. Dial again to read replies.', end: true });
+    expect(refused.screen.text).not.toMatch(/SMS/);
   });
 
   it('saves a typed 0 or # as the message, not as navigation', () => {

@@ -23,11 +23,13 @@ export const HELPLINE_FLOW: Flow = parseFlow({
       type: 'menu',
       title: 'May a counsellor reply by SMS?',
       choices: [
-        { label: 'Yes', next: 'sent', set: { sms_consent: true } },
+        { label: 'Yes', next: 'sent_sms', set: { sms_consent: true } },
         { label: 'No', next: 'sent', set: { sms_consent: false } },
       ],
     },
-    sent: { type: 'end', text: 'Thank you. A counsellor will read your message.', action: 'submit_message' },
+    // What the client is told about replies matches what they agreed to.
+    sent_sms: { type: 'end', text: 'Thank you. A counsellor will reply by SMS. You can also read replies when you dial again.', action: 'submit_message' },
+    sent: { type: 'end', text: 'Thank you. A counsellor will read your message. Dial again to read replies.', action: 'submit_message' },
     replies: { type: 'replies', empty: 'No new replies yet.', header: 'Replies:' },
     bye: { type: 'end', text: 'Goodbye. Dial again any time.' },
   },
