@@ -59,6 +59,8 @@ export interface WebhookLogTable {
   method: string;
   status: number;
   reason: string | null;
+  /** The sender's address, on routes that record it (USSD). */
+  source_address: string | null;
   duration_ms: number;
   content_type: string | null;
   headers: Json<Record<string, string>>;

@@ -78,7 +78,9 @@ export async function createDemoIntegrations(engine: Engine, config: Config, sig
   });
   const sms = await create('front_signalwire_message_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
   const ussdChannel = await create('front_ussd_channel_app_v1', { phone: DEMO_SUPPORT }, String(sw.id));
-  const { integration: ussd } = await create('ussd_request_v1', {});
+  // The simulated gateway calls from this machine (an authenticated service, so replies show
+  // over USSD) and carries every simulated caller, as a real gateway's address does.
+  const { integration: ussd } = await create('ussd_request_v1', { 'ip-allowlist': '127.0.0.1 ::1', 'max-hops-per-address-per-minute': '1000000' });
   return { sw, ussd, smsApiKey: sms.apiKey!, ussdApiKey: ussdChannel.apiKey! };
 }
 

@@ -172,6 +172,8 @@ export interface Replicator {
 
 export interface SetupState {
   ready: boolean;
+  /** A one-word state when not ready for a reason other than missing setup (e.g. `unauthenticated`). */
+  state?: string;
   /** What is missing and how to fix it, or what it is connected to. */
   detail: string;
 }

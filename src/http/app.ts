@@ -22,7 +22,8 @@ import { dashboardRoutes } from '../web/routes.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by webhook routes: what the webhook log records for this request. */
-    webhookLog?: { integrationId: number | null; reason: string | null };
+    /** `sourceAddress`: set by routes whose senders are known by address (USSD gateways). */
+    webhookLog?: { integrationId: number | null; reason: string | null; sourceAddress?: string };
   }
 }
 
@@ -94,6 +95,7 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
       method: request.method,
       status: reply.statusCode,
       reason: entry.reason,
+      sourceAddress: entry.sourceAddress ?? null,
       durationMs: reply.elapsedTime,
       contentType: request.headers['content-type'] ?? null,
       headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)])),

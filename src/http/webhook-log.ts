@@ -14,6 +14,7 @@ export interface WebhookLogEntry {
   method: string;
   status: number;
   reason: string | null;
+  sourceAddress: string | null;
   durationMs: number;
   contentType: string | null;
   headers: Record<string, string>;
@@ -65,6 +66,7 @@ export class WebhookLogWriter {
             method: e.method,
             status: e.status,
             reason: e.reason,
+            source_address: e.sourceAddress,
             duration_ms: e.durationMs,
             content_type: e.contentType,
             headers: JSON.stringify(

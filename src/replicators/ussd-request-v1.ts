@@ -14,6 +14,7 @@ import { parseRegionFlag } from '../providers/phone.ts';
 import { FlowError, parseFlow } from '../ussd/flow/engine.ts';
 import { retryPendingHops } from '../ussd/hop.ts';
 import { USSD_SERVICE, ussdRoutes } from '../ussd/route.ts';
+import { allowlistOf, parseAllowlist } from '../ussd/allowlist.ts';
 import { GATEWAYS } from '../ussd/types.ts';
 
 /** A flow file (JSON, or YAML by its extension), validated, stored as JSON. */
@@ -33,6 +34,10 @@ function readFlow(file: string): string {
   }
   return JSON.stringify(document);
 }
+
+const UNAUTHENTICATED = 'unauthenticated';
+const UNAUTHENTICATED_EFFECT = 'anyone with the URL could pose as a caller, so replies are not shown over USSD and SMS consent is not recorded';
+const ADDRESSES_GUIDE = "where each gateway publishes its addresses: docs/guides/ussd-helpline.md, \"Gateways' addresses\"";
 
 const positiveInteger = (value: string) => {
   if (!/^\d+$/.test(value) || Number(value) <= 0) throw new Error('a positive whole number');
@@ -97,8 +102,28 @@ export const ussdRequestV1 = defineReplicator({
     { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; default: the only one' },
     { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code (Africa's Talking, Hubtel)" },
     { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID (Nalo, Arkesel)" },
+    {
+      flag: 'gateway',
+      target: { setting: 'gateway' },
+      description: `the one gateway allowed to call (${GATEWAYS.join(', ')}); default any`,
+      parse: (value) => {
+        if (!(GATEWAYS as readonly string[]).includes(value)) throw new Error(`one of ${GATEWAYS.join(', ')}`);
+        return value;
+      },
+    },
     { flag: 'max-hops-per-minute', target: { setting: 'max_hops_per_minute' }, description: 'per caller, before answering 429 (default 60)', parse: positiveInteger },
-    { flag: 'ip-allowlist', target: { setting: 'ip_allowlist' }, description: 'space-separated gateway IPs allowed to call (default any)' },
+    {
+      flag: 'max-hops-per-address-per-minute',
+      target: { setting: 'max_hops_per_address_per_minute' },
+      description: "per source address, before answering 429 (default 600; a gateway's address carries all its callers)",
+      parse: positiveInteger,
+    },
+    {
+      flag: 'ip-allowlist',
+      target: { setting: 'ip_allowlist' },
+      description: "the gateway's addresses or CIDR ranges (IPv4, IPv6), space-separated; without it the service is unauthenticated: no replies shown over USSD, no SMS consent recorded",
+      parse: parseAllowlist,
+    },
     {
       flag: 'region',
       target: { setting: 'region' },
@@ -108,10 +133,29 @@ export const ussdRequestV1 = defineReplicator({
   ],
   routes: ussdRoutes,
   webhookUrl: (integration, publicUrl) => `${publicUrl}/v1/ussd/<gateway>/${integration.opaque_id}`,
-  setupInstructions: (integration, publicUrl) =>
-    [
-      "Give your USSD gateway the callback URL for it (the opaque id is the secret: USSD callbacks are unsigned):",
-      ...GATEWAYS.map((g) => `  ${g.padEnd(15)} ${publicUrl}/v1/ussd/${g}/${integration.opaque_id}`),
-      'Ask the gateway for its callback IPs and set them with --ip-allowlist.',
-    ].join('\n'),
+  setupState: (integration) =>
+    allowlistOf(integration.settings.ip_allowlist)
+      ? { ready: true, detail: 'authenticated: callers limited to the IP allowlist' }
+      : { ready: false, state: UNAUTHENTICATED, detail: `${UNAUTHENTICATED}: ${UNAUTHENTICATED_EFFECT}; set --ip-allowlist (${ADDRESSES_GUIDE})` },
+  async doctor(integration) {
+    return [
+      allowlistOf(integration.settings.ip_allowlist)
+        ? { check: 'authentication', status: 'ok', detail: `callers limited to ${String(integration.settings.ip_allowlist)}` }
+        : {
+            check: 'authentication',
+            status: 'warn',
+            detail: `${UNAUTHENTICATED}: ${UNAUTHENTICATED_EFFECT}. Set \`switchboard integrations update ${integration.id} --ip-allowlist "<addresses or CIDR ranges>"\` with your gateway's published addresses (${ADDRESSES_GUIDE}); a refused request's address is in webhook_log.source_address`,
+          },
+    ];
+  },
+  setupInstructions: (integration, publicUrl) => {
+    const gateways = typeof integration.settings.gateway === 'string' ? [integration.settings.gateway] : GATEWAYS;
+    return [
+      allowlistOf(integration.settings.ip_allowlist)
+        ? `State: authenticated (callers limited to ${String(integration.settings.ip_allowlist)}).`
+        : `State: ${UNAUTHENTICATED} — ${UNAUTHENTICATED_EFFECT}. Set --ip-allowlist with your gateway's addresses (${ADDRESSES_GUIDE}).`,
+      'Give your USSD gateway the callback URL for it (keep it secret: USSD callbacks are unsigned):',
+      ...gateways.map((g) => `  ${g.padEnd(15)} ${publicUrl}/v1/ussd/${g}/${integration.opaque_id}`),
+    ].join('\n');
+  },
 });

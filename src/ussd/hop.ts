@@ -35,11 +35,14 @@ export const MAX_HOP_ATTEMPTS = 10;
 /** Session data key holding the external id of the message this session handed to the channel. */
 const SUBMITTED = '$submitted';
 
-/** The END screen of a hop answered before its work was done: true to what the caller agreed to. */
-export function receiptText(smsConsent: boolean): string {
-  return smsConsent
-    ? 'Thank you, your message was received. Replies will come by SMS, and you can read them when you dial again.'
-    : 'Thank you, your message was received. Dial again to read replies.';
+/**
+ * The END screen of a hop answered before its work was done: true to what the caller agreed
+ * to, and to whether this service may show replies (only when its callers are authenticated).
+ */
+export function receiptText(smsConsent: boolean, repliesShown: boolean): string {
+  const received = 'Thank you, your message was received.';
+  if (smsConsent) return repliesShown ? `${received} Replies will come by SMS, and you can read them when you dial again.` : `${received} Replies will come by SMS.`;
+  return repliesShown ? `${received} Dial again to read replies.` : received;
 }
 
 export interface HopInput {
@@ -89,7 +92,7 @@ export async function handleHop(input: HopInput): Promise<GatewayHttpResponse> {
 
   if (result === 'late' || result === 'failed') {
     if (result === 'late') engine.log.warn({ integration_id: integration.id, gateway: turn.gateway }, 'USSD hop over budget: answered END, finishing in the background');
-    const answer = adapter.render({ text: receiptText(await consentOf(engine, integration, turn.msisdn)), end: true }, turn);
+    const answer = adapter.render({ text: receiptText(await consentOf(engine, integration, turn.msisdn), settings.authenticated), end: true }, turn);
     ussdHopDuration.observe({ gateway: turn.gateway, outcome: 'fallback' }, (performance.now() - input.arrivedAt) / 1000);
     // What the client saw is the receipt: store that (for replays), whatever the work does.
     void work
@@ -103,7 +106,7 @@ export async function handleHop(input: HopInput): Promise<GatewayHttpResponse> {
   }
   const outcome = result.get(pk);
   if (!outcome || outcome.replay) {
-    const answer = await replay(engine.db, outcome?.of ?? pk, deadline, () => adapter.render({ text: receiptText(false), end: true }, turn));
+    const answer = await replay(engine.db, outcome?.of ?? pk, deadline, () => adapter.render({ text: receiptText(false, settings.authenticated), end: true }, turn));
     ussdHopDuration.observe({ gateway: turn.gateway, outcome: 'replay' }, (performance.now() - input.arrivedAt) / 1000);
     return answer;
   }
@@ -209,12 +212,14 @@ async function runTurn(
   }
 
   const channel = await channelOf(trx, integration);
-  const ctx = { unreadReplies: channel ? await unreadReplies(trx, channel, turn.msisdn) : [], budget: settings.pageBudget };
+  // Anyone could pose as this caller unless the service is authenticated: then no reply is shown.
+  const replies = channel && settings.authenticated ? await unreadReplies(trx, channel, turn.msisdn) : [];
+  const ctx = { unreadReplies: replies, budget: settings.pageBudget };
   const state = session.state as FlowSession | null;
   const typed = adapter.inputAfter?.(turn, session.last_dedupe) ?? turn.input;
   // A dial always starts over; so does an answer to a session that had ended.
   const step = turn.kind === 'initial' || !state || session.status === 'closed' ? startFlow(settings.flow, ctx) : continueFlow(settings.flow, state, typed, ctx);
-  if (channel) await handToChannel(engine, trx, channel, step.session, hop.pk, turn, sessionId);
+  if (channel) await handToChannel(engine, trx, channel, step.session, { hopPk: hop.pk, turn, sessionId, consentTrusted: settings.authenticated });
   await saveSession(trx, sessionId, { state: step.session, close: step.ended ? 'completed' : null, dedupe: turn.dedupe, gatewaySession });
   const response = adapter.render(step.screen, turn);
   await storeResult(trx, hop.pk, response, step.actions);
@@ -227,11 +232,19 @@ async function runTurn(
 
 /**
  * The flow's `message` goes to the channel the moment it is typed; a later consent answer
- * updates that message.
+ * updates that message. Consent counts only from an authenticated service: otherwise a
+ * stranger could have replies texted to a child's phone.
  */
-async function handToChannel(engine: Engine, trx: Kysely<Database>, channel: ServiceIntegration, session: FlowSession, hopPk: number, turn: UssdTurn, sessionId: string): Promise<void> {
+async function handToChannel(
+  engine: Engine,
+  trx: Kysely<Database>,
+  channel: ServiceIntegration,
+  session: FlowSession,
+  hop: { hopPk: number; turn: UssdTurn; sessionId: string; consentTrusted: boolean },
+): Promise<void> {
   const { data } = session;
-  const consent = typeof data.sms_consent === 'boolean' ? data.sms_consent : null;
+  const { hopPk, turn, sessionId } = hop;
+  const consent = hop.consentTrusted && typeof data.sms_consent === 'boolean' ? data.sms_consent : null;
   if (typeof data[SUBMITTED] === 'string') {
     if (consent !== null) await setConsent(trx, channel, data[SUBMITTED], consent);
     return;

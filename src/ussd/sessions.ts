@@ -88,8 +88,9 @@ export async function saveSession(
     WHERE id = ${id}`.execute(trx);
 }
 
-/** Close sessions the gateway abandoned: no hop for `idleSeconds`. Returns how many. */
+/** Close sessions the gateway abandoned: no hop for `idleSeconds`. Returns how many. Also forgets hop counts past their minute. */
 export async function sweepSessions(db: Kysely<Database>, idleSeconds: number): Promise<number> {
+  await sql`DELETE FROM ussd_hop_counts WHERE window_start < now() - interval '1 minute'`.execute(db);
   const result = await sql`
     UPDATE ussd_sessions SET status = 'closed', close_reason = 'abandoned', closed_at = now(), state = NULL, last_dedupe = NULL
     WHERE status = 'open' AND last_hop_at < now() - make_interval(secs => ${idleSeconds})`.execute(db);

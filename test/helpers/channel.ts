@@ -76,7 +76,7 @@ export async function setUpChannel(database: Pick<TestDatabase, 'db' | 'url'>, e
   const service = options.ussd ? 'front_ussd_channel_app_v1' : 'front_signalwire_message_channel_app_v1';
   const channelRun = await cli('integrations', 'create', service, '--depends-on', String(swRun.json().id), '--phone', SUPPORT, '--json');
   if (channelRun.code !== 0) throw new Error(channelRun.stderr);
-  const ussdRun = options.ussd ? await cli('integrations', 'create', 'ussd_request_v1', '--json') : null;
+  const ussdRun = options.ussd ? await cli('integrations', 'create', 'ussd_request_v1', '--ip-allowlist', '127.0.0.1 ::1', '--json') : null;
   const apiKey = channelRun.json().api_key as string;
 
   const reload = (integration: ServiceIntegration) =>

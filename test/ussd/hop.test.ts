@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(() => app.close());
 beforeEach(async () => {
   await sql`TRUNCATE service_integrations CASCADE`.execute(engine.db);
-  ({ integration: ussd } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'ussd_request_v1', flags: {} }));
+  ({ integration: ussd } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'ussd_request_v1', flags: { 'ip-allowlist': '127.0.0.1 ::1' } }));
 });
 
 const url = (gateway: string, opaque = ussd.opaque_id) => `${base}/v1/ussd/${gateway}/${opaque}`;
@@ -66,7 +66,7 @@ describe('a helpline session over every gateway', () => {
 });
 
 describe('duplicates', () => {
-  it('a repeated hop (same cumulative text) is answered identically and stored once', async () => {
+  it('a repeated hop (same cumulative text) is answered identically and processed once', async () => {
     const { session } = await dial(url('africastalking'), { gateway: 'africastalking', msisdn: CALLER });
     await session.send('1');
     const request = gatewayRequest('africastalking', { kind: 'continue', sessionId: session.sessionId, msisdn: `+${CALLER}`, inputs: ['1'] });

@@ -5,23 +5,22 @@
  * message; what the caller is told about replies matches their SMS consent.
  */
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { integrationStatus } from '../../src/engine/status.ts';
 import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';
 import { MAX_HOP_ATTEMPTS, receiptText } from '../../src/ussd/hop.ts';
-import { setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
-import { useTestDatabase } from '../helpers/database.ts';
+import type { ChannelSetup } from '../helpers/channel.ts';
+import { useChannel } from '../helpers/use-channel.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const database = useTestDatabase();
+const channel = useChannel({ ussd: true, env: { DEFAULT_PHONE_REGION: 'GH' } });
+const database = channel.database;
 let setup: ChannelSetup;
 const CALLER = '+233241234567';
 
-beforeAll(async () => {
-  setup = await setUpChannel(database(), { DEFAULT_PHONE_REGION: 'GH' }, { ussd: true });
-  await setup.frontClient.authorize('cha_ussd');
+beforeAll(() => {
+  setup = channel.setup();
 });
-afterAll(() => setup.close());
 beforeEach(async () => {
   await sql`TRUNCATE ussd_request_v1, ussd_sessions, front_ussd_channel_app_v1`.execute(setup.engine.db);
   await sql`UPDATE service_integrations SET settings = settings - 'budget_ms' WHERE id = ${setup.ussd!.id}`.execute(setup.engine.db);
@@ -54,7 +53,7 @@ describe('a hop answered before its work is done', () => {
     await setBudget(150);
     const release = await holdSessions();
     const late = await session.send('please help me');
-    expect(late.screen).toEqual({ text: receiptText(false), end: true });
+    expect(late.screen).toEqual({ text: receiptText(false, true), end: true });
     // Already committed when the caller read "received": the raw request and the typed text.
     const [, , held] = await hops();
     expect(held).toMatchObject({ processed_at: null, raw_body: expect.stringContaining('please+help+me'), turn: expect.objectContaining({ input: 'please help me' }) });
@@ -66,7 +65,7 @@ describe('a hop answered before its work is done', () => {
 
     await sql`UPDATE ussd_request_v1 SET row_created_at = now() - interval '1 minute'`.execute(setup.engine.db);
     expect(await setup.pass(setup.ussd!)).toMatchObject({ status: 'succeeded' });
-    expect((await hops())[2]).toMatchObject({ processed_at: expect.any(Date), response_body: `END ${receiptText(false)}` });
+    expect((await hops())[2]).toMatchObject({ processed_at: expect.any(Date), response_body: `END ${receiptText(false, true)}` });
     expect(await ussdStatus()).toMatchObject({ pending: 0, failed: 0 });
     expect((await setup.rows()).map((r) => [r.direction, r.body, r.sender])).toEqual([['inbound', 'please help me', CALLER]]);
     await setup.pass(setup.channel);
@@ -131,8 +130,9 @@ describe('what the caller is told about replies', () => {
       await release();
       return screen;
     };
-    expect(await late(CALLER)).toEqual({ text: receiptText(true), end: true });
-    expect(await late('+233241230001')).toEqual({ text: receiptText(false), end: true });
-    expect(receiptText(false)).not.toMatch(/SMS/);
+    expect(await late(CALLER)).toEqual({ text: receiptText(true, true), end: true });
+    expect(await late('+233241230001')).toEqual({ text: receiptText(false, true), end: true });
+    expect(receiptText(false, true)).not.toMatch(/SMS/);
+    expect(receiptText(false, false)).toBe('Thank you, your message was received.');
   });
 });

@@ -9,7 +9,7 @@ interface IntegrationStatus {
   opaque_id: string;
   service: string;
   depends_on: number | null;
-  setup: { ready: boolean; detail: string };
+  setup: { ready: boolean; state?: string; detail: string };
   rows: number | null;
   pending: number | null;
   failed: number | null;
@@ -41,7 +41,7 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
         <h3>
           {i.service} <span class="muted">#{i.id}</span>
         </h3>
-        <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : 'setup needed'} />
+        <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : (i.setup.state ?? 'setup needed')} />
       </header>
       <p class="muted small">
         <Id value={i.opaque_id} />
