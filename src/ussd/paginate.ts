@@ -2,7 +2,8 @@
  * Renders a flow's ScreenSpec into pages that fit a gateway's budget in GSM-7 septets,
  * and reads the user's answer against the page they saw. flow_chat's model (positional
  * numbers, `# More` / `0 Back`), minus its faults: septets instead of code points, and
- * `0`/`#` are navigation only where a page offers them (USSD report §1.8, §9 item 5).
+ * `0`/`#` are navigation only where a page offers them, and any number of a menu works on
+ * any of its pages (USSD report §1.8, §9 item 5).
  * The layout is a pure function of (spec, budget), so a page index kept in a session stays valid.
  */
 import { septets, toGsm7 } from './gsm7.ts';
@@ -109,8 +110,9 @@ function numberChoices(spec: Extract<ScreenSpec, { kind: 'menu' }>, budget: numb
 function layout(spec: ScreenSpec, budget: number): Page[] {
   const choices = spec.kind === 'menu' ? numberChoices(spec, budget) : [];
   let text = clean(spec.kind === 'menu' ? spec.title : spec.text);
-  // Prompts drop Back on their last page (any answer there is text); end screens never offer it.
-  const back = (index: number, last: boolean): boolean => index > 0 && (spec.kind === 'menu' || (spec.kind === 'prompt' && !last));
+  // Menus offer Back on every later page; prompts and end screens on their middle pages only
+  // (a prompt's last page takes any answer as text; an end screen's last page ends the session).
+  const back = (index: number, last: boolean): boolean => index > 0 && (spec.kind === 'menu' || !last);
   const byPosition = (a: NumberedChoice, b: NumberedChoice): number => a.position - b.position;
 
   // Pinned choices (e.g. "0. Exit") stay on the first page when they fit there.
@@ -147,15 +149,20 @@ function layout(spec: ScreenSpec, budget: number): Page[] {
 
 const clampPage = (page: number, count: number): number => Math.min(Math.max(0, Math.trunc(page) || 0), count - 1);
 
-/** The page with a notice (e.g. "Invalid choice.") on top, dropping leading words of its body when both do not fit. */
+/**
+ * The page with a notice (e.g. "Invalid choice.") on top: when both do not fit, leading
+ * words of its body go first, then its last choice lines (their numbers still work: any
+ * choice of the menu is taken on any page), then the navigation — the notice always shows.
+ */
 function withNotice(page: Page, notice: string, budget: number): string {
-  let body = page.body;
+  let current = { ...page, choices: [...page.choices] };
   for (;;) {
-    const text = compose({ ...page, body }, notice);
+    const text = compose(current, notice);
     if (septets(text) <= budget) return text;
-    // No room even without a body: the page as it was, which itself shows the answer was not taken.
-    if (!body) return compose(page);
-    body = body.replace(/^\S+\s*/, '');
+    if (current.body) current = { ...current, body: current.body.replace(/^\S+\s*/, '') };
+    else if (current.choices.length > 0) current.choices.pop();
+    else if (current.back || current.more) current = { ...current, back: false, more: current.more && current.back };
+    else return shorten(notice, budget);
   }
 }
 
@@ -176,8 +183,9 @@ export function renderScreen(spec: ScreenSpec, page: number, budget: number, not
 
 /**
  * What an answer means on the page the user saw: navigation only where the page offers
- * it; a choice only when its number is shown on that page; on a prompt's last page,
- * anything (even "0" or "#") is the answer, returned as typed.
+ * it; otherwise the menu's choice with that number, on whichever page it is shown
+ * (flow_chat's behaviour: a number read on page 1 still works on page 3); on a prompt's
+ * last page, anything (even "0" or "#") is the answer, returned as typed.
  */
 export function interpretInput(spec: ScreenSpec, page: number, input: string, budget: number): InputResult {
   const pages = layout(spec, Math.max(budget, MIN_BUDGET));
@@ -187,6 +195,6 @@ export function interpretInput(spec: ScreenSpec, page: number, input: string, bu
   const value = input.trim();
   if (value === '#' && current.more) return { type: 'page', page: index + 1 };
   if (value === '0' && current.back) return { type: 'page', page: index - 1 };
-  const choice = current.choices.find((c) => c.number === value);
+  const choice = pages.flatMap((p) => p.choices).find((c) => c.number === value);
   return choice ? { type: 'choice', key: choice.key } : { type: 'invalid' };
 }

@@ -161,20 +161,30 @@ describe('invalid input', () => {
 });
 
 describe('pagination on a tiny budget', () => {
-  it('pages the main menu, keeping Exit on page 0 and numbers positional', () => {
+  it('pages the main menu, keeping Exit on page 0; a number from any page selects it', () => {
     // 70 septets do not fit 60; page 0 is 53 ("Child Helpline", choice 1, "0. Exit", "# More").
-    const steps = walk(HELPLINE_FLOW, ['2', '#', '0', '#', '2'], ctx(60));
+    const steps = walk(HELPLINE_FLOW, ['#', '0', '#', '1', 'x'], ctx(60));
     expect(steps.map((s) => s.screen.text)).toEqual([
       'Child Helpline\n1. Talk to a counsellor\n0. Exit\n# More',
-      // 2 is on page 1: invalid here; the notice takes the title's place to stay within 60.
-      'Invalid choice.\n1. Talk to a counsellor\n0. Exit\n# More',
       '2. Read replies (0 new)\n0 Back',
       'Child Helpline\n1. Talk to a counsellor\n0. Exit\n# More',
       '2. Read replies (0 new)\n0 Back',
-      'No new replies yet.',
+      // "1" is shown on page 0, and taken on page 1 (issue 16 defect 4).
+      'Type your message:',
+      'May a counsellor reply by SMS?\n1. Yes\n2. No',
     ]);
-    expect(steps.map((s) => s.session.page)).toEqual([0, 0, 1, 0, 1, 0]);
+    expect(steps.map((s) => s.session.page)).toEqual([0, 1, 0, 1, 0, 0]);
     for (const step of steps) expect(septets(step.screen.text)).toBeLessThanOrEqual(60);
+    // "2" from page 1, typed on page 0.
+    expect(walk(HELPLINE_FLOW, ['2'], ctx(60)).at(-1)!.screen.text).toBe('No new replies yet.');
+  });
+
+  it('says so whenever a choice is invalid, even on a full page', () => {
+    const step = walk(HELPLINE_FLOW, ['#', '7'], ctx(60)).at(-1)!;
+    expect(step.screen.text).toBe('Invalid choice.\n2. Read replies (0 new)\n0 Back');
+    expect(step.session.page).toBe(1);
+    // At 40 every page of the main menu is full: the notice still shows.
+    for (const inputs of [['9'], ['#', '9'], ['#', '#', '9']]) expect(walk(HELPLINE_FLOW, inputs, ctx(40)).at(-1)!.screen.text).toMatch(/^Invalid choice\./);
   });
 
   it('lists long replies over several pages, marking them read once their last page is shown', () => {
@@ -189,14 +199,17 @@ describe('pagination on a tiny budget', () => {
     const steps = [first];
     while (!steps.at(-1)!.ended) steps.push(continueFlow(HELPLINE_FLOW, steps.at(-1)!.session, '#', ctx(40)));
     expect(steps.map((s) => s.screen.text)).toEqual([
-      // End screens offer only "# More": 33 septets of text per page.
+      // End screens offer "# More", and Back on middle pages.
       'Replies:\n- Thank you for telling\n# More',
-      'us. What happened is not your\n# More',
-      'fault.\n- You can call 116 for\n# More',
-      'free at any time.',
+      'us. What happened is not\n# More\n0 Back',
+      'your fault.\n- You can call\n# More\n0 Back',
+      '116 for free at any time.',
     ]);
     expect(steps.map((s) => s.actions)).toEqual([[], [], [], [{ type: 'mark_replies_read', ids: ['r1', 'r2'] }]]);
     expect(steps.map((s) => s.screen.end)).toEqual([false, false, false, true]);
+    // Back from a middle page shows the page before, and marks nothing read.
+    const back = continueFlow(HELPLINE_FLOW, steps[2]!.session, '0', ctx(40));
+    expect([back.screen.text, back.actions]).toEqual(['us. What happened is not\n# More\n0 Back', []]);
   });
 
   it('pages a long prompt, then takes a typed 0 on its last page as the answer', () => {

@@ -118,6 +118,35 @@ describe('ending sessions', () => {
   });
 });
 
+describe('menus over several pages (issue 16 defect 4)', () => {
+  const topics = ['Family problems at home', 'School and bullying', 'Health and my body', 'Abuse or violence', 'Feelings and worries', 'Friends and dating', 'Money and work', 'Something else entirely'];
+  const flow = {
+    version: 1,
+    start: 'topics',
+    screens: {
+      topics: { type: 'menu', title: 'Which topic is closest?', choices: topics.map((label) => ({ label, next: 'done', set: { topic: label } })) },
+      done: { type: 'end', text: 'You chose {topic}.' },
+    },
+  };
+
+  it.each(['africastalking', 'nalo'] as const)('%s: a number shown on page 1 selects its choice from the last page; an invalid one says so', async (gateway) => {
+    await sql`UPDATE service_integrations SET settings = settings || jsonb_build_object('flow', ${JSON.stringify(flow)}::text) WHERE id = ${ussd.id}`.execute(engine.db);
+    const toLastPage = async () => {
+      const { session, first } = await dial(url(gateway), { gateway, msisdn: CALLER });
+      expect(first.screen.text).toContain('1. Family problems at home');
+      let screen = first.screen;
+      while (screen.text.includes('# More')) screen = (await session.send('#')).screen;
+      expect(screen.text).not.toContain('1. Family');
+      return session;
+    };
+    const chosen = await (await toLastPage()).send('1');
+    expect(chosen.screen).toEqual({ text: 'You chose Family problems at home.', end: true });
+    const invalid = await (await toLastPage()).send('9');
+    expect(invalid.screen.end).toBe(false);
+    expect(invalid.screen.text).toMatch(/^Invalid choice\./);
+  });
+});
+
 describe('bad requests', () => {
   it('unknown integration or gateway → 404, bad body → 422, caller outside the allowlist → 401', async () => {
     expect((await fetch(url('africastalking', 'svi_nope'), { method: 'POST' })).status).toBe(404);

@@ -47,18 +47,20 @@ describe('menus', () => {
     expect(pagesOf(TOPICS, 30)[0]?.text).toBe('Topics\n0. Exit\n# More');
   });
 
-  it('reads navigation and the numbers shown on the current page', () => {
+  it('reads navigation where shown, and any number of the menu on any page', () => {
     const at = (page: number, input: string) => interpretInput(TOPICS, page, input, 40);
     expect(at(0, '1')).toEqual({ type: 'choice', key: 'k1' });
     expect(at(0, ' 1 ')).toEqual({ type: 'choice', key: 'k1' });
     expect(at(0, '0')).toEqual({ type: 'choice', key: 'exit' }); // page 0 has no Back: 0 is the pinned Exit
     expect(at(0, '#')).toEqual({ type: 'page', page: 1 });
-    expect(at(0, '2')).toEqual({ type: 'invalid' }); // shown on page 1, not here
+    expect(at(0, '2')).toEqual({ type: 'choice', key: 'k2' }); // shown on page 1, taken here too
     expect(at(1, '3')).toEqual({ type: 'choice', key: 'k3' });
-    expect(at(1, '0')).toEqual({ type: 'page', page: 0 });
-    expect(at(1, '1')).toEqual({ type: 'invalid' });
+    expect(at(1, '0')).toEqual({ type: 'page', page: 0 }); // Back where it is shown, not the pinned Exit
+    expect(at(1, '1')).toEqual({ type: 'choice', key: 'k1' });
+    expect(at(2, '1')).toEqual({ type: 'choice', key: 'k1' }); // the case: "1" from page 1, typed on the last page
     expect(at(2, '6')).toEqual({ type: 'choice', key: 'k6' });
     expect(at(2, '#')).toEqual({ type: 'invalid' }); // no next page
+    expect(at(2, '7')).toEqual({ type: 'invalid' });
     expect(at(2, '0')).toEqual({ type: 'page', page: 1 });
   });
 
@@ -121,11 +123,19 @@ describe('end screens', () => {
     ]);
   });
 
-  it('offers only # More before the last page', () => {
+  it('offers # More before the last page, and Back on middle pages', () => {
     expect(interpretInput(END, 0, '#', 32)).toEqual({ type: 'page', page: 1 });
     expect(interpretInput(END, 0, '0', 32)).toEqual({ type: 'invalid' });
     expect(interpretInput(END, 1, '0', 32)).toEqual({ type: 'invalid' });
     expect(interpretInput(END, 1, '#', 32)).toEqual({ type: 'invalid' });
+    const LONG: ScreenSpec = { kind: 'end', text: 'First part of it.\nSecond part of it.\nThird part of it.' };
+    expect(pagesOf(LONG, 32)).toEqual([
+      { text: 'First part of it.\n# More', end: false },
+      { text: 'Second part of it.\n# More\n0 Back', end: false },
+      { text: 'Third part of it.', end: true },
+    ]);
+    expect(interpretInput(LONG, 1, '0', 32)).toEqual({ type: 'page', page: 0 });
+    expect(interpretInput(LONG, 1, '#', 32)).toEqual({ type: 'page', page: 2 });
   });
 });
 
@@ -150,6 +160,14 @@ describe('rendering', () => {
     expect(septets(screen.text)).toBe(40);
   });
 
+  it('always shows the notice, dropping choice lines (still selectable) when the page is full', () => {
+    // Page 1 at 40 is "2. School\n3. Health\n# More\n0 Back" (33): the notice needs 16 more.
+    const { screen } = renderScreen(TOPICS, 1, 40, 'Invalid choice.');
+    expect(screen.text).toBe('Invalid choice.\n2. School\n# More\n0 Back');
+    expect(septets(screen.text)).toBeLessThanOrEqual(40);
+    expect(renderScreen(TOPICS, 1, 15, 'Invalid choice.').screen.text).toBe('Invalid choice.');
+  });
+
   it('never exceeds the budget and shows every choice once, whatever the budget', () => {
     const labels = ['Family problems', 'School and bullying', 'Health', 'Abuse or violence', 'Feelings', 'Friends', 'Money worries', 'Something else'];
     const spec = menuOf('Which topic is closest to what is happening?', labels, [EXIT]);
@@ -163,10 +181,11 @@ describe('rendering', () => {
 
   it('keeps every word of a long text, in order, within the budget', () => {
     const text = 'You can talk to us about anything: family, school, friends, feelings. Everything you tell us stays private. A counsellor reads every message.';
-    for (let budget = 20; budget <= 160; budget++) {
+    // From 30 septets a page has room for the longest word beside both navigation lines.
+    for (let budget = 30; budget <= 160; budget++) {
       const pages = pagesOf({ kind: 'end', text }, budget);
       for (const page of pages) expect(septets(page.text)).toBeLessThanOrEqual(budget);
-      const words = pages.map((p) => p.text.replace(/\n# More$/, '')).join(' ').split(/\s+/);
+      const words = pages.map((p) => p.text.replace(/\n# More(\n0 Back)?$/, '')).join(' ').split(/\s+/);
       expect(words.join(' ')).toBe(text);
     }
   });

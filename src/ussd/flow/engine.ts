@@ -130,7 +130,7 @@ export function continueFlow(flow: Flow, session: FlowSession, input: string, ct
       return render(screen, { ...session, page: result.page }, ctx, []);
     case 'invalid': {
       if (screen.type === 'menu') return invalid(INVALID_CHOICE);
-      // Text pages before the last take only "#"; an end screen's last page takes nothing more.
+      // Text pages before the last take only navigation; an end screen's last page takes nothing more.
       const same = render(screen, session, ctx, []);
       return same.ended ? same : invalid(MORE_ONLY);
     }
