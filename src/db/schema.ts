@@ -1,6 +1,7 @@
 /**
- * Row types of the engine's own tables, for kysely. Replicator tables are not listed:
- * their columns come from each replicator's descriptor and are queried with `sql`.
+ * Row types of the engine's own tables, for kysely, and of the replicator tables code
+ * queries by name (USSD hops and sessions); other replicator tables' columns come from
+ * each replicator's descriptor and are queried with `sql`.
  * Keep in sync with migrations/ (the schema test compares them).
  */
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
@@ -75,12 +76,75 @@ export interface AdminTokensTable {
   last_used_at: Date | null;
 }
 
+export interface MediaFilesTable {
+  id: string;
+  integration_id: number | null;
+  filename: string;
+  content_type: string;
+  bytes: Buffer;
+  secret: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+/** ussd_request_v1: one row per USSD request (replicator columns, src/replicators/ussd-request-v1/index.ts). */
+export interface UssdRequestV1Table {
+  pk: Generated<number>;
+  integration_id: number;
+  request_id: Generated<string>;
+  dedupe_key: string | null;
+  gateway: string;
+  session_id: string | null;
+  kind: string | null;
+  turn: Json<unknown> | null;
+  raw_body: string | null;
+  response_status: number | null;
+  response_content_type: string | null;
+  response_body: string | null;
+  latency_ms: number | null;
+  processed_at: Date | null;
+  attempts: Generated<number>;
+  last_error: string | null;
+  failed_at: Date | null;
+  replay_of: number | null;
+  row_created_at: Timestamp;
+  row_updated_at: Timestamp;
+  data: Json<unknown>;
+}
+
+export interface UssdSessionsTable {
+  id: string;
+  integration_id: number;
+  gateway: string;
+  msisdn_hash: string;
+  gateway_session: string | null;
+  state: Json<unknown> | null;
+  status: Generated<'open' | 'closed'>;
+  close_reason: string | null;
+  hops: Generated<number>;
+  last_dedupe: string | null;
+  created_at: Timestamp;
+  last_hop_at: Timestamp;
+  closed_at: Date | null;
+}
+
+export interface UssdHopCountsTable {
+  integration_id: number;
+  key: string;
+  window_start: Timestamp;
+  hops: number;
+}
+
 export interface Database {
   service_integrations: ServiceIntegrationsTable;
   admin_tokens: AdminTokensTable;
   backfill_runs: BackfillRunsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_log: WebhookLogTable;
+  media_files: MediaFilesTable;
+  ussd_request_v1: UssdRequestV1Table;
+  ussd_sessions: UssdSessionsTable;
+  ussd_hop_counts: UssdHopCountsTable;
 }
 
 export type ServiceIntegration = Selectable<ServiceIntegrationsTable>;

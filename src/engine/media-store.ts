@@ -6,6 +6,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import { safeEqual } from '../providers/safe-equal.ts';
 
 export const URL_TTL_MS = 30 * 60_000;
@@ -15,7 +16,7 @@ const signature = (secret: string, id: string, expires: number) =>
   createHmac('sha256', secret).update(`${id}:${expires}`).digest('base64url');
 
 export async function storeMedia(
-  db: Kysely<any>,
+  db: Kysely<Database>,
   publicUrl: string,
   file: { integrationId: number; filename: string; contentType: string; bytes: Buffer },
   now = Date.now(),
@@ -33,7 +34,7 @@ export type MediaLookup =
   | { found: true; filename: string; contentType: string; bytes: Buffer }
   | { found: false; reason: 'unknown' | 'expired' | 'bad signature' };
 
-export async function loadMedia(db: Kysely<any>, id: string, expires: string, sig: string, now = Date.now()): Promise<MediaLookup> {
+export async function loadMedia(db: Kysely<Database>, id: string, expires: string, sig: string, now = Date.now()): Promise<MediaLookup> {
   const { rows } = await sql<{ filename: string; content_type: string; bytes: Buffer; secret: string }>`
     SELECT filename, content_type, bytes, secret FROM media_files WHERE id = ${id} AND expires_at > now()`.execute(db);
   const file = rows[0];

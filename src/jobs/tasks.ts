@@ -8,7 +8,7 @@ import { BACKFILL_TASK, mergeRequests, requestBackfill, type BackfillRequest } f
 import { runBackfillPass } from '../engine/backfill-runner.ts';
 import { messageForLog } from '../engine/errors.ts';
 import type { Engine } from '../engine/ingest.ts';
-import { sweepSessions } from '../ussd/sessions.ts';
+import { sweepSessions } from '../replicators/ussd-request-v1/sessions.ts';
 
 export const POLL_TASK = 'poll_integrations';
 export const PRUNE_TASK = 'prune_webhook_log';

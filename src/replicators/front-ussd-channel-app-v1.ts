@@ -100,11 +100,10 @@ export const frontUssdChannelAppV1 = defineReplicator({
     ].join('\n'),
 });
 
-/** The Front USSD channel a USSD service hands messages to: its `channel` setting, else the only one. */
-export async function channelOf(db: Kysely<Database>, ussd: ServiceIntegration): Promise<ServiceIntegration | null> {
-  const ref = ussd.settings.channel;
+/** The Front USSD channel a USSD service hands messages to: `ref` (its `--channel`: an id or opaque id), else the only one. */
+export async function channelOf(db: Kysely<Database>, ref: string | undefined): Promise<ServiceIntegration | null> {
   const query = db.selectFrom('service_integrations').selectAll().where('service_name', '=', FRONT_USSD_CHANNEL);
-  if (typeof ref === 'string' && ref) {
+  if (ref) {
     return (await (/^\d+$/.test(ref) ? query.where('id', '=', Number(ref)) : query.where('opaque_id', '=', ref)).executeTakeFirst()) ?? null;
   }
   const all = await query.limit(2).execute();
@@ -112,7 +111,7 @@ export async function channelOf(db: Kysely<Database>, ussd: ServiceIntegration):
 }
 
 /*
- * What a USSD service does with its channel (src/ussd/hop.ts calls these, in the hop's
+ * What a USSD service does with its channel (ussd-request-v1/hop.ts calls these, in the hop's
  * transaction): hand over what a client typed, record their SMS consent, read their unread
  * replies, and mark replies read once shown.
  */

@@ -7,7 +7,7 @@ import type { Replicator } from '../engine/replicator.ts';
 import { frontSignalwireMessageChannelAppV1 } from './front-signalwire-message-channel-app-v1/index.ts';
 import { signalwireMessageV1 } from './signalwire-message-v1.ts';
 import { frontUssdChannelAppV1 } from './front-ussd-channel-app-v1.ts';
-import { ussdRequestV1 } from './ussd-request-v1.ts';
+import { ussdRequestV1 } from './ussd-request-v1/index.ts';
 
 export const BUILT_IN_REPLICATORS: readonly Replicator[] = [signalwireMessageV1, frontSignalwireMessageChannelAppV1, frontUssdChannelAppV1, ussdRequestV1];
 

@@ -1,7 +1,7 @@
 /**
  * GSM 03.38 (7-bit default alphabet) arithmetic for USSD screens: count septets, test
  * whether a text stays GSM-7, and transliterate what would otherwise force the whole
- * screen into UCS-2 (80 characters instead of 182). See the USSD report §8.1.
+ * screen into UCS-2 (80 characters instead of 182). See docs/ussd-gateways.md, "Screen length and GSM-7".
  * Pages are measured in septets by ussd/paginate.ts, always on `toGsm7` output.
  */
 

@@ -3,7 +3,7 @@
  * and reads the user's answer against the page they saw. flow_chat's model (positional
  * numbers, `# More` / `0 Back`), minus its faults: septets instead of code points, and
  * `0`/`#` are navigation only where a page offers them, and any number of a menu works on
- * any of its pages (USSD report §1.8, §9 item 5).
+ * any of its pages (docs/ussd-gateways.md, "Pagination").
  * The layout is a pure function of (spec, budget), so a page index kept in a session stays valid.
  */
 import { septets, toGsm7 } from './gsm7.ts';

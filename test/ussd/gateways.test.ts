@@ -272,7 +272,7 @@ describe('Hubtel', () => {
   it('maps Release and Timeout to kinds release and timeout, with no input', () => {
     expect(hubtel.parse(request({ Type: 'Release', Message: '', Sequence: 4 }), 'GH')).toMatchObject({ kind: 'release', input: '', dedupe: '4' });
     expect(hubtel.parse(request({ Type: 'timeout', Sequence: 4 }), 'GH')).toMatchObject({ kind: 'timeout', input: '' });
-    // Without a Sequence (the reference does not promise one there) the kind is the dedupe value.
+    // Without a Sequence (Hubtel's documentation does not promise one there) the kind is the dedupe value.
     expect(hubtel.parse(request({ Type: 'Release', Sequence: undefined }), 'GH')).toMatchObject({ kind: 'release', dedupe: 'release' });
   });
 

@@ -10,7 +10,7 @@ import type { Engine } from '../../src/engine/ingest.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';
-import { sweepSessions } from '../../src/ussd/sessions.ts';
+import { sweepSessions } from '../../src/replicators/ussd-request-v1/sessions.ts';
 import { GATEWAYS } from '../../src/ussd/types.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';

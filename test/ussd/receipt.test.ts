@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { integrationStatus } from '../../src/engine/status.ts';
 import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';
-import { MAX_HOP_ATTEMPTS, receiptText } from '../../src/ussd/hop.ts';
+import { MAX_HOP_ATTEMPTS, receiptText } from '../../src/replicators/ussd-request-v1/hop.ts';
 import type { ChannelSetup } from '../helpers/channel.ts';
 import { useChannel } from '../helpers/use-channel.ts';
 import { waitFor } from '../helpers/wait.ts';

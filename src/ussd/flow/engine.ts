@@ -1,7 +1,7 @@
 /**
  * Runs a Flow (flow/schema.ts) one USSD hop at a time, purely: the session and the
  * answer in, the next session, the page to send and the actions to apply out. The
- * caller (ussd/hop.ts) does the I/O: loading unread replies, saving the session,
+ * caller (the ussd_request_v1 replicator's hop) does the I/O: loading unread replies, saving the session,
  * submitting messages and marking replies read. Pages come from ussd/paginate.ts.
  */
 import { interpretInput, renderScreen } from '../paginate.ts';

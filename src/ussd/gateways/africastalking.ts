@@ -2,7 +2,7 @@
  * Africa's Talking (and its clones): a form POST per hop whose `text` holds every input of
  * the session joined with `*`; we answer text/plain `CON <text>` (continue) or `END <text>`.
  * AT's events callback posts a form saying how each session ended; it comes to the same
- * URL here (reference ussd-gateways.md §2, §8.3, §9 item 1).
+ * URL here (docs/ussd-gateways.md, "Africa's Talking").
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
@@ -39,12 +39,12 @@ export const africastalkingAdapter: GatewayAdapter = {
     const common = { gateway: 'africastalking', sessionId, msisdn, network: raw.networkCode || null, serviceCode: raw.serviceCode || null, raw } as const;
 
     if (text !== undefined) {
-      // The same cumulative text twice is a replay (§8.4). With dial-ahead (*384*1234*3#)
-      // the first hop already has text, so it arrives as a continue (§2).
+      // The same cumulative text twice is a replay ("Repeated hops"). With dial-ahead (*384*1234*3#)
+      // the first hop already has text, so it arrives as a continue.
       return { ...common, kind: text === '' ? 'initial' : 'continue', input: text.split('*').at(-1) ?? '', dedupe: text };
     }
     if (status) {
-      // End-of-session notification (§2, §8.3). Failed = AT ended it over our error or slow
+      // End-of-session notification. Failed = AT ended it over our error or slow
       // answer, which is what kind 'timeout' means (the gateway gave up on us); Success and
       // Incomplete (the user stopped answering or hung up), or any newer status, are 'release'.
       return { ...common, kind: status === 'Failed' ? 'timeout' : 'release', input: '', dedupe: status };

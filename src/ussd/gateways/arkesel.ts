@@ -1,7 +1,7 @@
 /**
  * Arkesel (Ghana): JSON `sessionID, userID, newSession, msisdn, userData, network`, the first
  * userData being the dial string. We answer JSON echoing sessionID, userID and msisdn with
- * `message` and `continueSession` (true = continue) (reference ussd-gateways.md §6, §9 item 1).
+ * `message` and `continueSession` (true = continue) (docs/ussd-gateways.md, "Arkesel").
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
@@ -19,7 +19,7 @@ export const arkeselAdapter: GatewayAdapter = {
     const initial = flagOf(raw.newSession);
     const userData = raw.userData ?? '';
     if (!sessionId) throw invalidPayload('Arkesel request without sessionID');
-    // userID is echoed back, and is the constant worth checking (§8.5).
+    // userID is echoed back, and is the constant worth checking ("Authentication").
     if (typeof raw.userID !== 'string' || !raw.userID) throw invalidPayload('Arkesel request without userID');
     if (typeof raw.msisdn !== 'string') throw invalidPayload('Arkesel request without msisdn');
     if (initial === null) throw invalidPayload('Arkesel newSession must be true or false');

@@ -2,7 +2,7 @@
  * Hubtel Programmable Services (Ghana): JSON with `Type` Initiation / Response / Release (the
  * user ended) / Timeout (we were too slow), `Mobile`, `SessionId`, `ServiceCode`, `Message`,
  * `Operator`, `Sequence`, `ClientState`. We answer JSON `Type` Response (continue) or Release
- * (end) with `Message`, echoing SessionId and ClientState (reference ussd-gateways.md §5, §8.3, §9 item 1).
+ * (end) with `Message`, echoing SessionId and ClientState (docs/ussd-gateways.md, "Hubtel").
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
@@ -39,7 +39,7 @@ export const hubtelAdapter: GatewayAdapter = {
     if (typeof Mobile !== 'string') throw invalidPayload('Hubtel request without Mobile');
     if (typeof message !== 'string') throw invalidPayload('Hubtel Message must be a string');
     const sequence = sequenceOf(raw.Sequence);
-    // The reference does not say Release and Timeout carry a Sequence; the hops that run the flow must.
+    // Hubtel's documentation does not say Release and Timeout carry a Sequence; the hops that run the flow must.
     if (sequence === null && (kind === 'initial' || kind === 'continue')) throw invalidPayload('Hubtel Sequence must be a positive integer');
     const msisdn = toE164(Mobile, region);
     if (!msisdn) throw invalidPayload(`Hubtel Mobile is not a phone number (region ${region})`);
@@ -65,7 +65,7 @@ export const hubtelAdapter: GatewayAdapter = {
       Message: screen.text,
       // Label titles the screen on Hubtel's app channels; USSD shows only Message. Its first line will do.
       Label: screen.text.split('\n', 1)[0] ?? '',
-      // Hubtel echoes ClientState once, then drops it (§5): our state is server-side, so pass on what came.
+      // Hubtel echoes ClientState once, then drops it: our state is server-side, so pass on what came.
       ClientState: optionalText(turn.raw.ClientState) ?? '',
       // Whether a continue screen is a menu or a prompt is not known here; USSD renders both the same.
       DataType: end ? 'display' : 'input',

@@ -1,7 +1,7 @@
 /**
  * The USSD gateway adapters by name, as the route's `:gateway` segment names them. Each turns
  * its gateway's request into a UssdTurn and a Screen into its gateway's answer
- * (reference ussd-gateways.md §9 item 1).
+ * (docs/ussd-gateways.md).
  */
 import { GATEWAYS, type GatewayAdapter, type GatewayName } from '../types.ts';
 import { africastalkingAdapter } from './africastalking.ts';

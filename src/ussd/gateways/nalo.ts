@@ -2,7 +2,7 @@
  * Nalo Solutions (Ghana, Nigeria): JSON `USERID, MSISDN, USERDATA, MSGTYPE, NETWORK, SESSIONID?`;
  * we answer JSON echoing USERID, MSISDN and USERDATA with `MSG` and `MSGTYPE` (true = continue).
  * Sessions are keyed on the MSISDN (plus SESSIONID when present), never on USERID, which is
- * the integrator's constant id (reference ussd-gateways.md §1.3, §3, §8.1, §9 item 1).
+ * the integrator's constant id (docs/ussd-gateways.md, "Nalo").
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
@@ -11,7 +11,7 @@ import { jsonObject, flagOf, latestInputTurn, optionalText } from './fields.ts';
 
 export const naloAdapter: GatewayAdapter = {
   name: 'nalo',
-  // Nalo's MSG limit is 120 characters per a third-party summary of its doc (§3, §8.1).
+  // Nalo's MSG limit is 120 characters per a third-party summary of its documentation.
   pageBudget: 120,
   sequenced: false,
 
@@ -19,7 +19,7 @@ export const naloAdapter: GatewayAdapter = {
     const raw = jsonObject(request, 'Nalo');
     const { USERID, MSISDN } = raw;
     const initial = flagOf(raw.MSGTYPE);
-    // USERDATA may be left out when the user sent nothing (flow_chat reads it as `presence || ""`, §1.3).
+    // USERDATA may be left out when the user sent nothing (flow_chat reads it as empty).
     const userData = raw.USERDATA ?? '';
     if (typeof USERID !== 'string' || !USERID) throw invalidPayload('Nalo request without USERID');
     if (typeof MSISDN !== 'string') throw invalidPayload('Nalo request without MSISDN');
@@ -34,7 +34,7 @@ export const naloAdapter: GatewayAdapter = {
   },
 
   render(screen, turn) {
-    // Echo as received; USERDATA too, as Nalo's sample does ("exactly five fields", §3).
+    // Echo as received; USERDATA too, as Nalo's sample does (five fields).
     const { USERID, MSISDN, USERDATA } = turn.raw;
     const body = { USERID, MSISDN, USERDATA: USERDATA ?? '', MSG: screen.text, MSGTYPE: !screen.end };
     return { status: 200, contentType: 'application/json', body: JSON.stringify(body) };

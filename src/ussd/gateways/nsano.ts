@@ -2,7 +2,7 @@
  * Nsano (Ghana): JSON `msisdn, network, msg, UserSessionID`, with no new-session flag: the
  * first `msg` is the dial string. We answer `{"USSDResp": {action, menus: "", title}}`, where
  * action "input" continues and "prompt" ends. No first-party doc exists; this is the contract
- * three implementations agree on (reference ussd-gateways.md §1.4, §4, §9 item 1).
+ * three implementations agree on (docs/ussd-gateways.md, "Nsano").
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
@@ -12,7 +12,7 @@ import { isObject, jsonObject, latestInputTurn, optionalText } from './fields.ts
 /** ussd-go's initiation test (its `[\*|#]` meant `[*#]`). An answer typed as "*123#" reads as a re-dial. */
 const DIAL_STRING = /^\*\d+[*#]/;
 
-/** One simulator README wraps the request as `{"USSDReq": {...}}` (§4); both shapes are read. */
+/** One simulator README wraps the request as `{"USSDReq": {...}}`; both shapes are read. */
 function objectOf(request: GatewayHttpRequest): Record<string, unknown> {
   const body = jsonObject(request, 'Nsano');
   return isObject(body.USSDReq) ? body.USSDReq : body;

@@ -18,17 +18,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { requestBackfill } from '../engine/backfill-queue.ts';
-import { messageForLog } from '../engine/errors.ts';
-import { ingestRows, type Engine } from '../engine/ingest.ts';
-import { channelOf, markRead, setConsent, smsConsentOf, submitMessage, unreadReplies } from '../replicators/front-ussd-channel-app-v1.ts';
-import { ussdHopDuration } from '../metrics.ts';
-import { continueFlow, startFlow, type FlowSession } from './flow/engine.ts';
-import { adapterFor } from './gateways/index.ts';
+import type { Database, ServiceIntegration } from '../../db/schema.ts';
+import { requestBackfill } from '../../engine/backfill-queue.ts';
+import { messageForLog } from '../../engine/errors.ts';
+import { ingestRows, type Engine } from '../../engine/ingest.ts';
+import { channelOf, markRead, setConsent, smsConsentOf, submitMessage, unreadReplies } from '../front-ussd-channel-app-v1.ts';
+import { ussdHopDuration } from '../../metrics.ts';
+import { continueFlow, startFlow, type FlowSession } from '../../ussd/flow/engine.ts';
+import { adapterFor } from '../../ussd/gateways/index.ts';
 import { hashIdentifier, hashKeyOf, lockSession, saveSession, sessionIdFor, type SessionRow } from './sessions.ts';
-import { ussdSettings, type UssdSettings } from './settings.ts';
-import type { GatewayAdapter, GatewayHttpResponse, UssdTurn } from './types.ts';
+import { storedSettings, ussdSettings, type UssdSettings } from './settings.ts';
+import type { GatewayAdapter, GatewayHttpResponse, UssdTurn } from '../../ussd/types.ts';
 
 /** Processing attempts of a hop before it is marked failed. */
 export const MAX_HOP_ATTEMPTS = 10;
@@ -127,7 +127,7 @@ async function recordHop(engine: Engine, integration: ServiceIntegration, sessio
 
 /** The caller's SMS consent as last recorded, for the receipt screen; no answer in time means none. */
 async function consentOf(engine: Engine, integration: ServiceIntegration, msisdn: string): Promise<boolean> {
-  const lookup = channelOf(engine.db, integration).then((channel) => (channel ? smsConsentOf(engine.db, channel, msisdn) : null));
+  const lookup = channelOf(engine.db, storedSettings(integration).channel).then((channel) => (channel ? smsConsentOf(engine.db, channel, msisdn) : null));
   const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 250).unref());
   return (await Promise.race([lookup, timeout]).catch(() => null)) === true;
 }
@@ -211,7 +211,7 @@ async function runTurn(
     return { replay: false, response, readIds: [], channel: null };
   }
 
-  const channel = await channelOf(trx, integration);
+  const channel = await channelOf(trx, storedSettings(integration).channel);
   // Anyone could pose as this caller unless the service is authenticated: then no reply is shown.
   const replies = channel && settings.authenticated ? await unreadReplies(trx, channel, turn.msisdn) : [];
   const ctx = { unreadReplies: replies, budget: settings.pageBudget };

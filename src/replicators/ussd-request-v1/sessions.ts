@@ -7,9 +7,11 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Database, ServiceIntegration } from '../db/schema.ts';
+import type { Database, ServiceIntegration } from '../../db/schema.ts';
 
-export type Boundary = 'flow' | 'platform' | 'gateway' | 'url';
+/** Session id parts, in flow_chat's fixed order. */
+export const BOUNDARIES = ['flow', 'platform', 'gateway', 'url'] as const;
+export type Boundary = (typeof BOUNDARIES)[number];
 export const DEFAULT_BOUNDARIES: readonly Boundary[] = ['flow', 'platform', 'gateway'];
 
 /** 32 hex characters (128 bits): flow_chat's current length, past the birthday bound of its old 8. */
@@ -28,7 +30,7 @@ export function sessionIdFor(
   key: string,
 ): string {
   const values: Record<Boundary, string> = { flow: parts.flow, platform: 'ussd', gateway: parts.gateway, url: urlPart(parts.url) };
-  const ordered = (['flow', 'platform', 'gateway', 'url'] as const).filter((b) => boundaries.includes(b)).map((b) => values[b]);
+  const ordered = BOUNDARIES.filter((b) => boundaries.includes(b)).map((b) => values[b]);
   return [...ordered, hashIdentifier(key, parts.identifier)].join(':');
 }
 

@@ -9,41 +9,34 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { sql, type Kysely } from 'kysely';
-import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { invalidPayload, SwitchboardError } from '../engine/errors.ts';
-import type { Engine } from '../engine/ingest.ts';
-import { findByOpaqueId } from '../engine/integrations.ts';
-import { stripNul } from '../engine/upsert.ts';
-import { toWebhookRequest } from '../http/webhook-request.ts';
-import { allowlistOf, isAllowed } from './allowlist.ts';
-import { adapterFor } from './gateways/index.ts';
-import type { UssdTurn } from './types.ts';
+import type { Database, ServiceIntegration } from '../../db/schema.ts';
+import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
+import type { Engine } from '../../engine/ingest.ts';
+import { findByOpaqueId } from '../../engine/integrations.ts';
+import { stripNul } from '../../engine/upsert.ts';
+import { toWebhookRequest } from '../../http/webhook-request.ts';
+import { allowlistOf, isAllowed } from '../../ussd/allowlist.ts';
+import { adapterFor } from '../../ussd/gateways/index.ts';
+import type { UssdTurn } from '../../ussd/types.ts';
 import { handleHop } from './hop.ts';
 import { hashIdentifier, hashKeyOf } from './sessions.ts';
-import { ussdSettings } from './settings.ts';
+import { storedSettings, ussdSettings, type StoredSettings } from './settings.ts';
 
 export const USSD_SERVICE = 'ussd_request_v1';
 const DEFAULT_MAX_HOPS_PER_MINUTE = 60;
 const DEFAULT_MAX_HOPS_PER_ADDRESS_PER_MINUTE = 600;
 
 /**
- * The gateway's constant fields, when the integration pins them (reference §8.5): once
+ * The gateway's constant fields, when the integration pins them (docs/ussd-gateways.md, "Authentication"): once
  * pinned, every request must carry them — a request without one is refused, not waved
  * through (a gateway that sends no service code cannot serve a service that pins one).
  */
-function pinnedFieldsMissing(integration: ServiceIntegration, turn: UssdTurn): string | null {
-  const code = integration.settings.service_code;
-  if (typeof code === 'string' && code && turn.serviceCode !== code) return 'service code';
-  const userId = integration.settings.gateway_user_id;
+function pinnedFieldsMissing(settings: StoredSettings, turn: UssdTurn): string | null {
+  if (settings.service_code && turn.serviceCode !== settings.service_code) return 'service code';
   const given = turn.raw.USERID ?? turn.raw.userID;
-  if (typeof userId === 'string' && userId && (given === undefined || String(given) !== userId)) return 'gateway user id';
+  if (settings.gateway_user_id && (given === undefined || String(given) !== settings.gateway_user_id)) return 'gateway user id';
   return null;
 }
-
-const limitOf = (value: unknown, fallback: number): number => {
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-};
 
 /**
  * Hops in the last minute per caller and per source address, counted in Postgres so that
@@ -51,9 +44,10 @@ const limitOf = (value: unknown, fallback: number): number => {
  * nor one address pose as many callers. The caller is counted by keyed hash, never by number.
  */
 async function overLimit(db: Kysely<Database>, integration: ServiceIntegration, callerHash: string, address: string): Promise<boolean> {
+  const settings = storedSettings(integration);
   const limits = {
-    [`address:${address}`]: limitOf(integration.settings.max_hops_per_address_per_minute, DEFAULT_MAX_HOPS_PER_ADDRESS_PER_MINUTE),
-    [`caller:${callerHash}`]: limitOf(integration.settings.max_hops_per_minute, DEFAULT_MAX_HOPS_PER_MINUTE),
+    [`address:${address}`]: settings.max_hops_per_address_per_minute ?? DEFAULT_MAX_HOPS_PER_ADDRESS_PER_MINUTE,
+    [`caller:${callerHash}`]: settings.max_hops_per_minute ?? DEFAULT_MAX_HOPS_PER_MINUTE,
   };
   // Keys in a fixed order: two concurrent hops never lock the same two rows crosswise.
   const keys = Object.keys(limits).sort();
@@ -99,19 +93,20 @@ export const ussdRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { 
       request.webhookLog!.integrationId = integration.id;
       const adapter = adapterFor(gateway);
       if (!adapter) throw new SwitchboardError('SB_ERR_NOT_FOUND', `unknown gateway "${gateway}"`);
-      const allowlist = allowlistOf(integration.settings.ip_allowlist);
+      const settings = storedSettings(integration);
+      const allowlist = allowlistOf(settings.ip_allowlist);
       if (allowlist && !isAllowed(allowlist, request.ip)) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', "caller not in this integration's IP allowlist");
-      const own = integration.settings.gateway;
-      if (typeof own === 'string' && own && own !== gateway) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', `this integration's gateway is ${own}, not ${gateway}`);
+      const own = settings.gateway;
+      if (own && own !== gateway) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', `this integration's gateway is ${own}, not ${gateway}`);
 
       const webhook = toWebhookRequest(request, engine.config.publicUrl);
       if (tooDeep(webhook.body)) throw new SwitchboardError('SB_ERR_BAD_REQUEST', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
       const query = Object.fromEntries(Object.entries(request.query as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
-      const region = typeof integration.settings.region === 'string' ? integration.settings.region : engine.config.defaultPhoneRegion;
+      const region = settings.region ?? engine.config.defaultPhoneRegion;
       // Postgres stores no NUL and no lone surrogate: cleaned here, as every upsert does, so the typed text survives.
       const turn = stripNul(adapter.parse({ body: webhook.body, contentType: webhook.contentType, query, method: request.method }, region)) as UssdTurn;
       if (!turn.msisdn) throw invalidPayload('no phone number in the request');
-      const missing = pinnedFieldsMissing(integration, turn);
+      const missing = pinnedFieldsMissing(settings, turn);
       if (missing) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', `the request's ${missing} is missing or not this integration's`);
       const callerHash = hashIdentifier(await hashKeyOf(engine.db, integration), turn.msisdn);
       if (await overLimit(engine.db, integration, callerHash, request.ip)) throw new SwitchboardError('SB_ERR_RATE_LIMITED', 'too many requests from this caller or address; try again in a minute');
