@@ -5,7 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
+import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
+import { integrationStatus } from '../../src/engine/status.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
@@ -144,6 +146,40 @@ describe('menus over several pages (issue 16 defect 4)', () => {
     const invalid = await (await toLastPage()).send('9');
     expect(invalid.screen.end).toBe(false);
     expect(invalid.screen.text).toMatch(/^Invalid choice\./);
+  });
+});
+
+describe('a typed message with no Front USSD channel to take it (issue 14 item 1)', () => {
+  const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
+    createIntegration(engine.db, engine.registry, engine.config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
+  const channelRows = async () => (await sql<Record<string, any>>`SELECT * FROM front_ussd_channel_app_v1 ORDER BY pk`.execute(engine.db)).rows;
+  const pass = () => runBackfillPass(engine, ussd.id, { incremental: true, recursive: false, trigger: 'test' });
+
+  it('is held, pending and named by doctor, while two channels make the link ambiguous; linked, the next pass hands it over once', async () => {
+    const { integration: sw } = await create('signalwire_message_v1', { space: 'https://example.signalwire.com', 'project-id': 'p1', 'api-token': 't1' });
+    const { integration: first } = await create('front_ussd_channel_app_v1', { phone: '+15550001111' }, String(sw.id));
+    await create('front_ussd_channel_app_v1', { phone: '+15550001112' }, String(sw.id));
+    const { session } = await dial(url('hubtel'), { gateway: 'hubtel', msisdn: CALLER });
+    await session.send('1');
+    await session.send('please help');
+    expect((await session.send('1')).screen.end).toBe(true);
+
+    expect(await channelRows()).toEqual([]);
+    const held = (await hops()).filter((h) => h.data.held_message);
+    expect(held.map((h) => h.data.held_message)).toMatchObject([{ body: 'please help', consent: true }]);
+    expect(await integrationStatus(engine, ussd)).toMatchObject({ pending: 1 });
+    const doctor = await runCli(database().url, ['doctor'], { registry: defaultRegistry() });
+    expect(doctor.stdout).toMatch(/front ussd channel.*1 typed message\(s\) held/);
+
+    // Still ambiguous: a pass leaves it held.
+    await pass();
+    expect(await channelRows()).toEqual([]);
+    await sql`UPDATE service_integrations SET settings = settings || jsonb_build_object('channel', ${String(first.id)}::text) WHERE id = ${ussd.id}`.execute(engine.db);
+    const linked = await engine.db.selectFrom('service_integrations').selectAll().where('id', '=', ussd.id).executeTakeFirstOrThrow();
+    expect(await runBackfillPass(engine, linked.id, { incremental: true, recursive: false, trigger: 'test' })).toMatchObject({ status: 'succeeded' });
+    await pass();
+    expect((await channelRows()).map((r) => [r.integration_id, r.body, r.sender, r.sms_consent])).toEqual([[first.id, 'please help', `+${CALLER}`, true]]);
+    expect(await integrationStatus(engine, linked)).toMatchObject({ pending: 0 });
   });
 });
 

@@ -219,38 +219,78 @@ async function runTurn(
   const typed = adapter.inputAfter?.(turn, session.last_dedupe) ?? turn.input;
   // A dial always starts over; so does an answer to a session that had ended.
   const step = turn.kind === 'initial' || !state || session.status === 'closed' ? startFlow(settings.flow, ctx) : continueFlow(settings.flow, state, typed, ctx);
-  if (channel) await handToChannel(engine, trx, channel, step.session, { hopPk: hop.pk, turn, sessionId, consentTrusted: settings.authenticated });
+  await handToChannel(engine, trx, channel, step.session, { hopPk: hop.pk, turn, sessionId, consentTrusted: settings.authenticated });
   await saveSession(trx, sessionId, { state: step.session, close: step.ended ? 'completed' : null, dedupe: turn.dedupe, gatewaySession });
   const response = adapter.render(step.screen, turn);
   await storeResult(trx, hop.pk, response, step.actions);
   const readIds = step.actions.flatMap((a) => (a.type === 'mark_replies_read' ? a.ids : []));
-  if (!channel && step.actions.some((a) => a.type === 'submit_message')) {
-    engine.log.warn({ integration_id: integration.id }, 'no Front USSD channel to hand the message to: recorded on the hop only');
-  }
   return { replay: false, response, readIds, channel };
 }
+
+/** A typed message held on its hop while no channel can take it: `<HELD_PREFIX><hop pk>` in the session. */
+const HELD_PREFIX = 'held:';
 
 /**
  * The flow's `message` goes to the channel the moment it is typed; a later consent answer
  * updates that message. Consent counts only from an authenticated service: otherwise a
- * stranger could have replies texted to a child's phone.
+ * stranger could have replies texted to a child's phone. With no channel linked (none, or
+ * several and no `--channel`), the message is held on its hop, pending, and the service's
+ * next pass after a channel is linked hands it over (releaseHeldMessages).
  */
 async function handToChannel(
   engine: Engine,
   trx: Kysely<Database>,
-  channel: ServiceIntegration,
+  channel: ServiceIntegration | null,
   session: FlowSession,
   hop: { hopPk: number; turn: UssdTurn; sessionId: string; consentTrusted: boolean },
 ): Promise<void> {
   const { data } = session;
   const { hopPk, turn, sessionId } = hop;
   const consent = hop.consentTrusted && typeof data.sms_consent === 'boolean' ? data.sms_consent : null;
-  if (typeof data[SUBMITTED] === 'string') {
-    if (consent !== null) await setConsent(trx, channel, data[SUBMITTED], consent);
+  const submitted = data[SUBMITTED];
+  if (typeof submitted === 'string') {
+    if (consent === null) return;
+    if (submitted.startsWith(HELD_PREFIX)) {
+      await sql`UPDATE ussd_request_v1 SET data = jsonb_set(data, '{held_message,consent}', to_jsonb(${consent}::boolean))
+        WHERE pk = ${Number(submitted.slice(HELD_PREFIX.length))} AND data ? 'held_message'`.execute(trx);
+    } else if (channel) {
+      await setConsent(trx, channel, submitted, consent);
+    }
     return;
   }
   if (typeof data.message !== 'string' || data.message.trim() === '') return;
-  data[SUBMITTED] = await submitMessage(engine, trx, channel, { hopPk, msisdn: turn.msisdn, body: data.message, consent, gateway: turn.gateway, sessionId });
+  const message = { hopPk, msisdn: turn.msisdn, body: data.message, consent, gateway: turn.gateway, sessionId };
+  if (channel) {
+    data[SUBMITTED] = await submitMessage(engine, trx, channel, message);
+    return;
+  }
+  await sql`UPDATE ussd_request_v1 SET data = data || jsonb_build_object('held_message', ${JSON.stringify(message)}::jsonb) WHERE pk = ${hopPk}`.execute(trx);
+  data[SUBMITTED] = `${HELD_PREFIX}${hopPk}`;
+  engine.log.warn({ ussd_request_pk: hopPk }, 'no Front USSD channel linked: message held on its hop until one is');
+}
+
+/**
+ * Messages held for want of a channel, handed to the service's channel once it has one;
+ * an open session that still points at the held message points at the handed one after.
+ */
+async function releaseHeldMessages(engine: Engine, integration: ServiceIntegration): Promise<number> {
+  const channel = await channelOf(engine.db, storedSettings(integration).channel);
+  if (!channel) return 0;
+  const { rows } = await sql<{ pk: number }>`
+    SELECT pk FROM ussd_request_v1 WHERE integration_id = ${integration.id} AND data ? 'held_message' ORDER BY pk`.execute(engine.db);
+  for (const { pk } of rows) {
+    await engine.db.transaction().execute(async (trx) => {
+      const { rows: held } = await sql<{ session_id: string; message: Parameters<typeof submitMessage>[3] }>`
+        SELECT session_id, data->'held_message' AS message FROM ussd_request_v1 WHERE pk = ${pk} AND data ? 'held_message' FOR UPDATE`.execute(trx);
+      const hop = held[0];
+      if (!hop) return;
+      const key = await submitMessage(engine, trx, channel, { ...hop.message, hopPk: pk });
+      await sql`UPDATE ussd_request_v1 SET data = (data - 'held_message') || jsonb_build_object('handed_to', ${key}::text), row_updated_at = now() WHERE pk = ${pk}`.execute(trx);
+      await sql`UPDATE ussd_sessions SET state = jsonb_set(state, '{data,$submitted}', to_jsonb(${key}::text))
+        WHERE id = ${hop.session_id} AND state #>> '{data,$submitted}' = ${`${HELD_PREFIX}${pk}`}`.execute(trx);
+    });
+  }
+  return rows.length;
 }
 
 /** The flow's answer and actions, and the hop processed. */
@@ -286,11 +326,13 @@ async function recordFailure(engine: Engine, integration: ServiceIntegration, pk
 }
 
 /**
- * The integration's pass: every session with hops left pending (a failure, a crash) is
- * processed again, oldest hop first. A session that fails again counts an attempt on its
+ * The integration's pass: messages held for want of a channel are handed over once there is
+ * one; every session with hops left pending (a failure, a crash) is processed again, oldest
+ * hop first. A session that fails again counts an attempt on its
  * oldest hop; the pass then fails, so the job queue retries it with back-off.
  */
 export async function retryPendingHops(engine: Engine, integration: ServiceIntegration): Promise<number> {
+  const released = await releaseHeldMessages(engine, integration);
   const { rows } = await sql<{ session_id: string; pk: number }>`
     SELECT session_id, min(pk)::int AS pk FROM ussd_request_v1
     WHERE integration_id = ${integration.id} AND processed_at IS NULL AND failed_at IS NULL
@@ -308,7 +350,7 @@ export async function retryPendingHops(engine: Engine, integration: ServiceInteg
     }
   }
   if (failure) throw failure;
-  return processed;
+  return processed + released;
 }
 
 /** Hops younger than this may still be in their first transaction: a pass leaves them to it. */

@@ -9,7 +9,9 @@
  * Sessions live in `ussd_sessions`. Here: the table and its setup; route.ts (requests),
  * hop.ts (answering one), sessions.ts, settings.ts (fields and their schema).
  */
+import { sql } from 'kysely';
 import { defineReplicator } from '../../engine/replicator.ts';
+import { channelOf, FRONT_USSD_CHANNEL } from '../front-ussd-channel-app-v1.ts';
 import { GATEWAYS } from '../../ussd/types.ts';
 import { retryPendingHops } from './hop.ts';
 import { USSD_SERVICE, ussdRoutes } from './route.ts';
@@ -43,7 +45,8 @@ export const ussdRequestV1 = defineReplicator({
   ],
   // A request is written once, on arrival; processing fills in the rest (hop.ts).
   updateWhere: 'false',
-  pendingWhere: 'processed_at IS NULL AND failed_at IS NULL',
+  // Pending: not processed yet, or holding a typed message until a Front USSD channel is linked.
+  pendingWhere: `(processed_at IS NULL AND failed_at IS NULL) OR data ? 'held_message'`,
   failedWhere: 'failed_at IS NOT NULL',
   failedReason: `'not processed after ' || attempts || ' attempts: ' || coalesce(last_error, '?')`,
   // A hop whose processing failed (or whose process died) is retried by the next pass, polls included.
@@ -57,9 +60,20 @@ export const ussdRequestV1 = defineReplicator({
     storedSettings(integration).ip_allowlist
       ? { ready: true, detail: 'authenticated: callers limited to the IP allowlist' }
       : { ready: false, state: UNAUTHENTICATED, detail: `${UNAUTHENTICATED}: ${UNAUTHENTICATED_EFFECT}; set --ip-allowlist (${ADDRESSES_GUIDE})` },
-  async doctor(integration) {
-    const { ip_allowlist: allowlist } = storedSettings(integration);
+  async doctor(integration, { db }) {
+    const { ip_allowlist: allowlist, channel: ref } = storedSettings(integration);
+    const channel = await channelOf(db, ref);
+    const { rows } = await sql<{ held: number }>`
+      SELECT count(*)::int AS held FROM ussd_request_v1 WHERE integration_id = ${integration.id} AND data ? 'held_message'`.execute(db);
+    const held = rows[0]?.held ?? 0;
     return [
+      channel
+        ? { check: 'front ussd channel', status: 'ok', detail: `typed messages go to ${FRONT_USSD_CHANNEL} #${channel.id}` }
+        : {
+            check: 'front ussd channel',
+            status: held > 0 ? 'fail' : 'warn',
+            detail: `${ref ? `--channel ${ref} is no ${FRONT_USSD_CHANNEL} integration` : `no single ${FRONT_USSD_CHANNEL} integration to use`}: ${held} typed message(s) held, pending. Link one with \`switchboard integrations update ${integration.id} --channel <id>\`; the next pass hands them over`,
+          },
       allowlist
         ? { check: 'authentication', status: 'ok', detail: `callers limited to ${allowlist}` }
         : {
