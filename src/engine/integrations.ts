@@ -89,20 +89,22 @@ export function findByApiKey(db: Kysely<Database>, apiKey: string): Promise<Serv
   return db.selectFrom('service_integrations').selectAll().where('api_key_hash', '=', hashApiKey(apiKey)).executeTakeFirst();
 }
 
-async function resolveDependency(db: Kysely<Database>, replicator: Replicator, dependsOnRef: string | undefined) {
+/** The integration this one depends on, and a note when it was chosen for the user (the only candidate). */
+async function resolveDependency(db: Kysely<Database>, replicator: Replicator, dependsOnRef: string | undefined): Promise<{ parent: ServiceIntegration | null; note?: string }> {
   if (!replicator.dependsOn) {
     if (dependsOnRef) throw new SwitchboardError('SB_ERR_USAGE', `${replicator.name} does not depend on another integration`);
-    return null;
+    return { parent: null };
   }
   if (dependsOnRef) {
     const parent = await findIntegration(db, dependsOnRef);
     if (parent.service_name !== replicator.dependsOn) {
       throw new SwitchboardError('SB_ERR_USAGE', `--depends-on must be a ${replicator.dependsOn} integration, not ${parent.service_name}`);
     }
-    return parent;
+    return { parent };
   }
   const candidates = await db.selectFrom('service_integrations').selectAll().where('service_name', '=', replicator.dependsOn).execute();
-  if (candidates.length === 1) return candidates[0]!;
+  const only = candidates.length === 1 ? candidates[0]! : null;
+  if (only) return { parent: only, note: `--depends-on ${only.id}: the only ${replicator.dependsOn} integration (${only.opaque_id})` };
   if (candidates.length === 0) {
     throw new SwitchboardError(
       'SB_ERR_USAGE',
@@ -116,6 +118,8 @@ export interface CreatedIntegration {
   integration: ServiceIntegration;
   /** Plain API key: only available here and from rollApiKey. */
   apiKey: string | null;
+  /** Choices made for the user (an implicit --depends-on, a link to the only candidate), to print. */
+  notes: string[];
 }
 
 export async function createIntegration(
@@ -127,7 +131,8 @@ export async function createIntegration(
   const replicator = registry.get(input.service);
   const fields = parseFieldFlags(replicator, input.flags, { requireAll: true, config });
   return db.transaction().execute(async (trx) => {
-    const parent = await resolveDependency(trx, replicator, input.dependsOn);
+    const { parent, note } = await resolveDependency(trx, replicator, input.dependsOn);
+    const linked = replicator.linkSettings ? await replicator.linkSettings(trx, fields.settings, { creating: true }) : { settings: {}, notes: [] };
     const opaqueId = newOpaqueId();
     const apiKey = replicator.issuesApiKey ? newApiKey(opaqueId) : null;
     const integration = await trx
@@ -138,11 +143,11 @@ export async function createIntegration(
         depends_on: parent?.id ?? null,
         ...fields.columns,
         api_key_hash: apiKey ? hashApiKey(apiKey) : null,
-        settings: JSON.stringify(fields.settings),
+        settings: JSON.stringify({ ...fields.settings, ...linked.settings }),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    return { integration, apiKey };
+    return { integration, apiKey, notes: [...(note ? [note] : []), ...linked.notes] };
   });
 }
 
@@ -162,6 +167,7 @@ export async function updateIntegration(
 ): Promise<ServiceIntegration> {
   const replicator = registry.get(integration.service_name);
   const fields = parseFieldFlags(replicator, flags, { requireAll: false, config });
+  if (replicator.linkSettings) Object.assign(fields.settings, (await replicator.linkSettings(db, fields.settings, { creating: false })).settings);
   const cleared = options.reset
     ? {
         ...Object.fromEntries((replicator.resetClears ?? DEFAULT_RESET).map((column) => [column, null])),

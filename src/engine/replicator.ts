@@ -166,6 +166,12 @@ export interface Replicator {
    * Default: every required field is filled.
    */
   setupState?(integration: ServiceIntegration, config: Config): SetupState;
+  /**
+   * Check settings that name other integrations, at `create` (`creating`) and `update`:
+   * throw SB_ERR_USAGE naming the choices; return settings to store with them and notes to
+   * print (e.g. a link made because there was only one choice).
+   */
+  linkSettings?(db: Kysely<Database>, settings: Record<string, string>, context: { creating: boolean }): Promise<{ settings: Record<string, string>; notes: string[] }>;
   /** Human setup steps shown by `integrations create` and `info`. */
   setupInstructions?(integration: ServiceIntegration, publicUrl: string): string;
 }

@@ -183,6 +183,37 @@ describe('a typed message with no Front USSD channel to take it (issue 14 item 1
   });
 });
 
+describe('the link between a USSD service and its Front channel (issue 14 item 1)', () => {
+  const cli = (...args: string[]) => runCli(database().url, args, { registry: defaultRegistry() });
+
+  it('is made explicit at create, refused when ambiguous or wrong, and survives a second channel', async () => {
+    const sw = await cli('integrations', 'create', 'signalwire_message_v1', '--space', 'https://example.signalwire.com', '--project-id', 'p1', '--api-token', 't1', '--json');
+    const first = await cli('integrations', 'create', 'front_ussd_channel_app_v1', '--phone', '+15550001111');
+    expect(first.code).toBe(0);
+    // The implicit --depends-on is said, not silent.
+    expect(first.stdout).toContain(`Chosen for you: --depends-on ${sw.json().id}: the only signalwire_message_v1 integration`);
+    const firstId = Number(/integration (\d+) /.exec(first.stdout)![1]);
+
+    const linked = await cli('integrations', 'create', 'ussd_request_v1', '--ip-allowlist', '127.0.0.1 ::1', '--json');
+    expect(linked.json()).toMatchObject({ settings: { channel: String(firstId) }, notes: [expect.stringContaining(`--channel ${firstId}: the only front_ussd_channel_app_v1`)] });
+
+    const second = await cli('integrations', 'create', 'front_ussd_channel_app_v1', '--phone', '+15550001112', '--json');
+    const ambiguous = await cli('integrations', 'create', 'ussd_request_v1');
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(new RegExp(`several front_ussd_channel_app_v1 integrations exist: choose one with --channel <id>: ${firstId} \\(svi_\\w+\\), ${second.json().id} \\(svi_\\w+\\)`));
+    const wrong = await cli('integrations', 'update', String(linked.json().id), '--channel', String(sw.json().id));
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain(`--channel ${sw.json().id} is no front_ussd_channel_app_v1 integration; choose one of:`);
+
+    // The issue's reproduction: the second channel does not take the service's messages away.
+    const { session } = await dial(url('nalo', linked.json().opaque_id), { gateway: 'nalo', msisdn: CALLER });
+    await session.send('1');
+    await session.send('still heard');
+    const { rows } = await sql<{ integration_id: number; body: string }>`SELECT integration_id, body FROM front_ussd_channel_app_v1`.execute(engine.db);
+    expect(rows).toEqual([{ integration_id: firstId, body: 'still heard' }]);
+  });
+});
+
 describe('bad requests', () => {
   it('unknown integration or gateway → 404, bad body → 422, caller outside the allowlist → 401', async () => {
     expect((await fetch(url('africastalking', 'svi_nope'), { method: 'POST' })).status).toBe(404);

@@ -99,12 +99,13 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
       const flags = fieldFlags(command.args.slice(1));
       await withRuntime(ctx, async (rt) => {
         const input = { service, flags, ...(options.dependsOn ? { dependsOn: options.dependsOn } : {}) };
-        const { integration, apiKey } = await createIntegration(rt.engine.db, rt.engine.registry, rt.config, input);
+        const { integration, apiKey, notes } = await createIntegration(rt.engine.db, rt.engine.registry, rt.config, input);
         if (options.json) {
-          writeJson(ctx, { ...describeIntegration(rt, integration), ...(apiKey ? { api_key: apiKey } : {}), setup: setupText(rt, integration) });
+          writeJson(ctx, { ...describeIntegration(rt, integration), ...(apiKey ? { api_key: apiKey } : {}), setup: setupText(rt, integration), notes });
           return;
         }
         writeLine(ctx, `Created ${integration.service_name} integration ${integration.id} (${integration.opaque_id}).`);
+        for (const note of notes) writeLine(ctx, `Chosen for you: ${note}.`);
         if (apiKey) writeLine(ctx, `API key (shown once; roll it with \`switchboard integrations roll-key ${integration.id}\`):\n  ${apiKey}`);
         writeLine(ctx);
         printDescription(ctx, rt, integration);

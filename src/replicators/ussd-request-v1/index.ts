@@ -10,6 +10,7 @@
  * hop.ts (answering one), sessions.ts, settings.ts (fields and their schema).
  */
 import { sql } from 'kysely';
+import { SwitchboardError } from '../../engine/errors.ts';
 import { defineReplicator } from '../../engine/replicator.ts';
 import { channelOf, FRONT_USSD_CHANNEL } from '../front-ussd-channel-app-v1.ts';
 import { GATEWAYS } from '../../ussd/types.ts';
@@ -54,6 +55,22 @@ export const ussdRequestV1 = defineReplicator({
   polls: true,
   resetClears: [],
   fields: USSD_FIELDS,
+  // The Front USSD channel is linked explicitly, by id: a second channel created later cannot
+  // silently change where typed messages go.
+  async linkSettings(db, settings, { creating }): Promise<{ settings: Record<string, string>; notes: string[] }> {
+    const channels = await db.selectFrom('service_integrations').select(['id', 'opaque_id']).where('service_name', '=', FRONT_USSD_CHANNEL).orderBy('id').execute();
+    const choices = channels.map((c) => `${c.id} (${c.opaque_id})`).join(', ');
+    if (settings.channel) {
+      const found = await channelOf(db, settings.channel);
+      if (!found) throw new SwitchboardError('SB_ERR_USAGE', `--channel ${settings.channel} is no ${FRONT_USSD_CHANNEL} integration; ${choices ? `choose one of: ${choices}` : 'create one first'}`);
+      return { settings: { channel: String(found.id) }, notes: [] };
+    }
+    const only = channels.length === 1 ? channels[0]! : null;
+    if (!creating) return { settings: {}, notes: [] };
+    if (only) return { settings: { channel: String(only.id) }, notes: [`--channel ${only.id}: the only ${FRONT_USSD_CHANNEL} integration (${only.opaque_id})`] };
+    if (channels.length === 0) return { settings: {}, notes: [`no ${FRONT_USSD_CHANNEL} integration yet: typed messages are held until one exists (link it with --channel)`] };
+    throw new SwitchboardError('SB_ERR_USAGE', `several ${FRONT_USSD_CHANNEL} integrations exist: choose one with --channel <id>: ${choices}`);
+  },
   routes: ussdRoutes,
   webhookUrl: (integration, publicUrl) => `${publicUrl}/v1/ussd/<gateway>/${integration.opaque_id}`,
   setupState: (integration) =>

@@ -67,7 +67,7 @@ export const USSD_FIELDS: readonly FieldSpec[] = [
         return parts.join(',');
       },
     },
-    { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; default: the only one' },
+    { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; at create, default: the only one (several: required)' },
     { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code (Africa's Talking, Hubtel)" },
     { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID (Nalo, Arkesel)" },
     {
