@@ -25,13 +25,14 @@ beforeAll(() => {
 });
 beforeEach(async () => {
   await sql`TRUNCATE ussd_request_v1, ussd_sessions, ussd_hop_counts, front_ussd_channel_app_v1, webhook_log`.execute(setup.engine.db);
-  await sql`UPDATE service_integrations SET settings = '{"ip_allowlist":"127.0.0.1 ::1"}' WHERE id = ${setup.ussd!.id}`.execute(setup.engine.db);
+  await settings({ ip_allowlist: '127.0.0.1 ::1' });
 });
 
 const db = () => setup.engine.db;
 const url = (gateway: string, base = setup.publicUrl) => `${base}/v1/ussd/${gateway}/${setup.ussd!.opaque_id}`;
+/** The service's settings: these, and its link to the channel. */
 const settings = (value: Record<string, string>) =>
-  sql`UPDATE service_integrations SET settings = ${JSON.stringify(value)}::jsonb WHERE id = ${setup.ussd!.id}`.execute(db());
+  sql`UPDATE service_integrations SET settings = ${JSON.stringify({ channel: String(setup.channel.id), ...value })}::jsonb WHERE id = ${setup.ussd!.id}`.execute(db());
 const post = (target: string, request: { contentType: string; body: string }) =>
   fetch(target, { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body });
 const initial = (gateway: 'africastalking' | 'nalo', msisdn: string, extra: { serviceCode?: string; sessionId?: string } = {}) =>

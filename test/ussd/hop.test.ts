@@ -167,7 +167,7 @@ describe('a typed message with no Front USSD channel to take it (issue 14 item 1
     expect(await channelRows()).toEqual([]);
     const held = (await hops()).filter((h) => h.data.held_message);
     expect(held.map((h) => h.data.held_message)).toMatchObject([{ body: 'please help', consent: true }]);
-    expect(await integrationStatus(engine, ussd)).toMatchObject({ pending: 1 });
+    expect(await integrationStatus(engine, ussd)).toMatchObject({ pending: 1, setup: { ready: false, state: 'unlinked' } });
     const doctor = await runCli(database().url, ['doctor'], { registry: defaultRegistry() });
     expect(doctor.stdout).toMatch(/front ussd channel.*1 typed message\(s\) held/);
 
@@ -179,7 +179,7 @@ describe('a typed message with no Front USSD channel to take it (issue 14 item 1
     expect(await runBackfillPass(engine, linked.id, { incremental: true, recursive: false, trigger: 'test' })).toMatchObject({ status: 'succeeded' });
     await pass();
     expect((await channelRows()).map((r) => [r.integration_id, r.body, r.sender, r.sms_consent])).toEqual([[first.id, 'please help', `+${CALLER}`, true]]);
-    expect(await integrationStatus(engine, linked)).toMatchObject({ pending: 0 });
+    expect(await integrationStatus(engine, linked)).toMatchObject({ pending: 0, setup: { ready: true } });
   });
 });
 

@@ -73,10 +73,14 @@ export const ussdRequestV1 = defineReplicator({
   },
   routes: ussdRoutes,
   webhookUrl: (integration, publicUrl) => `${publicUrl}/v1/ussd/<gateway>/${integration.opaque_id}`,
-  setupState: (integration) =>
-    storedSettings(integration).ip_allowlist
-      ? { ready: true, detail: 'authenticated: callers limited to the IP allowlist' }
-      : { ready: false, state: UNAUTHENTICATED, detail: `${UNAUTHENTICATED}: ${UNAUTHENTICATED_EFFECT}; set --ip-allowlist (${ADDRESSES_GUIDE})` },
+  setupState(integration) {
+    const { ip_allowlist: allowlist, channel } = storedSettings(integration);
+    const link = channel
+      ? `typed messages go to ${FRONT_USSD_CHANNEL} #${channel}`
+      : `no Front USSD channel linked: typed messages are held (pending) until one is, with \`switchboard integrations update ${integration.id} --channel <id>\``;
+    if (!allowlist) return { ready: false, state: UNAUTHENTICATED, detail: `${UNAUTHENTICATED}: ${UNAUTHENTICATED_EFFECT}; set --ip-allowlist (${ADDRESSES_GUIDE}); ${link}` };
+    return channel ? { ready: true, detail: `authenticated: callers limited to the IP allowlist; ${link}` } : { ready: false, state: 'unlinked', detail: link };
+  },
   async doctor(integration, { db }) {
     const { ip_allowlist: allowlist, channel: ref } = storedSettings(integration);
     const channel = await channelOf(db, ref);
