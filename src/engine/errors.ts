@@ -19,7 +19,7 @@ export const ERRORS = {
   SB_ERR_USAGE: { status: 400, retryable: false, summary: 'A CLI command was given wrong arguments.' },
   SB_ERR_UNKNOWN_SERVICE: { status: 400, retryable: false, summary: 'No replicator is registered under that service name.' },
   SB_ERR_INTEGRATION_REF: { status: 404, retryable: false, summary: 'An integration reference matches none, or several, integrations.' },
-  SB_ERR_READ_ONLY: { status: 400, retryable: false, summary: '`switchboard sql` refused a statement that writes.' },
+  SB_ERR_READ_ONLY: { status: 400, retryable: false, summary: '`switchboard sql` refused a statement that writes or needs more than its read-only role may do.' },
   SB_ERR_PROVIDER_AUTH: { status: 502, retryable: false, summary: 'A provider rejected our credentials; fix them with `integrations reset`.' },
   SB_ERR_PROVIDER_UNREACHABLE: { status: 502, retryable: true, summary: 'A provider could not be reached or answered with a server error.' },
   SB_ERR_NOT_CONNECTED: { status: 409, retryable: false, summary: 'The integration is not connected to its provider yet (e.g. no Front channel).' },
