@@ -3,10 +3,44 @@
  * Every setting has a default so `npm start` works with nothing set; the README's
  * configuration table must list exactly these variables.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
 const int = (min: number) => z.coerce.number().int().min(min);
+
+/** An IPv4 or IPv6 address, or a CIDR range of either. */
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = net.isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * SWITCHBOARD_TRUST_PROXY as Fastify takes it: how many proxies stand in front of us, or
+ * their addresses. `true` would trust every hop of X-Forwarded-For, which the client
+ * writes itself, so a caller could pick the address an IP allowlist checks.
+ */
+function trustProxy(value: string, ctx: z.core.$RefinementCtx<string>): false | number | string[] {
+  const text = value.trim();
+  if (text === '' || text === 'false' || text === '0') return false;
+  if (text === 'true') {
+    ctx.addIssue({
+      code: 'custom',
+      message: '`true` would let any client choose its address with X-Forwarded-For; set the number of proxies in front of Switchboard (e.g. 1) or their addresses or CIDR ranges (e.g. 10.0.0.0/8,127.0.0.1)',
+    });
+    return z.NEVER;
+  }
+  if (/^\d+$/.test(text)) return Number(text);
+  const entries = text.split(/[\s,]+/).filter(Boolean);
+  const bad = entries.filter((entry) => !isAddressOrRange(entry));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not a hop count, address or CIDR range: ${bad.join(', ')} (e.g. 1, or 10.0.0.0/8,127.0.0.1)` });
+    return z.NEVER;
+  }
+  return entries;
+}
 
 const schema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
@@ -28,7 +62,7 @@ const schema = z.object({
   FRONT_CHANNEL_APP_SECRET: z.string().default(''),
   SIGNALWIRE_SMS_ALLOWLIST: z.string().default('*'),
   SWITCHBOARD_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
-  SWITCHBOARD_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  SWITCHBOARD_TRUST_PROXY: z.string().default('false').transform(trustProxy),
   SWITCHBOARD_USSD_BUDGET_MS: int(100).default(3000),
   SWITCHBOARD_USSD_SESSION_TIMEOUT_S: int(10).default(180),
   DEFAULT_PHONE_REGION: z
@@ -64,8 +98,11 @@ export interface Config {
   defaultPhoneRegion: string;
   /** Opens the dashboard besides tokens from `switchboard admin-token`; unset means only those. */
   adminToken: string | undefined;
-  /** Take the client address from X-Forwarded-For (behind a reverse proxy): USSD IP allowlists need it. */
-  trustProxy: boolean;
+  /**
+   * Behind reverse proxies: how many (hop count) or which addresses/CIDRs to trust, so the
+   * client address (USSD IP allowlists) comes from X-Forwarded-For; false: the peer's address.
+   */
+  trustProxy: false | number | string[];
   /** USSD: answer within this many ms (or END with a "received" screen), and close sessions idle this long. */
   ussd: { budgetMs: number; sessionTimeoutSeconds: number };
 }
@@ -98,7 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     smsAllowlist: e.SIGNALWIRE_SMS_ALLOWLIST.split(/\s+/).filter(Boolean),
     defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
     adminToken: e.SWITCHBOARD_ADMIN_TOKEN,
-    trustProxy: e.SWITCHBOARD_TRUST_PROXY === 'true',
+    trustProxy: e.SWITCHBOARD_TRUST_PROXY,
     ussd: { budgetMs: e.SWITCHBOARD_USSD_BUDGET_MS, sessionTimeoutSeconds: e.SWITCHBOARD_USSD_SESSION_TIMEOUT_S },
   };
 }

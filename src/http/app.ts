@@ -56,6 +56,13 @@ function classify(error: FastifyError | Error, request: FastifyRequest): { code:
   return { code: 'SB_ERR_INTERNAL', message: `internal error (request ${request.id})` };
 }
 
+/**
+ * Fastify trusts nothing for a bare hop count (a direct client could send enough hops); a
+ * count here means the proxies are the only way in (docs/operations.md), so the address is
+ * the one the n-th proxy saw. Hop 0 is the socket's peer.
+ */
+const proxyTrust = (trust: Config['trustProxy']) => (typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust);
+
 export async function buildApp({ engine, config, demoRoutes }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: engine.log.child({ component: 'http' }) as FastifyBaseLogger,
@@ -64,7 +71,7 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
     // Providers retry on timeouts; a request stuck longer than this is better failed.
     requestTimeout: 30_000,
     return503OnClosing: true,
-    trustProxy: config.trustProxy ?? false,
+    trustProxy: proxyTrust(config.trustProxy ?? false),
   });
   const webhookLog = new WebhookLogWriter(engine.db, engine.log);
 
