@@ -25,6 +25,8 @@ const FLUSH_ROWS = 200;
 /** Bodies beyond this are kept truncated: enough to debug, bounded in size. */
 const MAX_BODY_CHARS = 64 * 1024;
 const DROPPED_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+/** Kept as present but not as written: a stored signature would let its readers re-cut a signed request into a new one. */
+const REDACTED_HEADERS = new Set(['x-signalwire-signature', 'x-twilio-signature', 'x-front-signature']);
 
 export class WebhookLogWriter {
   readonly #db: Kysely<Database>;
@@ -68,7 +70,13 @@ export class WebhookLogWriter {
             duration_ms: e.durationMs,
             content_type: e.contentType,
             headers: JSON.stringify(
-              stripNul(Object.fromEntries(Object.entries(e.headers).filter(([name]) => !DROPPED_HEADERS.has(name)))),
+              stripNul(
+                Object.fromEntries(
+                  Object.entries(e.headers)
+                    .filter(([name]) => !DROPPED_HEADERS.has(name))
+                    .map(([name, value]) => [name, REDACTED_HEADERS.has(name) ? '(redacted)' : value]),
+                ),
+              ),
             ),
             body: e.body ? (stripNul(e.body.toString('utf8').slice(0, MAX_BODY_CHARS)) as string) : null,
           })),

@@ -102,7 +102,7 @@ describe('hostile input', () => {
     let case_ = 0;
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), nasty), async (body) => {
-        const sid = `SMfuzz${case_++}`;
+        const sid = `SM${String(case_++).padStart(32, '0')}`;
         const params: [string, string][] = [['MessageSid', sid], ['AccountSid', setup.signalwire.projectId], ['From', '+15550009999'], ['To', '+15550001111'], ['Body', body], ['SmsStatus', 'received']];
         const response = await fetch(hook, {
           method: 'POST',

@@ -107,6 +107,10 @@ describe('the switchboard_analyst role', () => {
     expect((await client.query('SHOW default_transaction_read_only')).rows).toEqual([{ default_transaction_read_only: 'on' }]);
     const { rows } = await client.query(`SELECT rolconnlimit AS n FROM pg_roles WHERE rolname = current_user`);
     expect(rows).toEqual([{ n: 5 }]);
+    // The USSD callback URL's secret and the integrations' settings are not for readers (item 6).
+    await expect(client.query('SELECT opaque_id FROM service_integrations')).rejects.toThrow(/permission denied/);
+    await expect(client.query('SELECT settings FROM service_integrations')).rejects.toThrow(/permission denied/);
+    expect((await client.query('SELECT service_name FROM service_integrations ORDER BY id')).rows).toHaveLength(2);
     const doctor = await runCli(database().url, ['doctor', '--json']);
     expect(doctor.json().findings).toContainEqual(expect.objectContaining({ check: 'advisory locks', status: 'ok' }));
   });
