@@ -55,6 +55,7 @@ const schema = z.object({
   SWITCHBOARD_POLL_CRON: z.string().min(1).default('* * * * *'),
   SWITCHBOARD_BODY_LIMIT: int(1024).default(1024 * 1024),
   SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS: int(1).default(7),
+  SWITCHBOARD_WEBHOOK_LOG_MAX_MB: int(1).default(1024),
   SWITCHBOARD_SQL_TIMEOUT_MS: int(1).default(15_000),
   SWITCHBOARD_SQL_MAX_ROWS: int(1).default(1000),
   FRONT_API_URL: z.url().default('https://api2.frontapp.com'),
@@ -88,6 +89,8 @@ export interface Config {
   pollCron: string;
   bodyLimit: number;
   webhookLogRetentionDays: number;
+  /** The webhook log's size cap on disk; past it the oldest requests go. */
+  webhookLogMaxMb: number;
   sqlTimeoutMs: number;
   sqlMaxRows: number;
   /** Front application channel: API base, app UID (JWT iss) and app secret (signatures, JWT key). */
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     pollCron: e.SWITCHBOARD_POLL_CRON,
     bodyLimit: e.SWITCHBOARD_BODY_LIMIT,
     webhookLogRetentionDays: e.SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS,
+    webhookLogMaxMb: e.SWITCHBOARD_WEBHOOK_LOG_MAX_MB,
     sqlTimeoutMs: e.SWITCHBOARD_SQL_TIMEOUT_MS,
     sqlMaxRows: e.SWITCHBOARD_SQL_MAX_ROWS,
     front: { apiUrl: e.FRONT_API_URL.replace(/\/+$/, ''), appUid: e.FRONT_CHANNEL_APP_UID, appSecret: e.FRONT_CHANNEL_APP_SECRET },

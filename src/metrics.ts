@@ -57,6 +57,12 @@ export const ussdHopDuration = new Histogram({
   registers: [metrics],
 });
 
+export const webhookLogDropped = new Counter({
+  name: 'switchboard_webhook_log_dropped_total',
+  help: 'Unauthenticated requests left out of the webhook log: over the per-address rate limit.',
+  registers: [metrics],
+});
+
 export interface PendingGap {
   integrationId: number;
   service: string;

@@ -21,8 +21,12 @@ import { dashboardRoutes } from '../web/routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by webhook routes: what the webhook log records for this request. */
-    webhookLog?: { integrationId: number | null; reason: string | null };
+    /**
+     * Set by webhook routes: what the webhook log records for this request. `authenticated`
+     * once the sender proved who it is; until then (and unless answered 2xx) the log keeps
+     * only a prefix of the body and no headers.
+     */
+    webhookLog?: { integrationId: number | null; reason: string | null; authenticated?: boolean };
   }
 }
 
@@ -73,7 +77,7 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
     return503OnClosing: true,
     trustProxy: proxyTrust(config.trustProxy ?? false),
   });
-  const webhookLog = new WebhookLogWriter(engine.db, engine.log);
+  const webhookLog = new WebhookLogWriter(engine.db, engine.log, { maxMb: engine.config.webhookLogMaxMb });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -105,6 +109,8 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
       contentType: request.headers['content-type'] ?? null,
       headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)])),
       body: Buffer.isBuffer(request.body) ? request.body : null,
+      trusted: entry.authenticated === true || (reply.statusCode >= 200 && reply.statusCode < 300),
+      source: request.ip,
     });
   });
   app.addHook('onClose', async () => webhookLog.flush());
