@@ -54,6 +54,8 @@ const schema = z.object({
   SWITCHBOARD_DELIVERY_CONCURRENCY: int(1).default(4),
   SWITCHBOARD_POLL_CRON: z.string().min(1).default('* * * * *'),
   SWITCHBOARD_BODY_LIMIT: int(1024).default(1024 * 1024),
+  SWITCHBOARD_BODY_TIMEOUT_MS: int(100).default(10_000),
+  SWITCHBOARD_MAX_CONNECTIONS: int(1).default(1000),
   SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS: int(1).default(7),
   SWITCHBOARD_WEBHOOK_LOG_MAX_MB: int(1).default(1024),
   SWITCHBOARD_SQL_TIMEOUT_MS: int(1).default(15_000),
@@ -88,6 +90,10 @@ export interface Config {
   deliveryConcurrency: number;
   pollCron: string;
   bodyLimit: number;
+  /** A request body still arriving this long after the request began is cut off (408, connection closed). */
+  bodyTimeoutMs: number;
+  /** Open connections the HTTP server accepts at once; more are closed at once. */
+  maxConnections: number;
   webhookLogRetentionDays: number;
   /** The webhook log's size cap on disk; past it the oldest requests go. */
   webhookLogMaxMb: number;
@@ -131,6 +137,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     deliveryConcurrency: e.SWITCHBOARD_DELIVERY_CONCURRENCY,
     pollCron: e.SWITCHBOARD_POLL_CRON,
     bodyLimit: e.SWITCHBOARD_BODY_LIMIT,
+    bodyTimeoutMs: e.SWITCHBOARD_BODY_TIMEOUT_MS,
+    maxConnections: e.SWITCHBOARD_MAX_CONNECTIONS,
     webhookLogRetentionDays: e.SWITCHBOARD_WEBHOOK_LOG_RETENTION_DAYS,
     webhookLogMaxMb: e.SWITCHBOARD_WEBHOOK_LOG_MAX_MB,
     sqlTimeoutMs: e.SWITCHBOARD_SQL_TIMEOUT_MS,

@@ -11,6 +11,7 @@ export const ERRORS = {
   SB_ERR_NOT_FOUND: { status: 404, retryable: false, summary: 'No such route or integration.' },
   SB_ERR_METHOD_NOT_ALLOWED: { status: 405, retryable: false, summary: 'The integration does not accept webhooks.' },
   SB_ERR_BODY_TOO_LARGE: { status: 413, retryable: false, summary: 'The body exceeds SWITCHBOARD_BODY_LIMIT.' },
+  SB_ERR_REQUEST_TIMEOUT: { status: 408, retryable: true, summary: 'The body did not arrive within SWITCHBOARD_BODY_TIMEOUT_MS.' },
   SB_ERR_RATE_LIMITED: { status: 429, retryable: true, summary: 'Too many requests from one caller; try again later.' },
   SB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, summary: 'The content type is not one the route accepts.' },
   SB_ERR_INVALID_PAYLOAD: { status: 422, retryable: false, summary: 'The body parses but lacks required fields or has wrong types.' },

@@ -77,6 +77,22 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
     return503OnClosing: true,
     trustProxy: proxyTrust(config.trustProxy ?? false),
   });
+  // A client may hold only so many sockets; Node closes connections past the cap at once.
+  app.server.maxConnections = engine.config.maxConnections;
+  // Node enforces requestTimeout only every 30 s and a body trickled in can outlast it: cut
+  // a body still arriving after the deadline, answering 408 and closing the connection.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.raw.complete) return;
+    const timer = setTimeout(() => {
+      if (request.raw.complete || reply.sent) return;
+      request.log.info({ route: request.routeOptions.url }, 'request body too slow: connection closed');
+      sendError(reply.header('connection', 'close'), 'SB_ERR_REQUEST_TIMEOUT', `the body did not arrive within ${engine.config.bodyTimeoutMs} ms`);
+    }, engine.config.bodyTimeoutMs);
+    timer.unref();
+    request.raw.once('close', () => clearTimeout(timer));
+    reply.raw.once('finish', () => clearTimeout(timer));
+  });
+
   const webhookLog = new WebhookLogWriter(engine.db, engine.log, { maxMb: engine.config.webhookLogMaxMb });
 
   app.removeAllContentTypeParsers();
