@@ -65,6 +65,9 @@ const schema = z.object({
   FRONT_CHANNEL_APP_SECRET: z.string().default(''),
   SIGNALWIRE_SMS_ALLOWLIST: z.string().default('*'),
   SWITCHBOARD_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  SWITCHBOARD_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  SWITCHBOARD_METRICS_PORT: int(0).max(65535).optional(),
+  SWITCHBOARD_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SWITCHBOARD_TRUST_PROXY: z.string().default('false').transform(trustProxy),
   SWITCHBOARD_USSD_BUDGET_MS: int(100).default(3000),
   SWITCHBOARD_USSD_SESSION_TIMEOUT_S: int(10).default(180),
@@ -107,6 +110,10 @@ export interface Config {
   defaultPhoneRegion: string;
   /** Opens the dashboard besides tokens from `switchboard admin-token`; unset means only those. */
   adminToken: string | undefined;
+  /** /metrics wants `Authorization: Bearer <this>` when set. */
+  metricsToken: string | undefined;
+  /** When set, /metrics is served only by a listener of its own on metricsHost:metricsPort, not the public one. */
+  metrics: { port: number | undefined; host: string };
   /**
    * Behind reverse proxies: how many (hop count) or which addresses/CIDRs to trust, so the
    * client address (USSD IP allowlists) comes from X-Forwarded-For; false: the peer's address.
@@ -147,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     smsAllowlist: e.SIGNALWIRE_SMS_ALLOWLIST.split(/\s+/).filter(Boolean),
     defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
     adminToken: e.SWITCHBOARD_ADMIN_TOKEN,
+    metricsToken: e.SWITCHBOARD_METRICS_TOKEN,
+    metrics: { port: e.SWITCHBOARD_METRICS_PORT, host: e.SWITCHBOARD_METRICS_HOST },
     trustProxy: e.SWITCHBOARD_TRUST_PROXY,
     ussd: { budgetMs: e.SWITCHBOARD_USSD_BUDGET_MS, sessionTimeoutSeconds: e.SWITCHBOARD_USSD_SESSION_TIMEOUT_S },
   };

@@ -134,11 +134,20 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
   await app.register(healthRoutes, { engine });
   await app.register(webhookRoutes, { engine });
   await app.register(mediaRoutes, { engine });
-  await app.register(metricsRoutes, { engine });
+  // With a metrics listener of its own (buildMetricsApp), the public one does not serve them.
+  if (engine.config.metrics.port === undefined) await app.register(metricsRoutes, { engine });
   await app.register(dashboardRoutes, { engine, demo: Boolean(demoRoutes) });
   if (demoRoutes) await app.register(demoRoutes, { prefix: '/api/v1/demo' });
   for (const replicator of engine.registry.list()) {
     if (replicator.routes) await app.register(replicator.routes, { engine });
   }
+  return app;
+}
+
+/** The listener of SWITCHBOARD_METRICS_PORT (127.0.0.1 unless SWITCHBOARD_METRICS_HOST): /metrics alone. */
+export async function buildMetricsApp(engine: Engine): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: engine.log.child({ component: 'metrics' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'SB_ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}; this listener serves /metrics`));
+  await app.register(metricsRoutes, { engine });
   return app;
 }
