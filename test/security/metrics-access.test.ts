@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.ts';
 import { GAP_CACHE_MS } from '../../src/metrics.ts';
 import { signExample } from '../fixtures/example-replicators.ts';
+import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { createExamplePair, testEngine } from '../helpers/engine.ts';
 import { freePort, spawnExampleCli, untilAnswers, type Child } from '../helpers/processes.ts';
@@ -58,6 +59,14 @@ describe('GET /metrics', () => {
     expect(await pending()).toBe(before);
     // A later read sees it.
     await waitFor(async () => (await pending()) === before + 1, { intervalMs: 500, what: 'the next read of the gap' });
+  });
+
+  it('doctor warns when it is open on a public interface', async () => {
+    const metricsCheck = async (env: Record<string, string>) =>
+      ((await runCli(database().url, ['doctor', '--json'], { env })).json().findings as { check: string; status: string; detail: string }[]).find((f) => f.check === 'metrics');
+    expect(await metricsCheck({ HOST: '0.0.0.0' })).toMatchObject({ status: 'warn', detail: expect.stringContaining('SWITCHBOARD_METRICS_TOKEN or SWITCHBOARD_METRICS_PORT') });
+    expect(await metricsCheck({ HOST: '0.0.0.0', SWITCHBOARD_METRICS_TOKEN: 'metrics-token-0123456789abcdef' })).toMatchObject({ status: 'ok' });
+    expect(await metricsCheck({ HOST: '0.0.0.0', SWITCHBOARD_METRICS_PORT: '9464' })).toMatchObject({ status: 'ok', detail: 'on 127.0.0.1:9464' });
   });
 
   it('with SWITCHBOARD_METRICS_PORT, is served on 127.0.0.1 at that port and not on the public listener', { timeout: 90_000 }, async () => {

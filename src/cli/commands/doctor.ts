@@ -38,6 +38,12 @@ async function systemChecks(rt: Runtime): Promise<Row[]> {
         ? { subject: 'system', check: 'PUBLIC_URL', status: 'ok', detail: rt.config.publicUrl }
         : { subject: 'system', check: 'PUBLIC_URL', status: 'warn', detail: `${rt.config.publicUrl} is not https: webhooks would travel in clear text` },
   );
+  const metricsOpen = !rt.config.metricsToken && rt.config.metrics.port === undefined && !['127.0.0.1', 'localhost', '::1'].includes(rt.config.host);
+  rows.push(
+    metricsOpen
+      ? { subject: 'system', check: 'metrics', status: 'warn', detail: `/metrics is open to anyone who reaches ${rt.config.host}: set SWITCHBOARD_METRICS_TOKEN or SWITCHBOARD_METRICS_PORT` }
+      : { subject: 'system', check: 'metrics', status: 'ok', detail: rt.config.metricsToken ? 'behind a bearer token' : rt.config.metrics.port !== undefined ? `on ${rt.config.metrics.host}:${rt.config.metrics.port}` : 'on a local interface' },
+  );
   rows.push(
     (await publicCanTakeAdvisoryLocks(rt.engine.db))
       ? { subject: 'system', check: 'advisory locks', status: 'warn', detail: ADVISORY_LOCK_WARNING }
