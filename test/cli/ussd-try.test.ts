@@ -2,45 +2,27 @@
  * `switchboard ussd try`: the real CLI (in-process, stdin piped) against a real server on a
  * real port; what the operator sees, and the hops the server stored, are what is checked.
  */
-import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testCaller } from '../../src/cli/commands/ussd.ts';
-import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
-import { buildApp } from '../../src/http/app.ts';
 import { toE164 } from '../../src/providers/phone.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
-import { testEngine } from '../helpers/engine.ts';
+import { useUssdServer } from '../helpers/ussd-server.ts';
 
 const database = useTestDatabase();
-let engine: Engine;
-let app: FastifyInstance;
-let base: string;
-let ussd: ServiceIntegration;
-
-beforeAll(async () => {
-  engine = testEngine(database().db, { DEFAULT_PHONE_REGION: 'GH' }, defaultRegistry());
-  app = await buildApp({ engine, config: engine.config });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
-});
-afterAll(() => app.close());
-beforeEach(async () => {
-  await sql`TRUNCATE service_integrations CASCADE`.execute(engine.db);
-  ({ integration: ussd } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'ussd_request_v1', flags: {} }));
-});
+const server = useUssdServer(database);
 
 const tryUssd = (args: string[], stdin?: string, env: Record<string, string> = {}) =>
   runCli(database().url, ['ussd', 'try', ...args], { registry: defaultRegistry(), stdin, env: { DEFAULT_PHONE_REGION: 'GH', ...env } });
-const hops = async () => (await sql<Record<string, any>>`SELECT * FROM ussd_request_v1 ORDER BY pk`.execute(engine.db)).rows;
-const setting = (json: string) => sql`UPDATE service_integrations SET settings = settings || ${json}::jsonb WHERE id = ${ussd.id}`.execute(engine.db);
+const hops = () => server().hops();
+const setting = (json: string) => sql`UPDATE service_integrations SET settings = settings || ${json}::jsonb WHERE id = ${server().ussd.id}`.execute(server().engine.db);
 
 describe('ussd try', () => {
   it.each(['africastalking', 'beem', 'southpawsl'])('plays the helpline flow over %s to END, each stdin line a keypress, through the real route', async (gateway) => {
-    const run = await tryUssd([ussd.opaque_id, '--url', base, '--gateway', gateway], '1\nI am scared\n2\n');
+    const run = await tryUssd([server().ussd.opaque_id, '--url', server().base, '--gateway', gateway], '1\nI am scared\n2\n');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const out = run.stdout;
@@ -64,23 +46,23 @@ describe('ussd try', () => {
   });
 
   it('reaches the server at PUBLIC_URL without --url, and calls as --msisdn', async () => {
-    const run = await tryUssd(['ussd_request_v1', '--gateway', 'emergent', '--msisdn', '+233201112222'], '0\n', { PUBLIC_URL: base });
+    const run = await tryUssd(['ussd_request_v1', '--gateway', 'emergent', '--msisdn', '+233201112222'], '0\n', { PUBLIC_URL: server().base });
     expect(run.code).toBe(0);
     expect(run.stdout.trimEnd().endsWith('[END]')).toBe(true);
     expect((await hops()).map((h) => h.turn.msisdn)).toEqual(['+233201112222', '+233201112222']);
   });
 
   it('hangs up when stdin ends before END: a gateway that says so releases the session', async () => {
-    const run = await tryUssd([ussd.opaque_id, '--url', base, '--gateway', 'hubtel'], '1\n');
+    const run = await tryUssd([server().ussd.opaque_id, '--url', server().base, '--gateway', 'hubtel'], '1\n');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('[hung up: session released]');
-    const { rows } = await sql<{ close_reason: string }>`SELECT close_reason FROM ussd_sessions`.execute(engine.db);
+    const { rows } = await sql<{ close_reason: string }>`SELECT close_reason FROM ussd_sessions`.execute(server().engine.db);
     expect(rows).toEqual([{ close_reason: 'released' }]);
   });
 
   it('a caller outside the IP allowlist is refused: exit 1, the reason and what to change, nothing played or stored', async () => {
     await setting('{"ip_allowlist":"10.9.9.9"}');
-    const run = await tryUssd([ussd.opaque_id, '--url', base], '1\n');
+    const run = await tryUssd([server().ussd.opaque_id, '--url', server().base], '1\n');
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/answered 401: caller not in this integration's IP allowlist/);
     expect(run.stderr).toMatch(/--ip-allowlist must include .*127\.0\.0\.1/);
@@ -90,20 +72,20 @@ describe('ussd try', () => {
 
   it('uses the pinned service code, so a pinned integration plays', async () => {
     await setting('{"service_code":"*384*77#"}');
-    const run = await tryUssd([ussd.opaque_id, '--url', base], '0\n');
+    const run = await tryUssd([server().ussd.opaque_id, '--url', server().base], '0\n');
     expect(run.code).toBe(0);
     expect((await hops())[0]!.turn.serviceCode).toBe('*384*77#');
   });
 
   it('refuses an unknown gateway, another service, and an unreachable server', async () => {
-    const gateway = await tryUssd([ussd.opaque_id, '--url', base, '--gateway', 'nokia']);
+    const gateway = await tryUssd([server().ussd.opaque_id, '--url', server().base, '--gateway', 'nokia']);
     expect(gateway.code).toBe(2);
     expect(gateway.stderr).toMatch(/unknown gateway "nokia"; one of africastalking, .*crossswitch/);
-    const { integration: sms } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'signalwire_message_v1', flags: { space: 'acme', 'project-id': 'p1', 'api-token': 't1' } });
-    const other = await tryUssd([String(sms.id), '--url', base]);
+    const { integration: sms } = await createIntegration(server().engine.db, server().engine.registry, server().engine.config, { service: 'signalwire_message_v1', flags: { space: 'acme', 'project-id': 'p1', 'api-token': 't1' } });
+    const other = await tryUssd([String(sms.id), '--url', server().base]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/is a signalwire_message_v1, not a ussd_request_v1/);
-    const down = await tryUssd([ussd.opaque_id, '--url', 'http://127.0.0.1:9']);
+    const down = await tryUssd([server().ussd.opaque_id, '--url', 'http://127.0.0.1:9']);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9: is the server running/);
     expect(await hops()).toEqual([]);

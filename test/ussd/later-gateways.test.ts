@@ -3,39 +3,18 @@
  * own requests to a real USSD integration over HTTP; the rows and sessions it leaves, and the
  * answers in each wire format, are what is checked.
  */
-import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ServiceIntegration } from '../../src/db/schema.ts';
-import { createIntegration } from '../../src/engine/integrations.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
-import { buildApp } from '../../src/http/app.ts';
-import { defaultRegistry } from '../../src/replicators/index.ts';
+import { describe, expect, it } from 'vitest';
 import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';
 import { useTestDatabase } from '../helpers/database.ts';
-import { testEngine } from '../helpers/engine.ts';
+import { useUssdServer } from '../helpers/ussd-server.ts';
 
-const database = useTestDatabase();
-let engine: Engine;
-let app: FastifyInstance;
-let base: string;
-let ussd: ServiceIntegration;
+const server = useUssdServer(useTestDatabase());
 const CALLERS = { emergent: '233241234567', crossswitch: '233201234567', southpawsl: '233501234567', beem: '255712345678' } as const;
 
-beforeAll(async () => {
-  engine = testEngine(database().db, { DEFAULT_PHONE_REGION: 'GH' }, defaultRegistry());
-  app = await buildApp({ engine, config: engine.config });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
-});
-afterAll(() => app.close());
-beforeEach(async () => {
-  await sql`TRUNCATE service_integrations CASCADE`.execute(engine.db);
-  ({ integration: ussd } = await createIntegration(engine.db, engine.registry, engine.config, { service: 'ussd_request_v1', flags: {} }));
-});
-
-const url = (gateway: string) => `${base}/v1/ussd/${gateway}/${ussd.opaque_id}`;
-const hops = async () => (await sql<Record<string, any>>`SELECT * FROM ussd_request_v1 ORDER BY pk`.execute(engine.db)).rows;
-const sessions = async () => (await sql<Record<string, any>>`SELECT * FROM ussd_sessions ORDER BY created_at`.execute(engine.db)).rows;
+const url = (gateway: string) => `${server().base}/v1/ussd/${gateway}/${server().ussd.opaque_id}`;
+const hops = () => server().hops();
+const sessions = async () => (await sql<Record<string, any>>`SELECT * FROM ussd_sessions ORDER BY created_at`.execute(server().engine.db)).rows;
 /** Waits for the hop's answer to be written back (it is filled in after it is sent). */
 async function settled(count: number) {
   for (let i = 0; i < 50; i++) {
@@ -93,7 +72,7 @@ describe('the later gateways’ own rules', () => {
   });
 
   it('Southpawsl: a pinned service code refuses another ussdString (401) and nothing is stored', async () => {
-    await sql`UPDATE service_integrations SET settings = settings || '{"service_code":"*714*5#"}' WHERE id = ${ussd.id}`.execute(engine.db);
+    await sql`UPDATE service_integrations SET settings = settings || '{"service_code":"*714*5#"}' WHERE id = ${server().ussd.id}`.execute(server().engine.db);
     const other = gatewayRequest('southpawsl', { kind: 'initial', sessionId: 'sp-x', msisdn: CALLERS.southpawsl, inputs: [], serviceCode: '*714*6#' });
     const refused = await fetch(url('southpawsl'), { method: 'POST', headers: { 'content-type': other.contentType }, body: other.body });
     expect(refused.status).toBe(401);
