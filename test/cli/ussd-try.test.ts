@@ -3,13 +3,14 @@
  * real port; what the operator sees, and the hops the server stored, are what is checked.
  */
 import { sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { testCaller } from '../../src/cli/commands/ussd.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
 import { toE164 } from '../../src/providers/phone.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
+import { spawnNode } from '../helpers/processes.ts';
 import { useUssdServer } from '../helpers/ussd-server.ts';
 
 const database = useTestDatabase();
@@ -43,6 +44,22 @@ describe('ussd try', () => {
     // The default caller is the unassigned test number of the region, and says so.
     expect(stored[0]!.turn.msisdn).toBe(testCaller('GH'));
     expect(out).toContain(`caller ${testCaller('GH')}`);
+  });
+
+  it('as a real process: exits by itself at END although stdin stays open (a terminal would)', async () => {
+    const child = spawnNode(['bin/switchboard', 'ussd', 'try', server().ussd.opaque_id], {
+      DATABASE_URL: database().url,
+      PUBLIC_URL: server().base,
+      DEFAULT_PHONE_REGION: 'GH',
+      LOG_LEVEL: 'silent',
+    });
+    onTestFinished(async () => {
+      await child.stop();
+    });
+    child.process.stdin!.write('0\n');
+    const code = await child.exited;
+    expect(child.output()).toContain('[END]');
+    expect(code).toBe(0);
   });
 
   it('reaches the server at PUBLIC_URL without --url, and calls as --msisdn', async () => {

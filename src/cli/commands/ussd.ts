@@ -61,7 +61,16 @@ function refusal(hop: UssdHop, base: string): string {
 }
 
 async function play(ctx: CliContext, session: UssdSession, first: UssdHop, base: string): Promise<void> {
-  const lines = createInterface({ input: ctx.stdin, terminal: false })[Symbol.asyncIterator]();
+  const reader = createInterface({ input: ctx.stdin, terminal: false });
+  try {
+    await playLines(ctx, session, first, base, reader[Symbol.asyncIterator]());
+  } finally {
+    // An open reader on a terminal would keep the process alive after END.
+    reader.close();
+  }
+}
+
+async function playLines(ctx: CliContext, session: UssdSession, first: UssdHop, base: string, lines: AsyncIterator<string>): Promise<void> {
   let hop = first;
   for (;;) {
     if (hop.status !== 200) {
