@@ -17,7 +17,7 @@ export interface UssdServer {
   engine: Engine;
   /** http://127.0.0.1:<port> */
   base: string;
-  /** This test's integration (region GH by default). */
+  /** This test's integration: callers from 127.0.0.1 only, region GH by default. */
   ussd: ServiceIntegration;
   /** Every stored hop, oldest first. */
   hops(): Promise<Record<string, any>[]>;
@@ -35,7 +35,9 @@ export function useUssdServer(database: ReturnType<typeof useTestDatabase>): () 
   afterAll(() => app.close());
   beforeEach(async () => {
     await sql`TRUNCATE service_integrations CASCADE`.execute(server.engine.db);
-    ({ integration: server.ussd } = await createIntegration(server.engine.db, server.engine.registry, server.engine.config, { service: 'ussd_request_v1', flags: {} }));
+    // Callers limited to this machine, as a deployment limits them to its gateway's addresses.
+    const flags = { 'ip-allowlist': '127.0.0.1' };
+    ({ integration: server.ussd } = await createIntegration(server.engine.db, server.engine.registry, server.engine.config, { service: 'ussd_request_v1', flags }));
   });
   return () => server;
 }
