@@ -69,6 +69,16 @@ describe('ussd try', () => {
     expect((await hops()).map((h) => h.turn.msisdn)).toEqual(['+233201112222', '+233201112222']);
   });
 
+  it('without --gateway speaks the format of the integration’s last hop, else Africa’s Talking', async () => {
+    const first = await tryUssd([server().ussd.opaque_id, '--url', server().base], '0\n');
+    expect(first.stdout).toMatch(/^\[africastalking → /);
+    await tryUssd([server().ussd.opaque_id, '--url', server().base, '--gateway', 'southpawsl'], '0\n');
+    const again = await tryUssd([server().ussd.opaque_id, '--url', server().base], '0\n');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^\[southpawsl → /);
+    expect((await hops()).map((h) => h.gateway)).toEqual(['africastalking', 'africastalking', 'southpawsl', 'southpawsl', 'southpawsl', 'southpawsl']);
+  });
+
   it('hangs up when stdin ends before END: a gateway that says so releases the session', async () => {
     const run = await tryUssd([server().ussd.opaque_id, '--url', server().base, '--gateway', 'hubtel'], '1\n');
     expect(run.code).toBe(0);

@@ -6,6 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { sql } from 'kysely';
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { findIntegration } from '../../engine/integrations.ts';
@@ -16,7 +17,7 @@ import { GATEWAYS, type GatewayName } from '../../ussd/types.ts';
 import { config, withRuntime, writeLine, type CliContext } from '../context.ts';
 
 interface TryOptions {
-  gateway: string;
+  gateway?: string;
   msisdn?: string;
   url?: string;
   serviceCode?: string;
@@ -96,17 +97,22 @@ export function registerUssd(program: Command, ctx: CliContext): void {
   ussd
     .command('try <ref>')
     .description("play a USSD integration's flow here through the running server, as a gateway would; stdin lines are the keypresses")
-    .option('--gateway <name>', `the request format to use: ${GATEWAYS.join(', ')}`, 'africastalking')
+    .option('--gateway <name>', `the request format: ${GATEWAYS.join(', ')} (default: the gateway of the integration's last hop, else africastalking)`)
     .option('--msisdn <number>', "the caller (default: an unassigned number of the integration's region)")
     .option('--url <base>', "the server's base URL (default PUBLIC_URL, else http://localhost:PORT)")
     .option('--service-code <code>', "the dial string (default: the integration's pinned --service-code, else the gateway's usual one)")
     .action(async (ref: string, options: TryOptions) => {
-      const { gateway } = options;
-      if (!isGateway(gateway)) throw new SwitchboardError('SB_ERR_USAGE', `unknown gateway "${gateway}"; one of ${GATEWAYS.join(', ')}`);
+      if (options.gateway !== undefined && !isGateway(options.gateway)) throw new SwitchboardError('SB_ERR_USAGE', `unknown gateway "${options.gateway}"; one of ${GATEWAYS.join(', ')}`);
       const cfg = config(ctx);
-      const integration = await withRuntime(ctx, (rt) => findIntegration(rt.engine.db, ref));
-      const service = ussdRequestV1.name;
-      if (integration.service_name !== service) throw new SwitchboardError('SB_ERR_USAGE', `integration ${integration.id} is a ${integration.service_name}, not a ${service}`);
+      const { integration, lastGateway } = await withRuntime(ctx, async (rt) => {
+        const found = await findIntegration(rt.engine.db, ref);
+        const service = ussdRequestV1.name;
+        if (found.service_name !== service) throw new SwitchboardError('SB_ERR_USAGE', `integration ${found.id} is a ${found.service_name}, not a ${service}`);
+        // The gateway this integration really hears from, so a try speaks its format.
+        const { rows } = await sql<{ gateway: string }>`SELECT gateway FROM ussd_request_v1 WHERE integration_id = ${found.id} ORDER BY pk DESC LIMIT 1`.execute(rt.engine.db);
+        return { integration: found, lastGateway: rows[0]?.gateway };
+      });
+      const gateway = options.gateway ?? (lastGateway !== undefined && isGateway(lastGateway) ? lastGateway : 'africastalking');
       const { settings } = integration;
       const region = typeof settings.region === 'string' ? settings.region : cfg.defaultPhoneRegion;
       const msisdn = options.msisdn ? parsePhoneFlag(options.msisdn, region) : testCaller(region);
