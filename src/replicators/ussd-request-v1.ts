@@ -1,6 +1,6 @@
 /**
  * `ussd_request_v1`: a USSD service reached through any of the supported gateways
- * (Africa's Talking, Nalo, Nsano, Hubtel, Arkesel) at /v1/ussd/<gateway>/<opaque id>.
+ * (ussd/gateways/: Africa's Talking, Nalo, Nsano, Hubtel, Arkesel, ...) at /v1/ussd/<gateway>/<opaque id>.
  * One row per hop: the raw body, the parsed request (`data`), the normalised turn, the
  * answer sent and its latency, keyed by a de-duplication key so a repeated hop is stored
  * once and answered identically. Menus come from a flow document (`--flow`, validated),
@@ -81,8 +81,8 @@ export const ussdRequestV1 = defineReplicator({
       },
     },
     { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; default: the only one' },
-    { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code (Africa's Talking, Hubtel)" },
-    { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID (Nalo, Arkesel)" },
+    { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code (as the gateway sends it: AT serviceCode, Hubtel/Emergent/Cross-switch ServiceCode, Southpawsl ussdString)" },
+    { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID (Nalo, Arkesel; Emergent when it sends USERID)" },
     { flag: 'max-hops-per-minute', target: { setting: 'max_hops_per_minute' }, description: 'per caller, before answering 429 (default 60)', parse: positiveInteger },
     { flag: 'ip-allowlist', target: { setting: 'ip_allowlist' }, description: 'space-separated gateway IPs allowed to call (default any)' },
     {
