@@ -4,7 +4,10 @@
  * gets for an import, whether an SMS may go); the rest is common to every Front channel.
  *
  * - no front_message_id: import into Front (inbound_messages, or outbound_messages), once
- *   ever per row (the spec's idempotency key, e.g. `fsmca-fims-<external_id>`).
+ *   ever per row (the spec's idempotency key, e.g. `fsmca-fims-<external_id>`). The start
+ *   of each import is committed first; an import that got no answer (timeout, reset,
+ *   crash) is held until Front's `message_imported` notice names it (imported.ts:
+ *   adopted, not imported again) or SWITCHBOARD_FRONT_IMPORT_HOLD_S runs out.
  * - no signalwire_sid: send the SMS, once ever per row (`fsmca-fims-<external_id>`). A send
  *   whose outcome we never heard (timeout, crash) is first looked for in SignalWire and
  *   adopted, never resent.
@@ -53,6 +56,8 @@ export interface ChannelRow {
   recipient: string | null;
   delivery_attempts: number;
   send_started_at: Date | null;
+  import_started_at: Date | null;
+  front_imported_id: string | null;
   row_created_at: Date;
   data: Record<string, unknown>;
 }
@@ -85,6 +90,15 @@ export interface ChannelSpec {
 
 /** Front's channel id is only known after Front's `authorization` request. */
 class NotConnected extends Error {}
+
+/** An earlier import's outcome is unknown: wait for Front's notice until `until`. */
+class Held extends Error {
+  readonly until: Date;
+  constructor(until: Date) {
+    super('waiting for Front to confirm an earlier import');
+    this.until = until;
+  }
+}
 
 export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration, spec: ChannelSpec): Promise<void> {
   const parent = await ctx.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.depends_on ?? -1).executeTakeFirst();
@@ -165,7 +179,7 @@ async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) =>
 export function pendingBatch(integration: ServiceIntegration, cursor: number) {
   return sql<ChannelRow>`
     SELECT pk, external_id, signalwire_sid, front_message_id, external_conversation_id, direction, body, sender, recipient,
-           delivery_attempts, send_started_at, row_created_at, data
+           delivery_attempts, send_started_at, import_started_at, front_imported_id, row_created_at, data
     FROM ${sql.table(integration.service_name)}
     WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
@@ -197,13 +211,15 @@ async function clearBackoff(delivery: Delivery, step: Step): Promise<number> {
   const result = await sql`
     UPDATE ${tableOf(delivery)} SET next_attempt_at = NULL
     WHERE integration_id = ${delivery.integration.id} AND delivery_status = 'pending' AND next_attempt_at > now()
-      AND (front_message_id IS NULL) = ${step === 'import'}`.execute(delivery.ctx.db);
+      AND (front_message_id IS NULL) = ${step === 'import'}
+      -- a held import waits for Front's notice, not for Front to answer again
+      AND import_started_at IS NULL`.execute(delivery.ctx.db);
   return Number(result.numAffectedRows ?? 0);
 }
 
 const tableOf = (delivery: Delivery) => sql.table(delivery.integration.service_name);
 
-type DeliveryResult = { outcome: 'done' | 'waiting-for-channel' } | { outcome: 'retry'; delayMs: number };
+type DeliveryResult = { outcome: 'done' | 'waiting-for-channel' | 'held' } | { outcome: 'retry'; delayMs: number };
 
 async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<DeliveryResult> {
   const { ctx } = delivery;
@@ -221,6 +237,13 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
     return { outcome: 'done' };
   } catch (thrown) {
     if (thrown instanceof NotConnected) return { outcome: 'waiting-for-channel' };
+    if (thrown instanceof Held) {
+      // Unless the notice came meanwhile: then the next pass (which it asked for) adopts it.
+      await sql`
+        UPDATE ${TABLE} SET next_attempt_at = CASE WHEN front_imported_id IS NULL THEN ${thrown.until}::timestamptz END
+        WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
+      return { outcome: 'held' };
+    }
     const error = coerceError(thrown);
     // Problems of the whole integration stop the pass and show on it; rows stay pending.
     if (isDatabaseUnavailable(error) || (isSwitchboardError(error) && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
@@ -236,10 +259,14 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
     const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
     ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
     deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
+    // An import that may have happened waits at least for its hold (GREATEST skips NULL),
+    // unless Front's notice already came.
     await sql`
       UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
-        next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
-      WHERE pk = ${row.pk}`.execute(ctx.db);
+        next_attempt_at = CASE WHEN front_imported_id IS NULL THEN GREATEST(
+          now() + make_interval(secs => ${delayMs / 1000}),
+          import_started_at + make_interval(secs => ${ctx.config.front.importHoldMs / 1000})) END
+      WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
     return { outcome: 'retry', delayMs };
   }
 }
@@ -272,6 +299,12 @@ async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome, db:
 
 async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<void> {
   const { ctx, integration } = delivery;
+  // Front's notice says an earlier import whose answer we lost did happen: adopt it.
+  if (row.front_imported_id) return finish(delivery, row, { status: 'delivered', frontMessageId: row.front_imported_id });
+  if (row.import_started_at) {
+    const until = new Date(row.import_started_at.getTime() + ctx.config.front.importHoldMs);
+    if (until.getTime() > Date.now()) throw new Held(until);
+  }
   const channelId = integration.backfill_key;
   if (!channelId) throw new NotConnected();
   const writtenAt = delivery.spec.writtenAt(row);
@@ -288,17 +321,28 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
     metadata: { external_id: plan.externalId, external_conversation_id: row.external_conversation_id ?? '' },
     ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
   };
-  const { result, ran } = await onceEver(
-    ctx.db,
-    plan.key,
-    async (trx) => {
-      const imported = await delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files);
-      await finish(delivery, row, { status: 'delivered', frontMessageId: imported.message_uid }, trx);
-      return imported;
-    },
-    String(integration.id),
-  );
-  if (!ran) await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+  // Committed before anything can reach Front: if no answer comes, we know to wait for Front's notice.
+  await sql`UPDATE ${tableOf(delivery)} SET import_started_at = now(), import_external_id = ${plan.externalId} WHERE pk = ${row.pk}`.execute(ctx.db);
+  try {
+    const { result, ran } = await onceEver(
+      ctx.db,
+      plan.key,
+      async (trx) => {
+        const imported = await delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files);
+        await finish(delivery, row, { status: 'delivered', frontMessageId: imported.message_uid }, trx);
+        return imported;
+      },
+      String(integration.id),
+    );
+    if (!ran) await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+  } catch (error) {
+    // Front answered (429, 4xx, 5xx): it did not take the message, nothing to wait for.
+    // Only an import that got no answer at all may have happened.
+    if (error instanceof ProviderHttpError && error.httpStatus !== null) {
+      await sql`UPDATE ${tableOf(delivery)} SET import_started_at = NULL WHERE pk = ${row.pk}`.execute(ctx.db);
+    }
+    throw error;
+  }
 }
 
 /** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
