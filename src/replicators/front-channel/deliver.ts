@@ -31,8 +31,7 @@ import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
-import { parseSignalWireDate, type SignalWireClient } from '../../providers/signalwire/client.ts';
-import { signalWireClient } from '../signalwire-message-v1.ts';
+import { parseSignalWireDate, signalWireClient, type SignalWireClient } from '../../providers/signalwire/client.ts';
 import { frontAttachmentUrls } from './front-media.ts';
 import { claimFromImport, isKnownMessage } from './own-sends.ts';
 
