@@ -116,6 +116,11 @@ export interface Replicator {
   remoteKey: string;
   columns: readonly ColumnSpec[];
   /**
+   * Columns the replicator's own code writes (e.g. delivery state), never from payloads:
+   * not upserted, but checked at start-up with `columns`, so a missing migration fails there.
+   */
+  stateColumns?: readonly ColumnSpec[];
+  /**
    * SQL deciding whether a stored row may change, over `existing` (the stored row) and
    * `excluded` (the incoming one), e.g. `existing.date_updated < excluded.date_updated`.
    */
@@ -185,7 +190,7 @@ const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** Declare a replicator; checks at load time what the type system cannot. */
 export function defineReplicator(replicator: Replicator): Replicator {
-  const names = [replicator.name, replicator.remoteKey, ...replicator.columns.map((c) => c.name)];
+  const names = [replicator.name, replicator.remoteKey, ...[...replicator.columns, ...(replicator.stateColumns ?? [])].map((c) => c.name)];
   for (const name of names) {
     if (!IDENTIFIER.test(name)) throw new Error(`replicator ${replicator.name}: invalid SQL identifier "${name}"`);
   }

@@ -12,6 +12,20 @@ import { deliverPending, type ChannelSpec } from './deliver.ts';
 import { channelFields } from './fields.ts';
 import { frontRows } from './rows.ts';
 
+/** What deliver.ts writes on every channel row: where its delivery stands, and what an unknown outcome needs. */
+const DELIVERY_STATE_COLUMNS: ColumnSpec[] = [
+  { name: 'delivery_status', type: 'text' },
+  { name: 'delivery_error_code', type: 'text' },
+  { name: 'delivery_error_message', type: 'text' },
+  { name: 'delivery_attempts', type: 'integer' },
+  { name: 'next_attempt_at', type: 'timestamptz' },
+  { name: 'send_started_at', type: 'timestamptz' },
+  { name: 'import_started_at', type: 'timestamptz' },
+  { name: 'import_external_id', type: 'text' },
+  { name: 'front_imported_id', type: 'text' },
+  { name: 'delivered_at', type: 'timestamptz' },
+];
+
 export function frontChannel(options: {
   name: string;
   path: string;
@@ -22,6 +36,7 @@ export function frontChannel(options: {
   Replicator,
   | 'remoteKey'
   | 'columns'
+  | 'stateColumns'
   | 'updateWhere'
   | 'pendingWhere'
   | 'failedWhere'
@@ -51,6 +66,7 @@ export function frontChannel(options: {
       { name: 'recipient', type: 'text' },
       ...(options.extraColumns ?? []),
     ],
+    stateColumns: DELIVERY_STATE_COLUMNS,
     // Only rows still waiting may change, and only when something really changed: a
     // retried Front request or a re-polled message is not a change (WebhookDB re-queued a
     // pass for those, its "hot loop").
