@@ -11,6 +11,7 @@ import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Engine } from './ingest.ts';
+import type { Registry } from './registry.ts';
 
 export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'real' | 'boolean' | 'jsonb' | 'numeric';
 
@@ -66,6 +67,8 @@ export interface ReplicatorContext {
   integration: ServiceIntegration;
   log: Logger;
   config: Config;
+  /** Every replicator this process knows (e.g. to find the other integrations of a kind). */
+  registry: Registry;
   /** Store rows for `integration` and notify its dependents, in the same transaction. */
   upsert(rows: RowInput[]): Promise<UpsertedRow[]>;
   /** Ask for a backfill pass of an integration; committed with the current transaction. */
@@ -86,6 +89,7 @@ export interface BackfillContext {
   log: Logger;
   db: Kysely<Database>;
   config: Config;
+  registry: Registry;
   signal: AbortSignal;
   /** Turn provider items into rows (via `toRows`) and upsert them; counts towards progress. */
   upsertItems(items: unknown[]): Promise<UpsertedRow[]>;

@@ -1,17 +1,19 @@
 /**
  * A Front channel's backfill pass: deliver every pending row, then write its counterpart id.
  * The channel's `ChannelSpec` says how its rows read (when they were written, what Front
- * gets for an import, whether an SMS may go); the rest is common to every Front channel.
+ * gets for an import, whether a reply may go); its `Transport` (transport.ts) how replies
+ * leave; the rest is common to every Front channel.
  *
  * - no front_message_id: import into Front (inbound_messages, or outbound_messages), once
  *   ever per row (the spec's idempotency key, e.g. `fsmca-fims-<external_id>`). The start
  *   of each import is committed first; an import that got no answer (timeout, reset,
  *   crash) is held until Front's `message_imported` notice names it (imported.ts:
  *   adopted, not imported again) or SWITCHBOARD_FRONT_IMPORT_HOLD_S runs out.
- * - no signalwire_sid: send the SMS, once ever per row (`fsmca-fims-<external_id>`). A send
- *   whose outcome we never heard (timeout, crash) is first looked for in SignalWire and
- *   adopted, never resent.
- * - older than 48 h: `skipped_due_to_age`; recipient outside SIGNALWIRE_SMS_ALLOWLIST: `skipped`.
+ * - no counterpart id (the transport's column, e.g. signalwire_sid): send the reply, once
+ *   ever per row (the transport's key). A send whose outcome we never heard (timeout,
+ *   crash) is first looked for at the provider and adopted, never resent.
+ * - older than 48 h: `skipped_due_to_age`; refused by the transport (e.g. outside
+ *   SIGNALWIRE_SMS_ALLOWLIST): its marker, e.g. `skipped`.
  * - a coded provider error marks the row failed with its code (no retry loop); a
  *   transient one backs off per row (Retry-After honoured, at most MAX_BACKOFF_MS) and a
  *   later pass is queued; one bad row never stops the others. Rejected credentials stop
@@ -31,9 +33,7 @@ import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
-import { parseSignalWireDate, signalWireClient, type SignalWireClient } from '../../providers/signalwire/client.ts';
-import { frontAttachmentUrls } from './front-media.ts';
-import { claimFromImport, isKnownMessage } from './own-sends.ts';
+import type { Transport } from './transport.ts';
 
 const BATCH = 50;
 /** WebhookDB's channel_sync_refreshness_cutoff. */
@@ -43,10 +43,10 @@ const MAX_BACKOFF_MS = 30_000;
 /** Consecutive transient failures of one step after which a pass stops trying that step. */
 const BREAKER = 3;
 
+/** A pending row as deliver.ts reads it; other columns (the counterpart's, a channel's own) by name. */
 export interface ChannelRow {
   pk: number;
   external_id: string;
-  signalwire_sid: string | null;
   front_message_id: string | null;
   external_conversation_id: string | null;
   direction: string | null;
@@ -59,16 +59,21 @@ export interface ChannelRow {
   front_imported_id: string | null;
   row_created_at: Date;
   data: Record<string, unknown>;
+  [column: string]: unknown;
 }
 
 export interface Delivery {
   ctx: BackfillContext;
   integration: ServiceIntegration;
   parent: ServiceIntegration;
-  signalwire: SignalWireClient;
+  transport: Transport;
   front: FrontChannelClient;
   spec: ChannelSpec;
 }
+
+/** The provider's id of a row's message (for the SMS channel, its SignalWire sid). */
+export const counterpartOf = (delivery: Pick<Delivery, 'transport'>, row: ChannelRow): string | null =>
+  (row[delivery.transport.counterpartColumn] as string | null | undefined) ?? null;
 
 /** What differs between Front channels. */
 export interface ChannelSpec {
@@ -99,10 +104,10 @@ class Held extends Error {
   }
 }
 
-export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration, spec: ChannelSpec): Promise<void> {
+export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration, spec: ChannelSpec, transport: Transport): Promise<void> {
   const parent = await ctx.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.depends_on ?? -1).executeTakeFirst();
-  if (!parent) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', 'the SignalWire integration this channel depends on is gone');
-  const delivery: Delivery = { ctx, integration, parent, signalwire: signalWireClient(parent), front: new FrontChannelClient(ctx.config.front), spec };
+  if (!parent) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', `the ${transport.dependsOn} integration this channel depends on is gone`);
+  const delivery: Delivery = { ctx, integration, parent, transport, front: new FrontChannelClient(ctx.config.front), spec };
   const TABLE = sql.table(integration.service_name);
 
   const { rows: count } = await sql<{ n: number }>`
@@ -177,9 +182,7 @@ async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) =>
 /** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */
 export function pendingBatch(integration: ServiceIntegration, cursor: number) {
   return sql<ChannelRow>`
-    SELECT pk, external_id, signalwire_sid, front_message_id, external_conversation_id, direction, body, sender, recipient,
-           delivery_attempts, send_started_at, import_started_at, front_imported_id, row_created_at, data
-    FROM ${sql.table(integration.service_name)}
+    SELECT * FROM ${sql.table(integration.service_name)}
     WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
     ORDER BY pk LIMIT ${BATCH}`;
@@ -201,7 +204,7 @@ async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegra
   });
 }
 
-/** What a pending row needs next: its import into Front, or its SMS. */
+/** What a pending row needs next: its import into Front, or its reply's send. */
 type Step = 'import' | 'send';
 const stepOf = (row: Pick<ChannelRow, 'front_message_id'>): Step => (row.front_message_id === null ? 'import' : 'send');
 
@@ -231,7 +234,7 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
     } else if (row.front_message_id === null) {
       await importIntoFront(delivery, row);
     } else {
-      await sendSms(delivery, row);
+      await sendReply(delivery, row);
     }
     return { outcome: 'done' };
   } catch (thrown) {
@@ -271,8 +274,8 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
 }
 
 type Outcome =
-  | { status: 'delivered'; frontMessageId?: string; signalwireSid?: string }
-  | { status: 'skipped'; frontMessageId?: string; signalwireSid?: string; message: string }
+  | { status: 'delivered'; frontMessageId?: string; counterpartId?: string }
+  | { status: 'skipped'; frontMessageId?: string; counterpartId?: string; message: string }
   | { status: 'failed'; code: string; message: string };
 
 /**
@@ -282,11 +285,12 @@ type Outcome =
 async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome, db: Kysely<Database> = delivery.ctx.db): Promise<void> {
   const TABLE = tableOf(delivery);
   deliveries.inc({ service: delivery.integration.service_name, outcome: outcome.status });
-  const ids: { frontMessageId?: string; signalwireSid?: string } = 'code' in outcome ? {} : outcome;
+  const ids: { frontMessageId?: string; counterpartId?: string } = 'code' in outcome ? {} : outcome;
+  const counterpart = sql.ref(delivery.transport.counterpartColumn);
   await sql`
     UPDATE ${TABLE} SET
       front_message_id = COALESCE(front_message_id, ${ids.frontMessageId ?? null}),
-      signalwire_sid = COALESCE(signalwire_sid, ${ids.signalwireSid ?? null}),
+      ${counterpart} = COALESCE(${counterpart}, ${ids.counterpartId ?? null}),
       delivery_status = ${outcome.status},
       delivery_error_code = ${'code' in outcome ? outcome.code : null},
       delivery_error_message = ${'message' in outcome ? outcome.message : null},
@@ -344,25 +348,15 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
   }
 }
 
-/** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
-export function allowedRecipient(recipient: string, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => {
-    const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
-    return new RegExp(`^${regex}$`).test(recipient);
-  });
-}
-
-async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
-  const { ctx, parent } = delivery;
-  const payload = (row.data.payload ?? {}) as { created_at?: unknown; attachments?: unknown };
+async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
+  const { ctx, transport } = delivery;
+  const payload = (row.data.payload ?? {}) as { created_at?: unknown };
   const messagedAt = typeof payload.created_at === 'number' ? new Date(payload.created_at * 1000) : row.row_created_at;
   if (Date.now() - messagedAt.getTime() > SYNC_CUTOFF_MS) {
-    return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped_due_to_age', message: 'older than 48 hours' });
+    return finish(delivery, row, { status: 'skipped', counterpartId: 'skipped_due_to_age', message: 'older than 48 hours' });
   }
-  if (!row.recipient || !allowedRecipient(row.recipient, ctx.config.smsAllowlist)) {
-    ctx.log.warn({ pk: row.pk }, 'recipient not in SIGNALWIRE_SMS_ALLOWLIST; SMS not sent');
-    return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped', message: 'recipient not in SIGNALWIRE_SMS_ALLOWLIST' });
-  }
+  const refused = transport.refusal(delivery, row);
+  if (refused) return finish(delivery, row, { status: 'skipped', counterpartId: refused.marker, message: refused.message });
   const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
   if (refusal) {
     const notice = delivery.spec.noticeOfRefusal;
@@ -372,33 +366,14 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
       await notice(trx, delivery, row, refusal);
     });
   }
-  const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
-  // Committed before anything can reach SignalWire: after a crash, the next attempt knows to look first.
+  // Committed before anything can reach the provider: after a crash, the next attempt knows to look first.
   await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
-  const { result, ran } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async (trx) => {
-    // An earlier attempt may have reached SignalWire without us hearing back: look first.
-    const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at, trx) : null;
-    const sid = earlier ?? (await sendNow(delivery, row, payload.attachments, statusCallback, trx));
-    await finish(delivery, row, { status: 'delivered', signalwireSid: sid }, trx);
-    return { sid };
+  const { result, ran } = await onceEver(ctx.db, transport.sendKey(row), async (trx) => {
+    // An earlier attempt may have reached the provider without us hearing back: look first.
+    const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at as Date, trx) : null;
+    const id = earlier ?? (await transport.send(delivery, row, trx));
+    await finish(delivery, row, { status: 'delivered', counterpartId: id }, trx);
+    return { sid: id };
   }, String(delivery.integration.id));
-  if (!ran) await finish(delivery, row, { status: 'delivered', signalwireSid: result.sid });
-}
-
-async function sendNow(delivery: Delivery, row: ChannelRow, attachments: unknown, statusCallback: string | null, db: Kysely<Database>): Promise<string> {
-  const mediaUrls = await frontAttachmentUrls(delivery, row, attachments, db);
-  const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
-  return sent.sid;
-}
-
-/** Our message to this recipient created since the attempt started, not yet claimed by another row. */
-async function findOwnSend(delivery: Delivery, row: ChannelRow, since: Date, db: Kysely<Database>): Promise<string | null> {
-  const page = await delivery.signalwire.listMessages(null, { To: row.recipient ?? '', From: row.sender ?? '', PageSize: '50' });
-  for (const message of page.messages ?? []) {
-    const created = parseSignalWireDate(message.date_created)?.getTime() ?? 0;
-    if (message.direction !== 'outbound-api' || created < since.getTime() - 60_000) continue;
-    if ((message.body ?? '') !== (row.body ?? '')) continue;
-    if (!(await isKnownMessage(db, delivery.integration, message.sid)) || (await claimFromImport(db, delivery.integration, message.sid))) return message.sid;
-  }
-  return null;
+  if (!ran) await finish(delivery, row, { status: 'delivered', counterpartId: result.sid });
 }
