@@ -247,23 +247,32 @@ interface Received {
   body: string;
 }
 
+/** A stand-in for our channel webhook: records what Front sends and answers 200 with `answer(its base URL)`. */
+async function startReceiver(received: Received[], answer: (base: string) => unknown, headers: Record<string, string> = {}): Promise<{ server: Server; base: string }> {
+  let base = '';
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(answer(base)));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, base };
+}
+
 describe('channel client (Front calling our webhook)', () => {
   let receiver: Server;
   let webhookUrl: string;
   const received: Received[] = [];
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(200, { 'content-type': 'application/json', 'x-receiver': 'yes' });
-        res.end(JSON.stringify({ type: 'success', external_id: 'ext_1', external_conversation_id: 'conv_1' }));
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/front/hook`;
+    const started = await startReceiver(received, () => ({ type: 'success', external_id: 'ext_1', external_conversation_id: 'conv_1' }), { 'x-receiver': 'yes' });
+    receiver = started.server;
+    webhookUrl = `${started.base}/front/hook`;
   });
   afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
 
@@ -422,18 +431,10 @@ describe('message_imported notices (Front telling the channel it processed an im
   const received: Received[] = [];
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        // The authorization answer names the URL for the channel's later requests.
-        res.end(JSON.stringify({ type: 'success', webhook_url: `${hookUrl}/later` }));
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    // The authorization answer names the URL for the channel's later requests.
+    const started = await startReceiver(received, (base) => ({ type: 'success', webhook_url: `${base}/hook/later` }));
+    receiver = started.server;
+    hookUrl = `${started.base}/hook`;
     await sim.channelClient({ webhookUrl: hookUrl, apiKey: 'notice_token' }).authorize('cha_notified');
   });
   afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
