@@ -355,7 +355,7 @@ async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
   if (Date.now() - messagedAt.getTime() > SYNC_CUTOFF_MS) {
     return finish(delivery, row, { status: 'skipped', counterpartId: 'skipped_due_to_age', message: 'older than 48 hours' });
   }
-  const refused = transport.refusal(delivery, row);
+  const refused = await transport.refusal(delivery, row);
   if (refused) return finish(delivery, row, { status: 'skipped', counterpartId: refused.marker, message: refused.message });
   const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
   if (refusal) {

@@ -26,7 +26,7 @@ export const smsTransport: Transport = {
   counterpartColumn: 'signalwire_sid',
   sendKey: (row) => `fsmca-fims-${row.external_id}`,
 
-  refusal({ ctx }, row) {
+  async refusal({ ctx }, row) {
     if (row.recipient && allowedRecipient(row.recipient, ctx.config.smsAllowlist)) return null;
     ctx.log.warn({ pk: row.pk }, 'recipient not in SIGNALWIRE_SMS_ALLOWLIST; SMS not sent');
     return { marker: 'skipped', message: 'recipient not in SIGNALWIRE_SMS_ALLOWLIST' };

@@ -22,8 +22,8 @@ export interface Transport {
   counterpartColumn: string;
   /** The once-ever key a row's send goes under. */
   sendKey(row: ChannelRow): string;
-  /** What the provider must not be asked to send (e.g. outside an allowlist), or null. */
-  refusal(delivery: Delivery, row: ChannelRow): Refusal | null;
+  /** What the provider must not be asked to send (outside an allowlist, a closed window), or null. */
+  refusal(delivery: Delivery, row: ChannelRow): Promise<Refusal | null>;
   /** Send the reply; the provider's id. Database work joins `db` (the once-ever transaction). */
   send(delivery: Delivery, row: ChannelRow, db: Kysely<Database>): Promise<string>;
   /** Our send of this row, started at `since`, whose answer never came, if the provider has it. */
