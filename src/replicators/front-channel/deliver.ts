@@ -71,10 +71,6 @@ export interface Delivery {
   spec: ChannelSpec;
 }
 
-/** The provider's id of a row's message (for the SMS channel, its SignalWire sid). */
-export const counterpartOf = (delivery: Pick<Delivery, 'transport'>, row: ChannelRow): string | null =>
-  (row[delivery.transport.counterpartColumn] as string | null | undefined) ?? null;
-
 /** What differs between Front channels. */
 export interface ChannelSpec {
   /** When the message was written, for the 48-hour cutoff and Front's delivered_at. */
