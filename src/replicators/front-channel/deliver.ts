@@ -366,7 +366,7 @@ async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
   await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
   const { result, ran } = await onceEver(ctx.db, transport.sendKey(row), async (trx) => {
     // An earlier attempt may have reached the provider without us hearing back: look first.
-    const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at as Date, trx) : null;
+    const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at, trx) : null;
     const id = earlier ?? (await transport.send(delivery, row, trx));
     await finish(delivery, row, { status: 'delivered', counterpartId: id }, trx);
     return { sid: id };
