@@ -63,6 +63,7 @@ const schema = z.object({
   FRONT_API_URL: z.url().default('https://api2.frontapp.com'),
   FRONT_CHANNEL_APP_UID: z.string().default(''),
   FRONT_CHANNEL_APP_SECRET: z.string().default(''),
+  SWITCHBOARD_FRONT_IMPORT_HOLD_S: int(1).default(120),
   SIGNALWIRE_SMS_ALLOWLIST: z.string().default('*'),
   SWITCHBOARD_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   SWITCHBOARD_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
@@ -102,8 +103,12 @@ export interface Config {
   webhookLogMaxMb: number;
   sqlTimeoutMs: number;
   sqlMaxRows: number;
-  /** Front application channel: API base, app UID (JWT iss) and app secret (signatures, JWT key). */
-  front: { apiUrl: string; appUid: string; appSecret: string };
+  /**
+   * Front application channel: API base, app UID (JWT iss) and app secret (signatures, JWT
+   * key); how long an import whose answer was lost waits for Front's `message_imported`
+   * notice before it is imported again.
+   */
+  front: { apiUrl: string; appUid: string; appSecret: string; importHoldMs: number };
   /** Glob patterns a recipient must match for an SMS to be sent (space-separated in the env). */
   smsAllowlist: string[];
   /** Region for phone numbers typed without a country code. */
@@ -150,7 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     webhookLogMaxMb: e.SWITCHBOARD_WEBHOOK_LOG_MAX_MB,
     sqlTimeoutMs: e.SWITCHBOARD_SQL_TIMEOUT_MS,
     sqlMaxRows: e.SWITCHBOARD_SQL_MAX_ROWS,
-    front: { apiUrl: e.FRONT_API_URL.replace(/\/+$/, ''), appUid: e.FRONT_CHANNEL_APP_UID, appSecret: e.FRONT_CHANNEL_APP_SECRET },
+    front: { apiUrl: e.FRONT_API_URL.replace(/\/+$/, ''), appUid: e.FRONT_CHANNEL_APP_UID, appSecret: e.FRONT_CHANNEL_APP_SECRET, importHoldMs: e.SWITCHBOARD_FRONT_IMPORT_HOLD_S * 1000 },
     smsAllowlist: e.SIGNALWIRE_SMS_ALLOWLIST.split(/\s+/).filter(Boolean),
     defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
     adminToken: e.SWITCHBOARD_ADMIN_TOKEN,

@@ -13,11 +13,10 @@
  */
 import { invalidPayload } from '../engine/errors.ts';
 import { defineReplicator, type RowInput, type WebhookRequest } from '../engine/replicator.ts';
-import type { ServiceIntegration } from '../db/schema.ts';
 import {
   formatSignalWireDate,
   parseSignalWireDate,
-  SignalWireClient,
+  signalWireClient,
   spaceBaseUrl,
   type SignalWireMessage,
 } from '../providers/signalwire/client.ts';
@@ -31,14 +30,6 @@ const PAGE_SIZE = '100';
 
 const FINAL_STATUSES = "('delivered', 'undelivered', 'failed', 'received', 'read', 'canceled')";
 const EARLY_STATUSES = "('accepted', 'scheduled', 'queued', 'sending', 'sent', 'receiving', 'initiated')";
-
-export function signalWireClient(integration: ServiceIntegration): SignalWireClient {
-  return new SignalWireClient({
-    baseUrl: integration.api_url ?? '',
-    projectId: integration.backfill_key ?? '',
-    apiToken: integration.backfill_secret ?? '',
-  });
-}
 
 function apiRow(message: SignalWireMessage): RowInput {
   if (typeof message?.sid !== 'string' || message.sid === '') throw invalidPayload('message without sid');

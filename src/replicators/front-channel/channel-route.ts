@@ -12,6 +12,7 @@ import { ingestRows, type Engine } from '../../engine/ingest.ts';
 import { deleteIntegration, findByApiKey } from '../../engine/integrations.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';
 import { mayBeLargeBody, toWebhookRequest } from '../../http/webhook-request.ts';
+import { recordImported } from './imported.ts';
 import { CHANNEL_TYPES, type ChannelType } from './rows.ts';
 
 
@@ -91,6 +92,7 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
           await deleteIntegration(engine.db, engine.registry, integration);
           return '{}';
         case 'message_imported':
+          await recordImported(engine, integration, body);
           return '{}';
       }
     },
