@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics (prom-client), served at GET /metrics. Counters and histograms are
  * updated where the work happens; the convergence gap (pending rows and the age of the
- * oldest, per integration) is read from the database at scrape time, so it is never stale.
+ * oldest, per integration) is read from the database at scrape time, at most every few
+ * seconds (GAP_CACHE_MS), so frequent scrapes cannot load the database.
  * Labels carry service names, routes, gateways and outcomes — never ids of people.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -57,6 +58,12 @@ export const ussdHopDuration = new Histogram({
   registers: [metrics],
 });
 
+export const webhookLogDropped = new Counter({
+  name: 'switchboard_webhook_log_dropped_total',
+  help: 'Unauthenticated requests left out of the webhook log: over the per-address rate limit.',
+  registers: [metrics],
+});
+
 export interface PendingGap {
   integrationId: number;
   service: string;
@@ -64,14 +71,23 @@ export interface PendingGap {
   oldestSeconds: number | null;
 }
 
-/** The convergence gap, read at scrape time by a function the server provides. */
+/** How long a read of the convergence gap serves scrapes: each read queries every integration's table. */
+export const GAP_CACHE_MS = 5000;
+
+/** The convergence gap, read at scrape time by a function the server provides (at most every GAP_CACHE_MS). */
 export function registerPendingGauges(read: () => Promise<PendingGap[]>): void {
-  // One scrape collects both gauges at once: they share the read in flight.
-  let inFlight: Promise<PendingGap[]> | null = null;
-  const gaps = () =>
-    (inFlight ??= read().finally(() => {
-      inFlight = null;
-    }));
+  // Both gauges, and every scrape within GAP_CACHE_MS, share one read; a failed read is not kept.
+  let cached: { at: number; gaps: Promise<PendingGap[]> } | null = null;
+  const gaps = () => {
+    if (!cached || Date.now() - cached.at > GAP_CACHE_MS) {
+      const reading = read();
+      cached = { at: Date.now(), gaps: reading };
+      reading.catch(() => {
+        if (cached?.gaps === reading) cached = null;
+      });
+    }
+    return cached.gaps;
+  };
   const gauge = (name: string, help: string, pick: (gap: PendingGap) => number) =>
     new Gauge({
       name,

@@ -6,6 +6,7 @@
  *
  *   node --import tsx scripts/bench/load.ts '<LoadSpec JSON>'
  */
+import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import { frontMessage, signalwireInbound, type SignedRequest } from './payloads.ts';
 
@@ -36,7 +37,7 @@ let n = 0;
 const next = (): SignedRequest => {
   const id = `${spec.prefix}${(n++).toString(36)}`;
   return spec.kind === 'signalwire'
-    ? signalwireInbound({ url: spec.signedUrl, signingKey: spec.signingKey, accountSid: spec.accountSid, sid: `SM${id}`, to: spec.to, body: `load ${id}` })
+    ? signalwireInbound({ url: spec.signedUrl, signingKey: spec.signingKey, accountSid: spec.accountSid, sid: `SM${createHash('md5').update(id).digest('hex')}`, to: spec.to, body: `load ${id}` })
     : frontMessage({ appSecret: spec.appSecret, apiKey: spec.apiKey, channelId: spec.channelId, id: `msg_${id}`, text: `load ${id}` });
 };
 

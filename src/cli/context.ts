@@ -3,7 +3,7 @@
  * the whole CLI can run in-process in tests with a test registry and captured output,
  * and a way to open the runtime (database, engine) when the command needs it.
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config.ts';
 import type { Registry } from '../engine/registry.ts';
 import { createLogger } from '../log.ts';
@@ -13,6 +13,8 @@ export interface CliContext {
   registry: Registry;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** What the user types (`ussd try` reads keypresses from it). */
+  stdin: Readable & { isTTY?: boolean };
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
   /** Answers a yes/no question on a terminal; false when there is none. */

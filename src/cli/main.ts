@@ -18,6 +18,7 @@ import { registerMigrate } from './commands/migrate.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSql } from './commands/sql.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerUssd } from './commands/ussd.ts';
 import type { CliContext } from './context.ts';
 
 const USAGE_CODES = new Set(['SB_ERR_USAGE', 'SB_ERR_UNKNOWN_SERVICE', 'SB_ERR_INTEGRATION_REF']);
@@ -27,6 +28,7 @@ export function processContext(): CliContext {
     registry: defaultRegistry(),
     env: process.env,
     cwd: process.cwd(),
+    stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     exitCode: 0,
@@ -70,6 +72,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerDoctor(program, ctx);
   registerAdminToken(program, ctx);
   registerDemo(program, ctx);
+  registerUssd(program, ctx);
   for (const command of program.commands) command.exitOverride();
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();
   return program;

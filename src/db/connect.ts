@@ -12,7 +12,7 @@ import { acquireEmbeddedPostgres, EMBEDDED_DEFAULT_DATABASE, type EmbeddedPostgr
 import type { Database } from './schema.ts';
 
 /** bigint ids and counts fit in a JS number; pg would return them as strings. */
-const types = {
+export const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === pg.types.builtins.INT8 && format !== 'binary') return (value: string) => Number(value);
     return pg.types.getTypeParser(oid, format);
@@ -28,7 +28,7 @@ export interface DatabaseHandle {
 
 export function createPool(url: string, max: number, log: Logger): pg.Pool {
   // A request waits at most this long for a connection, then fails (503 on webhooks) instead of hanging.
-  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'switchboard', connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({ connectionString: url, max, types: pgTypes, application_name: 'switchboard', connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process (graphile-worker#178).
   pool.on('error', (error) => log.warn({ err: error.message }, 'idle database client error'));
   pool.on('connect', (client) => client.on('error', (error) => log.warn({ err: error.message }, 'database client error')));

@@ -147,6 +147,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     log,
     db,
     config: engine.config,
+    registry: engine.registry,
     signal: options.signal ?? new AbortController().signal,
     async upsertItems(items) {
       const toRows = replicator.toRows;

@@ -75,6 +75,7 @@ export function replicatorContext(engine: Engine, db: Kysely<Database>, integrat
     integration,
     log: engine.log.child({ integration_id: integration.id, service: integration.service_name }),
     config: engine.config,
+    registry: engine.registry,
     upsert: (rows) => ingestRows(engine, integration, rows, { origin: 'dependency', db }),
     requestBackfill: (integrationId, options) =>
       requestBackfill(db, integrationId, { ...options, trigger: 'dependency' }),

@@ -11,6 +11,7 @@ import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Engine } from './ingest.ts';
+import type { Registry } from './registry.ts';
 
 export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'real' | 'boolean' | 'jsonb' | 'numeric';
 
@@ -66,6 +67,8 @@ export interface ReplicatorContext {
   integration: ServiceIntegration;
   log: Logger;
   config: Config;
+  /** Every replicator this process knows (e.g. to find the other integrations of a kind). */
+  registry: Registry;
   /** Store rows for `integration` and notify its dependents, in the same transaction. */
   upsert(rows: RowInput[]): Promise<UpsertedRow[]>;
   /** Ask for a backfill pass of an integration; committed with the current transaction. */
@@ -88,6 +91,7 @@ export interface BackfillContext {
   log: Logger;
   db: Kysely<Database>;
   config: Config;
+  registry: Registry;
   signal: AbortSignal;
   /** Turn provider items into rows (via `toRows`) and upsert them; counts towards progress. */
   upsertItems(items: unknown[]): Promise<UpsertedRow[]>;
@@ -117,6 +121,11 @@ export interface Replicator {
   description: string;
   remoteKey: string;
   columns: readonly ColumnSpec[];
+  /**
+   * Columns the replicator's own code writes (e.g. delivery state), never from payloads:
+   * not upserted, but checked at start-up with `columns`, so a missing migration fails there.
+   */
+  stateColumns?: readonly ColumnSpec[];
   /**
    * SQL deciding whether a stored row may change, over `existing` (the stored row) and
    * `excluded` (the incoming one), e.g. `existing.date_updated < excluded.date_updated`.
@@ -195,7 +204,7 @@ const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** Declare a replicator; checks at load time what the type system cannot. */
 export function defineReplicator(replicator: Replicator): Replicator {
-  const names = [replicator.name, replicator.remoteKey, ...replicator.columns.map((c) => c.name)];
+  const names = [replicator.name, replicator.remoteKey, ...[...replicator.columns, ...(replicator.stateColumns ?? [])].map((c) => c.name)];
   for (const name of names) {
     if (!IDENTIFIER.test(name)) throw new Error(`replicator ${replicator.name}: invalid SQL identifier "${name}"`);
   }

@@ -1,6 +1,6 @@
 /**
  * Checks at start-up that every registered replicator's table exists with the columns
- * its descriptor declares, so a missing migration fails loudly at boot instead of as
+ * its descriptor declares (payload and state columns alike), so a missing migration fails loudly at boot instead of as
  * a 500 on the first webhook.
  */
 import { sql, type Kysely } from 'kysely';
@@ -23,7 +23,7 @@ export function expectedColumns(replicator: Replicator): Record<string, string> 
     pk: 'bigint',
     integration_id: 'bigint',
     [replicator.remoteKey]: 'text',
-    ...Object.fromEntries(replicator.columns.map((c) => [c.name, PG_TYPES[c.type]])),
+    ...Object.fromEntries([...replicator.columns, ...(replicator.stateColumns ?? [])].map((c) => [c.name, PG_TYPES[c.type]])),
     row_created_at: 'timestamp with time zone',
     row_updated_at: 'timestamp with time zone',
     data: 'jsonb',

@@ -21,9 +21,13 @@ import { dashboardRoutes } from '../web/routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by webhook routes: what the webhook log records for this request. */
-    /** `sourceAddress`: set by routes whose senders are known by address (USSD gateways). */
-    webhookLog?: { integrationId: number | null; reason: string | null; sourceAddress?: string };
+    /**
+     * Set by webhook routes: what the webhook log records for this request. `authenticated`
+     * once the sender proved who it is; until then (and unless answered 2xx) the log keeps
+     * only a prefix of the body and no headers. `sourceAddress`: set by routes whose senders
+     * are known by address (USSD gateways), to be stored.
+     */
+    webhookLog?: { integrationId: number | null; reason: string | null; authenticated?: boolean; sourceAddress?: string };
   }
 }
 
@@ -57,6 +61,13 @@ function classify(error: FastifyError | Error, request: FastifyRequest): { code:
   return { code: 'SB_ERR_INTERNAL', message: `internal error (request ${request.id})` };
 }
 
+/**
+ * Fastify trusts nothing for a bare hop count (a direct client could send enough hops); a
+ * count here means the proxies are the only way in (docs/operations.md), so the address is
+ * the one the n-th proxy saw. Hop 0 is the socket's peer.
+ */
+const proxyTrust = (trust: Config['trustProxy']) => (typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust);
+
 export async function buildApp({ engine, config, demoRoutes }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: engine.log.child({ component: 'http' }) as FastifyBaseLogger,
@@ -65,9 +76,25 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
     // Providers retry on timeouts; a request stuck longer than this is better failed.
     requestTimeout: 30_000,
     return503OnClosing: true,
-    trustProxy: config.trustProxy ?? false,
+    trustProxy: proxyTrust(config.trustProxy ?? false),
   });
-  const webhookLog = new WebhookLogWriter(engine.db, engine.log);
+  // A client may hold only so many sockets; Node closes connections past the cap at once.
+  app.server.maxConnections = engine.config.maxConnections;
+  // Node enforces requestTimeout only every 30 s and a body trickled in can outlast it: cut
+  // a body still arriving after the deadline, answering 408 and closing the connection.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.raw.complete) return;
+    const timer = setTimeout(() => {
+      if (request.raw.complete || reply.sent) return;
+      request.log.info({ route: request.routeOptions.url }, 'request body too slow: connection closed');
+      sendError(reply.header('connection', 'close'), 'SB_ERR_REQUEST_TIMEOUT', `the body did not arrive within ${engine.config.bodyTimeoutMs} ms`);
+    }, engine.config.bodyTimeoutMs);
+    timer.unref();
+    request.raw.once('close', () => clearTimeout(timer));
+    reply.raw.once('finish', () => clearTimeout(timer));
+  });
+
+  const webhookLog = new WebhookLogWriter(engine.db, engine.log, { maxMb: engine.config.webhookLogMaxMb });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -100,6 +127,8 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
       contentType: request.headers['content-type'] ?? null,
       headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)])),
       body: Buffer.isBuffer(request.body) ? request.body : null,
+      trusted: entry.authenticated === true || (reply.statusCode >= 200 && reply.statusCode < 300),
+      source: request.ip,
     });
   });
   app.addHook('onClose', async () => webhookLog.flush());
@@ -107,11 +136,20 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
   await app.register(healthRoutes, { engine });
   await app.register(webhookRoutes, { engine });
   await app.register(mediaRoutes, { engine });
-  await app.register(metricsRoutes, { engine });
+  // With a metrics listener of its own (buildMetricsApp), the public one does not serve them.
+  if (engine.config.metrics.port === undefined) await app.register(metricsRoutes, { engine });
   await app.register(dashboardRoutes, { engine, demo: Boolean(demoRoutes) });
   if (demoRoutes) await app.register(demoRoutes, { prefix: '/api/v1/demo' });
   for (const replicator of engine.registry.list()) {
     if (replicator.routes) await app.register(replicator.routes, { engine });
   }
+  return app;
+}
+
+/** The listener of SWITCHBOARD_METRICS_PORT (127.0.0.1 unless SWITCHBOARD_METRICS_HOST): /metrics alone. */
+export async function buildMetricsApp(engine: Engine): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: engine.log.child({ component: 'metrics' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'SB_ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}; this listener serves /metrics`));
+  await app.register(metricsRoutes, { engine });
   return app;
 }

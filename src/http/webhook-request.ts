@@ -41,3 +41,13 @@ export function toWebhookRequest(request: FastifyRequest, publicUrl: string): We
   }
   return { method: request.method, url: `${publicUrl}${request.url}`, headers, rawBody: raw, contentType, body };
 }
+
+/** A body this size or above is worth refusing on its headers before it is read. */
+export const LARGE_BODY_BYTES = 64 * 1024;
+
+/** Whether the body may be large: declared so, or of undeclared length (chunked). */
+export function mayBeLargeBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  if (length === undefined) return request.headers['transfer-encoding'] !== undefined;
+  return !(Number(length) < LARGE_BODY_BYTES);
+}

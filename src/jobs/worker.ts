@@ -6,12 +6,37 @@
 import { parseCrontab, run, type Runner } from 'graphile-worker';
 import { sql } from 'kysely';
 import type { Config } from '../config.ts';
+import { endOverrunningReaderSessions } from '../db/reader-roles.ts';
 import { requestBackfill } from '../engine/backfill-queue.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { graphileLogger } from './graphile-logger.ts';
 import { crontab, taskList } from './tasks.ts';
 
-export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'pollCron' | 'webhookLogRetentionDays'>;
+/** With `sqlTimeoutMs`, the worker also holds read-only roles to it (src/db/reader-roles.ts). */
+export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'pollCron' | 'webhookLogRetentionDays'> & Partial<Pick<Config, 'sqlTimeoutMs'>>;
+
+/** How often reader sessions are checked against their timeouts. */
+const READER_CHECK_MS = 2000;
+
+/**
+ * A read-only role can SET its timeouts away; every READER_CHECK_MS the worker ends its
+ * sessions that overran them. The first failure (no right to signal) is logged once.
+ */
+function boundReaderSessions(engine: Engine, timeoutMs: number): () => void {
+  let warned = false;
+  const timer = setInterval(() => {
+    endOverrunningReaderSessions(engine.db, timeoutMs)
+      .then((ended) => {
+        if (ended > 0) engine.log.warn({ sessions: ended }, 'ended read-only sessions that ran past SWITCHBOARD_SQL_TIMEOUT_MS');
+      })
+      .catch((error: Error) => {
+        if (!warned) engine.log.warn({ err: error.message }, 'cannot check read-only sessions against their timeout');
+        warned = true;
+      });
+  }, READER_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /**
  * Rows left pending by a worker that died (its jobs stay locked in graphile-worker for
@@ -42,6 +67,7 @@ export async function startWorker(engine: Engine, databaseUrl: string, config: W
     taskList: taskList(engine, config),
     parsedCronItems: parseCrontab(crontab(config.pollCron)),
   });
+  if (config.sqlTimeoutMs) void runner.promise.finally(boundReaderSessions(engine, config.sqlTimeoutMs)).catch(() => undefined);
   await resumePending(engine);
   return runner;
 }

@@ -24,6 +24,7 @@ import type { ChannelSpec } from './front-channel/deliver.ts';
 import { frontChannel } from './front-channel/descriptor.ts';
 import { adoptOwnSend, isKnownMessage } from './front-channel/own-sends.ts';
 import { regionOf } from './front-channel/rows.ts';
+import { smsTransport } from './front-channel/sms-transport.ts';
 
 export const FRONT_USSD_CHANNEL = 'front_ussd_channel_app_v1';
 export const USSD_CHANNEL_PATH = '/v1/install/front_ussd/channel';
@@ -77,6 +78,7 @@ export const frontUssdChannelAppV1 = defineReplicator({
       { name: 'ussd_request_id', type: 'bigint' },
     ],
     spec: ussdChannelSpec,
+    transport: smsTransport,
   }),
   // Only to recognise our own SMS replies when SignalWire reports them; the SMS channel imports SMS.
   async onDependencyUpsert(ctx, { row }) {
@@ -87,7 +89,7 @@ export const frontUssdChannelAppV1 = defineReplicator({
     const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
     const direction = row.columns.direction ?? data.direction;
     if (direction !== 'outbound-api' || !from || !to || from !== ctx.integration.api_url) return;
-    if (!(await isKnownMessage(ctx.db, ctx.integration, row.key))) await adoptOwnSend(ctx.db, ctx.integration, row.key, from, to, data);
+    if (!(await isKnownMessage(ctx, ctx.integration, row.key))) await adoptOwnSend(ctx, ctx.integration, row.key, from, to, data);
   },
   setupInstructions: (integration, publicUrl) =>
     [

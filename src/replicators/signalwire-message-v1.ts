@@ -13,11 +13,10 @@
  */
 import { invalidPayload } from '../engine/errors.ts';
 import { defineReplicator, type RowInput, type WebhookRequest } from '../engine/replicator.ts';
-import type { ServiceIntegration } from '../db/schema.ts';
 import {
   formatSignalWireDate,
   parseSignalWireDate,
-  SignalWireClient,
+  signalWireClient,
   spaceBaseUrl,
   type SignalWireMessage,
 } from '../providers/signalwire/client.ts';
@@ -31,14 +30,6 @@ const PAGE_SIZE = '100';
 
 const FINAL_STATUSES = "('delivered', 'undelivered', 'failed', 'received', 'read', 'canceled')";
 const EARLY_STATUSES = "('accepted', 'scheduled', 'queued', 'sending', 'sent', 'receiving', 'initiated')";
-
-export function signalWireClient(integration: ServiceIntegration): SignalWireClient {
-  return new SignalWireClient({
-    baseUrl: integration.api_url ?? '',
-    projectId: integration.backfill_key ?? '',
-    apiToken: integration.backfill_secret ?? '',
-  });
-}
 
 function apiRow(message: SignalWireMessage): RowInput {
   if (typeof message?.sid !== 'string' || message.sid === '') throw invalidPayload('message without sid');
@@ -57,10 +48,45 @@ function apiRow(message: SignalWireMessage): RowInput {
   };
 }
 
+/**
+ * Message ids: SignalWire's are UUIDs (its docs' samples); Twilio-style ones (SM/MM + 32
+ * hex) come through the compatibility surface too. A fixed shape matters: SignalWire signs
+ * names and values run together, so a logged request can be re-cut at another boundary
+ * ("MessageSid=SM0001" + "Sms…" as "MessageSid=SM0001Sms") under the same signature.
+ */
+const MESSAGE_SID = /^(?:(?:SM|MM)[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+const ACCOUNT_SID = /^(?:AC[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+const STATUSES = new Set(['accepted', 'scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'receiving', 'received', 'read', 'canceled']);
+/** Parameters of SignalWire's (Twilio-compatible) inbound-message webhooks and status callbacks; anything else is refused. */
+const WEBHOOK_PARAMS = new Set([
+  'MessageSid', 'SmsSid', 'SmsMessageSid', 'AccountSid', 'MessagingServiceSid', 'ApiVersion',
+  'From', 'To', 'Body', 'NumMedia', 'NumSegments', 'SmsStatus', 'MessageStatus', 'ErrorCode', 'ErrorMessage', 'RawDlrDoneDate',
+  'FromCity', 'FromState', 'FromZip', 'FromCountry', 'ToCity', 'ToState', 'ToZip', 'ToCountry',
+]);
+const MEDIA_PARAM = /^(?:MediaUrl|MediaContentType)\d{1,2}$/;
+const DIGITS = /^\d{1,10}$/;
+
+/** The form must be one SignalWire sends: known names, ids of SignalWire's shape, statuses and counts as documented. */
+function checkWebhookForm(form: Record<string, string>): string {
+  const unknown = Object.keys(form).filter((name) => !WEBHOOK_PARAMS.has(name) && !MEDIA_PARAM.test(name));
+  if (unknown.length > 0) throw invalidPayload(`unexpected parameters for a SignalWire message webhook: ${unknown.slice(0, 5).join(', ')}`);
+  const sids = [form.MessageSid, form.SmsSid, form.SmsMessageSid].filter((v) => v !== undefined);
+  const sid = sids[0];
+  if (sid === undefined) throw invalidPayload('MessageSid is required');
+  if (!MESSAGE_SID.test(sid) || sids.some((other) => other !== sid)) throw invalidPayload('MessageSid is not a SignalWire message id');
+  if (form.AccountSid !== undefined && !ACCOUNT_SID.test(form.AccountSid)) throw invalidPayload('AccountSid is not a SignalWire project id');
+  for (const name of ['MessageStatus', 'SmsStatus']) {
+    if (form[name] !== undefined && !STATUSES.has(form[name]!)) throw invalidPayload(`${name} is not a message status`);
+  }
+  for (const name of ['NumMedia', 'NumSegments', 'ErrorCode']) {
+    if (form[name] !== undefined && form[name] !== '' && !DIGITS.test(form[name]!)) throw invalidPayload(`${name} is not a number`);
+  }
+  return sid;
+}
+
 /** An inbound-message webhook or a status callback, shaped like the API's message JSON. */
 function webhookRow(form: Record<string, string>): RowInput {
-  const sid = form.MessageSid ?? form.SmsSid;
-  if (!sid) throw invalidPayload('MessageSid is required');
+  const sid = checkWebhookForm(form);
   const status = form.MessageStatus ?? form.SmsStatus ?? 'received';
   const inbound = status === 'received' || status === 'receiving';
   // "Now" stands for date_updated: the webhook reports the state as of its arrival.
@@ -141,6 +167,9 @@ export const signalwireMessageV1 = defineReplicator({
   toRows(item, { request }) {
     if (request) {
       if (item === null || typeof item !== 'object') throw invalidPayload('expected a form-encoded body');
+      // The parsed form keeps a repeated name's first value; the signature covered them all.
+      const names = formPairs(request).map(([name]) => name);
+      if (new Set(names).size !== names.length) throw invalidPayload('a parameter is repeated');
       return [webhookRow(item as Record<string, string>)];
     }
     return [apiRow(item as SignalWireMessage)];

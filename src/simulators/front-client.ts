@@ -84,7 +84,7 @@ export interface FrontChannelClient {
   raw(request: RawRequest): Promise<ChannelResponse>;
 }
 
-type ClientHost = Pick<FrontSimulator, 'appSecret' | 'channels' | 'addAttachment'>;
+type ClientHost = Pick<FrontSimulator, 'appSecret' | 'channels' | 'channelWebhooks' | 'addAttachment'>;
 
 const API = 'https://api2.frontapp.com';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -171,9 +171,13 @@ export function createChannelClient(sim: ClientHost, options: { webhookUrl: stri
   const send = (method: string, body: unknown, { timestamp, signal }: SendOptions = {}) => raw({ method, body, timestamp, signal });
 
   return {
-    authorize(channelId, sendOptions) {
+    async authorize(channelId, sendOptions) {
       sim.channels.add(channelId);
-      return send('POST', { type: 'authorization', payload: { channel_id: channelId } }, sendOptions);
+      const response = await send('POST', { type: 'authorization', payload: { channel_id: channelId } }, sendOptions);
+      // Front sends the channel's later requests to the webhook_url the answer gave.
+      const webhookUrl = response.status === 200 ? webhookUrlOf(response.text) : undefined;
+      if (typeof webhookUrl === 'string') sim.channelWebhooks.set(channelId, createChannelClient(sim, { webhookUrl, apiKey: options.apiKey }));
+      return response;
     },
     message(input, sendOptions) {
       return send('POST', messageRequest(input, sim.addAttachment), sendOptions);
@@ -214,10 +218,19 @@ export function createChannelClient(sim: ClientHost, options: { webhookUrl: stri
       return send('POST', { type: 'message_imported', payload, metadata }, sendOptions);
     },
     delete(channelId, sendOptions) {
+      sim.channelWebhooks.delete(channelId);
       return send('DELETE', { type: 'delete', payload: { channel_id: channelId } }, sendOptions);
     },
     raw,
   };
+}
+
+function webhookUrlOf(text: string): unknown {
+  try {
+    return (JSON.parse(text) as { webhook_url?: unknown } | null)?.webhook_url;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Lets callers put `_links`, `id` and `type` first, in Front's key order. */

@@ -2,7 +2,10 @@
  * Front simulator: a real HTTP server that stands in for Front's Channel API (imports into
  * `inbound_messages` / `outbound_messages`, attachment downloads, all behind the channel
  * JWT) in tests, the demo and benchmarks, and a client (`channelClient`, front-client.ts)
- * that plays Front sending signed requests to our channel webhook.
+ * that plays Front sending signed requests to our channel webhook. Like Front, it tells a
+ * channel about each import it processed with a `message_imported` request to the
+ * webhook_url the channel's authorization answer gave, even when the import's own answer
+ * was lost (a `lost-response` fault).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -60,6 +63,12 @@ export interface FrontSimulator {
   appSecret: string;
   /** Channel ids the Channel API answers for (`authorize` adds to it). */
   channels: Set<string>;
+  /** Where each authorised channel's requests go (the webhook_url its authorization answer gave). */
+  channelWebhooks: Map<string, FrontChannelClient>;
+  /** Send `message_imported` after each import (default true; false: as if every notice were lost). */
+  noticeImports: boolean;
+  /** Every `message_imported` notice sent, with our webhook's answer (null: no answer). */
+  notices: { externalId: string; status: number | null }[];
   /** Every accepted import, in order. */
   inbox: ImportedMessage[];
   /** Every request received, faulted or not. */
@@ -151,8 +160,28 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
       throw error;
     }
     const messageUid = `uid_${hex(8)}`;
-    sim.inbox.push({ channelId, kind, messageUid, ...parsed, at: new Date() });
+    const imported: ImportedMessage = { channelId, kind, messageUid, ...parsed, at: new Date() };
+    sim.inbox.push(imported);
     sendJson(res, 202, { status: 'accepted', message_uid: messageUid });
+    noticeImported(imported);
+  }
+
+  const noticesInFlight = new Set<Promise<void>>();
+
+  /** Front's `message_imported` request, once the import is processed (after its answer, as Front does it asynchronously). */
+  function noticeImported(imported: ImportedMessage): void {
+    const channel = sim.channelWebhooks.get(imported.channelId);
+    if (!channel || !sim.noticeImports) return;
+    const notice = { externalId: imported.externalId, status: null as number | null };
+    sim.notices.push(notice);
+    const sending = channel
+      .imported(imported, { signal: AbortSignal.timeout(10_000) })
+      .then(
+        (response) => void (notice.status = response.status),
+        () => undefined,
+      )
+      .finally(() => noticesInFlight.delete(sending));
+    noticesInFlight.add(sending);
   }
 
   async function downloadAttachment(req: IncomingMessage, res: ServerResponse, id: string) {
@@ -215,6 +244,9 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
     appUid,
     appSecret,
     channels: new Set(),
+    channelWebhooks: new Map(),
+    noticeImports: true,
+    notices: [],
     inbox: [],
     requests: [],
     faults: new FaultInjector(),
@@ -225,6 +257,7 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
     },
     channelClient: (clientOptions) => createChannelClient(sim, clientOptions),
     async close() {
+      await Promise.all(noticesInFlight);
       sim.faults.releaseHanging();
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));

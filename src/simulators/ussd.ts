@@ -1,8 +1,10 @@
 /**
- * The gateway side of USSD: posts to a URL the requests Africa's Talking, Nalo, Nsano, Hubtel
- * and Arkesel send (one per keypress, each in its own wire format, plus AT's end-of-session
- * notification and Hubtel's Release/Timeout) and reads each answer back into a Screen, so a
- * whole session can be driven from a test or a script (reference ussd-gateways.md §2–§6).
+ * The gateway side of USSD: posts to a URL the requests Africa's Talking, Nalo, Nsano, Hubtel,
+ * Arkesel, Emergent, Beem, Southpawsl and Cross-switch send (one per keypress, each in its own
+ * wire format, plus AT's end-of-session notification, Hubtel's Release/Timeout and Beem's
+ * terminate) and reads each answer back into a Screen, so a whole session can be driven from a
+ * test, a script or `switchboard ussd try` (reference ussd-gateways.md §2–§6; the four later
+ * gateways: docs/guides/ussd-helpline.md).
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { request } from 'undici';
@@ -14,8 +16,10 @@ export interface UssdDial {
   msisdn: string;
   /** The dial string, e.g. "*920*1801#" (default: AT "*384*1234#", the others "*920*1801#"). */
   serviceCode?: string;
-  /** AT: MCC+MNC (default "99999", AT's sandbox); Hubtel: "mtn"; the others: "MTN". */
+  /** AT: MCC+MNC (default "99999", AT's sandbox); Hubtel: "mtn"; Beem: "vodacom"; the others: "MTN". */
   network?: string;
+  /** Nalo's USERID / Arkesel's userID / Southpawsl's menuId (default "SIMUSER1"). */
+  userId?: string;
 }
 
 export interface UssdHop {
@@ -34,7 +38,7 @@ export interface UssdSession {
   hops: UssdHop[];
   ended: boolean;
   send(input: string): Promise<UssdHop>;
-  /** Hubtel's Release, or AT's end-of-session notification (Success once we ended it, else Incomplete); null elsewhere. */
+  /** Hubtel's Release, Beem's terminate, or AT's end-of-session notification (Success once we ended it, else Incomplete); null elsewhere. */
   release(): Promise<UssdHop | null>;
   /** Hubtel's Timeout, or AT's end-of-session notification with status Failed; null elsewhere. */
   timeout(): Promise<UssdHop | null>;
@@ -51,11 +55,11 @@ export interface GatewayRequestState {
   inputs: readonly string[];
   serviceCode?: string;
   network?: string;
-  /** Hubtel's Sequence (default: 1 on initiation, then one more per request). */
+  /** Hubtel's and Emergent's Sequence, Beem's request_id (default: 1 on initiation, then one more per request; Beem from 0). */
   sequence?: number;
   /** Hubtel: the ClientState of our last answer (default ""). */
   clientState?: string;
-  /** Nalo's USERID / Arkesel's userID: the integrator's constant id (default "SIMUSER1"). */
+  /** Nalo's USERID / Arkesel's userID / Southpawsl's menuId: the integrator's constant id (default "SIMUSER1"). */
   userId?: string;
   /** AT notifications: our last answer as sent ("CON …"/"END …"), the session's length, and whether we ended it. */
   lastResponse?: string;
@@ -72,15 +76,26 @@ const DEFAULTS: Record<GatewayName, { serviceCode: string; network: string }> = 
   nsano: { serviceCode: '*920*1801#', network: 'MTN' },
   hubtel: { serviceCode: '*920*1801#', network: 'mtn' },
   arkesel: { serviceCode: '*920*1801#', network: 'MTN' },
+  emergent: { serviceCode: '*920*1801#', network: 'MTN' },
+  beem: { serviceCode: '*150*00#', network: 'vodacom' },
+  southpawsl: { serviceCode: '*920*1801#', network: 'MTN' },
+  crossswitch: { serviceCode: '*920*1801#', network: 'MTN' },
 };
 
-/** Which gateways tell us a session ended (§8.3): Nalo, Nsano and Arkesel send nothing. */
-const sendsEvents = (gateway: GatewayName) => gateway === 'africastalking' || gateway === 'hubtel';
+/**
+ * Which gateways tell us a session ended (§8.3): AT, Hubtel, and Beem (terminate; it has no
+ * timeout). Nalo, Nsano and Arkesel send nothing; for Emergent, Southpawsl and Cross-switch no
+ * source shows an end notification, so none is simulated.
+ */
+const sendsEvents = (gateway: GatewayName, kind: TurnKind) =>
+  gateway === 'africastalking' || gateway === 'hubtel' || (gateway === 'beem' && kind === 'release');
 
 /** The fields a gateway expects back unchanged (§3, §6); a session fails loudly when one is not. */
 const ECHOED: Partial<Record<GatewayName, readonly string[]>> = {
   nalo: ['USERID', 'MSISDN', 'USERDATA'],
   arkesel: ['sessionID', 'userID', 'msisdn'],
+  beem: ['msisdn', 'operator', 'session_id'],
+  southpawsl: ['menuId', 'ussdString'],
 };
 
 /** Ids shaped like each gateway's: AT "ATUid_…", Nalo 17 digits (live traffic), Hubtel a 32-hex GUID. */
@@ -105,7 +120,8 @@ export function gatewayRequest(gateway: GatewayName, state: GatewayRequestState)
   const userId = state.userId ?? DEFAULT_USER_ID;
   const initial = kind === 'initial';
   const answer = inputs.at(-1) ?? '';
-  if ((kind === 'release' || kind === 'timeout') && !sendsEvents(gateway)) throw new Error(`${gateway} sends no ${kind} request`);
+  if ((kind === 'release' || kind === 'timeout') && !sendsEvents(gateway, kind)) throw new Error(`${gateway} sends no ${kind} request`);
+  const sequence = state.sequence ?? (initial ? 1 : inputs.length + (kind === 'continue' ? 1 : 2));
 
   switch (gateway) {
     case 'africastalking': {
@@ -133,8 +149,7 @@ export function gatewayRequest(gateway: GatewayName, state: GatewayRequestState)
     case 'nsano':
       return json({ network, msisdn: digits, msg: initial ? serviceCode : answer, UserSessionID: sessionId });
     case 'hubtel': {
-      const type = { initial: 'Initiation', continue: 'Response', release: 'Release', timeout: 'Timeout' }[kind];
-      const sequence = state.sequence ?? (initial ? 1 : inputs.length + (kind === 'continue' ? 1 : 2));
+      const type = HUBTEL_TYPES[kind];
       return json({
         Type: type,
         Mobile: digits,
@@ -150,8 +165,21 @@ export function gatewayRequest(gateway: GatewayName, state: GatewayRequestState)
     }
     case 'arkesel':
       return json({ sessionID: sessionId, userID: userId, newSession: initial, msisdn: digits, userData: initial ? serviceCode : answer, network });
+    // Emergent's fields are Hubtel's; whether it numbers hops is not documented, so the simulator does.
+    case 'emergent':
+    case 'crossswitch':
+      return json({ Type: HUBTEL_TYPES[kind], Mobile: digits, SessionId: sessionId, ServiceCode: serviceCode.replace(/^\*|#$/g, ''), Message: initial ? serviceCode : answer, Operator: network, Sequence: sequence });
+    case 'beem': {
+      const command = { initial: 'initiate', continue: 'continue', release: 'terminate', timeout: 'terminate' }[kind];
+      // Every sample sends response 0 on initiate, and request_id from 0.
+      return json({ command, msisdn: digits, session_id: sessionId, operator: network, payload: { request_id: sequence - 1, response: kind === 'continue' ? answer : 0 } });
+    }
+    case 'southpawsl':
+      return json({ sessionId, msisdn: digits, menuId: userId, ussdString: serviceCode, inputOption: initial ? serviceCode : answer, network, ussdParameters: '' });
   }
 }
+
+const HUBTEL_TYPES = { initial: 'Initiation', continue: 'Response', release: 'Release', timeout: 'Timeout' } as const;
 
 function jsonObject(gateway: GatewayName, contentType: string, body: string): Record<string, unknown> {
   if (contentType !== 'application/json') throw new Error(`${gateway} expects application/json, got "${contentType}"`);
@@ -181,18 +209,35 @@ export function parseGatewayResponse(gateway: GatewayName, contentType: string, 
       if (typeof response?.title !== 'string' || (action !== 'input' && action !== 'prompt')) throw malformed('USSDResp needs a title and action input or prompt');
       return { text: response.title, end: action === 'prompt' };
     }
-    case 'hubtel': {
-      const { Type, Message } = jsonObject(gateway, contentType, body);
-      const type = typeof Type === 'string' ? Type.toLowerCase() : '';
-      if (typeof Message !== 'string' || (type !== 'response' && type !== 'release')) throw malformed('Message must be a string and Type Response or Release');
-      return { text: Message, end: type === 'release' };
-    }
+    case 'hubtel':
+      return hubtelScreen(jsonObject(gateway, contentType, body), malformed);
     case 'arkesel': {
       const { message, continueSession } = jsonObject(gateway, contentType, body);
       if (typeof message !== 'string' || typeof continueSession !== 'boolean') throw malformed('message must be a string and continueSession a boolean');
       return { text: message, end: !continueSession };
     }
+    case 'emergent':
+    case 'crossswitch':
+      return hubtelScreen(jsonObject(gateway, contentType, body), malformed);
+    case 'beem': {
+      const { command, payload } = jsonObject(gateway, contentType, body);
+      const text = (payload as Record<string, unknown> | null | undefined)?.request;
+      if (typeof text !== 'string' || (command !== 'continue' && command !== 'terminate')) throw malformed('payload.request must be a string and command continue or terminate');
+      return { text, end: command === 'terminate' };
+    }
+    case 'southpawsl': {
+      const { message, state } = jsonObject(gateway, contentType, body);
+      if (typeof message !== 'string' || (state !== 'CONTINUE' && state !== 'END')) throw malformed('message must be a string and state CONTINUE or END');
+      return { text: message, end: state === 'END' };
+    }
   }
+}
+
+/** Hubtel's answer, which Emergent and Cross-switch read the same way. */
+function hubtelScreen({ Type, Message }: Record<string, unknown>, malformed: (what: string) => Error): Screen {
+  const type = typeof Type === 'string' ? Type.toLowerCase() : '';
+  if (typeof Message !== 'string' || (type !== 'response' && type !== 'release')) throw malformed('Message must be a string and Type Response or Release');
+  return { text: Message, end: type === 'release' };
 }
 
 /** Throws when an answer changes a field the gateway expects back unchanged. */
@@ -238,6 +283,7 @@ export async function dial(url: string, options: UssdDial): Promise<{ session: U
       inputs,
       serviceCode: options.serviceCode,
       network: options.network,
+      userId: options.userId,
       sequence,
       clientState,
       lastResponse,
@@ -268,8 +314,8 @@ export async function dial(url: string, options: UssdDial): Promise<{ session: U
       inputs.push(input);
       return hop('continue');
     },
-    release: async () => (sendsEvents(gateway) ? hop('release') : null),
-    timeout: async () => (sendsEvents(gateway) ? hop('timeout') : null),
+    release: async () => (sendsEvents(gateway, 'release') ? hop('release') : null),
+    timeout: async () => (sendsEvents(gateway, 'timeout') ? hop('timeout') : null),
   };
   const first = await hop('initial');
   return { session, first };

@@ -4,7 +4,7 @@
  * gateway sends back. Gateways: ussd/gateways/; pages: ussd/paginate.ts; flows: ussd/flow/.
  */
 
-export const GATEWAYS = ['africastalking', 'nalo', 'nsano', 'hubtel', 'arkesel'] as const;
+export const GATEWAYS = ['africastalking', 'nalo', 'nsano', 'hubtel', 'arkesel', 'emergent', 'beem', 'southpawsl', 'crossswitch'] as const;
 export type GatewayName = (typeof GATEWAYS)[number];
 
 /**

@@ -38,15 +38,66 @@ export async function isAdminToken(db: Kysely<Database>, envToken: string | unde
   return true;
 }
 
+/** Wrong tokens one address may try in a minute; the next waits out ADMIN_LOCKOUT_MS. */
+export const ADMIN_ATTEMPTS_PER_MINUTE = 10;
+/** Short, so the holder of the right token sharing the address is kept out a minute at most. */
+export const ADMIN_LOCKOUT_MS = 60_000;
+
+/** Wrong-token attempts per client address (in this process): a guesser gets ten a minute. */
+class AttemptLimiter {
+  readonly #byAddress = new Map<string, { failures: number; since: number; lockedUntil: number }>();
+
+  /** Milliseconds until `address` may try again; 0 when it may now. */
+  lockedFor(address: string): number {
+    return Math.max(0, (this.#byAddress.get(address)?.lockedUntil ?? 0) - Date.now());
+  }
+
+  fail(address: string): void {
+    const now = Date.now();
+    let entry = this.#byAddress.get(address);
+    if (!entry || now - entry.since > 60_000) {
+      entry = { failures: 0, since: now, lockedUntil: 0 };
+      this.#byAddress.set(address, entry);
+    }
+    entry.failures++;
+    if (entry.failures >= ADMIN_ATTEMPTS_PER_MINUTE) {
+      entry.lockedUntil = now + ADMIN_LOCKOUT_MS;
+      entry.failures = 0;
+      entry.since = now;
+    }
+    // Forget addresses gone quiet, so many guessers cannot grow the map without bound.
+    if (this.#byAddress.size > 10_000) {
+      for (const [key, e] of this.#byAddress) if (now - e.since > 60_000 && e.lockedUntil < now) this.#byAddress.delete(key);
+    }
+  }
+
+  succeed(address: string): void {
+    this.#byAddress.delete(address);
+  }
+}
+
 /**
  * A Fastify preHandler for admin routes: `Authorization: Bearer <token>`, else 401 saying
  * how to get a token. The token never goes in a URL the server sees (no query strings).
+ * Wrong tokens are logged (address and route, never the token) and rate-limited per address.
  */
 export function adminGuard(db: Kysely<Database>, envToken: string | undefined) {
+  const limiter = new AttemptLimiter();
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
     if (!token) return sendError(reply, 'SB_ERR_UNAUTHORIZED', 'admin token required: set SWITCHBOARD_ADMIN_TOKEN or run `npx switchboard admin-token`, then sign in with it');
-    if (!(await isAdminToken(db, envToken, token))) return sendError(reply, 'SB_ERR_UNAUTHORIZED', 'invalid admin token');
+    const wait = limiter.lockedFor(request.ip);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      reply.header('retry-after', String(seconds));
+      return sendError(reply, 'SB_ERR_RATE_LIMITED', `too many wrong admin tokens from this address: try again in ${seconds} s`);
+    }
+    if (!(await isAdminToken(db, envToken, token))) {
+      limiter.fail(request.ip);
+      request.log.warn({ address: request.ip, route: request.routeOptions.url }, 'admin token refused');
+      return sendError(reply, 'SB_ERR_UNAUTHORIZED', 'invalid admin token');
+    }
+    limiter.succeed(request.ip);
   };
 }

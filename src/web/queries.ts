@@ -34,14 +34,12 @@ export async function conversations(db: Kysely<Database>, filter: { unanswered?:
 
 /** One thread across both channels, oldest first, with each message's state and both ids. */
 export async function conversationMessages(db: Kysely<Database>, conversationId: string) {
-  // The carrier's word on an SMS (sent, delivered, failed…) comes from the SignalWire table.
+  // The carrier's word on an SMS (sent, delivered, failed…) is the view's transport_status.
   const { rows } = await sql`
     SELECT m.channel, m.entry, m.pk, m.direction, m.body, m.sender, m.recipient, m.delivery_status AS state,
            m.delivery_error_code AS error_code, m.delivery_error_message AS error_message,
-           m.front_message_id, m.signalwire_sid, s.status AS sms_status, m.created_at, m.delivered_at
+           m.front_message_id, m.signalwire_sid, m.transport_status AS sms_status, m.created_at, m.delivered_at
     FROM channel_messages m
-    JOIN service_integrations channel ON channel.id = m.integration_id
-    LEFT JOIN signalwire_message_v1 s ON s.integration_id = channel.depends_on AND s.signalwire_id = m.signalwire_sid
     WHERE m.conversation_id = ${conversationId}
     ORDER BY m.created_at, m.pk
     LIMIT 1000`.execute(db);

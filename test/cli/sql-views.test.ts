@@ -46,7 +46,15 @@ beforeAll(async () => {
       (${ussdChannel.id}, 'ussd-1', ${A}, 'inbound', 'me again', 'pending', ${rows[0]!.pk}, ${at(60)}, '{}')`.execute(engine.db);
 });
 
-const query = async (text: string) => (await runReadOnlySql(database().pool, text, { timeoutMs: 5000, maxRows: 100 })).rows;
+const readOnly = async (pool: pg.Pool, text: string) => {
+  const client = await pool.connect();
+  try {
+    return (await runReadOnlySql(client, text, { timeoutMs: 5000, maxRows: 100 })).rows;
+  } finally {
+    client.release();
+  }
+};
+const query = (text: string) => readOnly(database().pool, text);
 
 describe('SQL views', () => {
   it('conversations: channels, counts, time to first reply, unanswered', async () => {
@@ -84,7 +92,7 @@ describe("docs/sql.md's examples against the demo's data", () => {
     try {
       await playDemo(env, () => {});
       const answers: Record<string, unknown>[][] = [];
-      for (const example of await docExamples()) answers.push((await runReadOnlySql(pool, example, { timeoutMs: 5000, maxRows: 100 })).rows);
+      for (const example of await docExamples()) answers.push(await readOnly(pool, example));
       const [unanswered, firstReplies, entries] = answers;
       // The USSD client's message has no reply yet; the SMS client got one; both ways in came in.
       expect(unanswered).toEqual([expect.objectContaining({ conversation_id: '+254712345678' })]);

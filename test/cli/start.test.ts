@@ -1,10 +1,9 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/db/file-lock.ts';
 import { postmasterPid, removeDataDir, tempDataDir } from '../helpers/data-dir.ts';
-import { spawnNode, type Child } from '../helpers/processes.ts';
+import { freePort, spawnNode, untilAnswers, type Child } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dataDir = tempDataDir('start');
@@ -14,14 +13,6 @@ afterAll(async () => {
   await Promise.all(children.map((c) => c.stop('SIGKILL')));
   await removeDataDir(dataDir);
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 describe('npx switchboard (the real binary)', () => {
   it('--help lists the commands', async () => {
@@ -34,13 +25,7 @@ describe('npx switchboard (the real binary)', () => {
     const port = await freePort();
     const child = spawnNode(['bin/switchboard.js', 'start'], { DATABASE_URL: undefined, SWITCHBOARD_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn' });
     children.push(child);
-    await waitFor(
-      async () => {
-        if (child.process.exitCode !== null) throw new Error(`start exited: ${child.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 200;
-      },
-      { timeoutMs: 90_000, intervalMs: 200, what: 'healthz 200' },
-    );
+    await untilAnswers(child, `http://127.0.0.1:${port}/healthz`, 90_000);
     const postmaster = (await postmasterPid(dataDir))!;
     expect(isProcessAlive(postmaster)).toBe(true);
 

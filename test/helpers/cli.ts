@@ -1,5 +1,5 @@
 /** Runs the real CLI in-process against a test database, capturing its output. */
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { main } from '../../src/cli/main.ts';
 import type { CliContext } from '../../src/cli/context.ts';
 import type { Registry } from '../../src/engine/registry.ts';
@@ -26,7 +26,7 @@ function capture() {
 export async function runCli(
   databaseUrl: string,
   args: string[],
-  options: { confirm?: boolean; env?: Record<string, string>; registry?: Registry } = {},
+  options: { confirm?: boolean; env?: Record<string, string>; registry?: Registry; stdin?: string } = {},
 ): Promise<CliRun> {
   const out = capture();
   const err = capture();
@@ -34,6 +34,7 @@ export async function runCli(
     registry: options.registry ?? exampleRegistry(),
     env: { DATABASE_URL: databaseUrl, PUBLIC_URL: 'https://sb.example.org', LOG_LEVEL: 'silent', ...options.env },
     cwd: process.cwd(),
+    stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
     stdout: out.stream,
     stderr: err.stream,
     exitCode: 0,

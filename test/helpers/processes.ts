@@ -1,6 +1,8 @@
 /** Child processes of ours for tests that need real process boundaries (signals, crashes, races). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
+import { waitFor } from './wait.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -31,3 +33,23 @@ export function spawnNode(args: string[], env: Record<string, string | undefined
 
 export const spawnExampleCli = (args: string[], env: Record<string, string | undefined>) =>
   spawnNode(['--import', 'tsx', 'test/fixtures/run-cli.ts', ...args], env);
+
+/** A port free a moment ago, for a child process that must listen on a known port. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Until `url` answers 200, failing at once with the child's output if it exits first. */
+export function untilAnswers(child: Child, url: string, timeoutMs: number): Promise<boolean> {
+  return waitFor(
+    async () => {
+      if (child.process.exitCode !== null) throw new Error(`${url}: the process exited: ${child.output()}`);
+      return (await fetch(url).catch(() => null))?.status === 200;
+    },
+    { timeoutMs, intervalMs: 200, what: `${url} to answer 200` },
+  );
+}

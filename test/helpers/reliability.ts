@@ -301,10 +301,16 @@ export async function crashDrain(setup: ChannelSetup, options: { messages: numbe
 
 /**
  * Provider faults: `rate` of calls fail (seeded) with 429 + Retry-After, 500, resets,
- * SignalWire sends whose answer is lost and, `withTimeouts`, calls never answered (each
- * costs the 15 s provider timeout). Faults go on until everything converged.
+ * calls whose answer is lost after the provider did the work (SignalWire sends, Front
+ * imports — the first Front call always) and, `withTimeouts`, calls never answered (each
+ * costs the 15 s provider timeout). Faults go on until everything converged. An import of
+ * unknown outcome waits `importHoldMs` for Front's `message_imported` notice (the
+ * simulator sends it at once; short, since resets and 5xx also leave imports unknown).
  */
-export async function providerFaults(setup: ChannelSetup, options: { perDirection: number; rate: number; withTimeouts?: boolean; timeoutMs?: number }): Promise<Figures> {
+export async function providerFaults(
+  setup: ChannelSetup,
+  options: { perDirection: number; rate: number; withTimeouts?: boolean; timeoutMs?: number; importHoldMs?: number },
+): Promise<Figures> {
   const common: Fault[] = [
     { kind: 'status', status: 429, headers: { 'retry-after': '1' }, body: { code: 20429, message: 'Too Many Requests' } },
     { kind: 'status', status: 500, body: {} },
@@ -313,7 +319,9 @@ export async function providerFaults(setup: ChannelSetup, options: { perDirectio
   // Timeouts are rarer than the others: each holds the channel's pass for the whole timeout.
   const slow: Fault[] = options.withTimeouts ? [{ kind: 'timeout' }] : [];
   Object.assign(setup.signalwire.faults, { rate: options.rate, kinds: [...common, ...common, { kind: 'lost-response' }, ...slow], random: seeded(11) });
-  Object.assign(setup.front.faults, { rate: options.rate, kinds: [...common, ...common, ...slow], random: seeded(17) });
+  Object.assign(setup.front.faults, { rate: options.rate, kinds: [...common, ...common, { kind: 'lost-response' }, ...slow], random: seeded(17) });
+  setup.front.faults.script = [{ kind: 'lost-response' }];
+  setup.engine.config.front.importHoldMs = options.importHoldMs ?? 3000;
   try {
     await setup.startWorker();
     const traffic = new Traffic(setup);
@@ -321,8 +329,12 @@ export async function providerFaults(setup: ChannelSetup, options: { perDirectio
     const lastIn = Date.now();
     const convergedAt = await traffic.converge(options.timeoutMs ?? 120_000);
     const kinds = (faults: FaultInjector) => Object.entries(faults.injected).filter(([kind]) => kind !== 'latency');
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM front_signalwire_message_channel_app_v1
+      WHERE integration_id = ${setup.channel.id} AND front_message_id = front_imported_id`.execute(setup.engine.db);
     return figures('provider-faults', traffic, convergedAt - lastIn, {
       faultRate: options.rate,
+      importsSettledByNotice: rows[0]!.n,
       ...Object.fromEntries(kinds(setup.signalwire.faults).map(([kind, n]) => [`signalwire_${kind}`, n])),
       ...Object.fromEntries(kinds(setup.front.faults).map(([kind, n]) => [`front_${kind}`, n])),
     });

@@ -44,7 +44,7 @@ describe('duplicated and reordered webhooks', () => {
     const clients = Array.from({ length: 6 }, (_, i) => `+1555000${String(5000 + i)}`);
     const inbound = clients.map((from, i) => {
       const params: [string, string][] = [
-        ['MessageSid', `SMin${i}`],
+        ['MessageSid', `SM${String(i).padStart(32, '0')}`],
         ['AccountSid', setup.signalwire.projectId],
         ['From', from],
         ['To', SUPPORT],
@@ -81,7 +81,7 @@ describe('duplicated and reordered webhooks', () => {
     expect((await setup.rows()).length).toBe(10);
     const { rows: sw } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM signalwire_message_v1`.execute(database().db);
     expect(sw[0]!.n).toBe(6);
-    expect(setup.front.inbox.map((m) => m.externalId).sort()).toEqual(clients.map((_, i) => `SMin${i}`).sort());
+    expect(setup.front.inbox.map((m) => m.externalId).sort()).toEqual(clients.map((_, i) => `SM${String(i).padStart(32, '0')}`).sort());
     expect(setup.signalwire.sent().map((m) => m.to).sort()).toEqual(clients.slice(0, 4).sort());
 
     // Status callbacks for those SMS, each three times and out of order ('sent' after 'delivered').

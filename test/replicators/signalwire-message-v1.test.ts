@@ -32,7 +32,7 @@ describe('signalwire_message_v1 webhooks', () => {
 
   it('refuses a missing or wrong signature with 401 and accepts X-Twilio-Signature alone', async () => {
     const params: [string, string][] = [
-      ['MessageSid', 'SMx1'],
+      ['MessageSid', `SM${'0'.repeat(31)}1`],
       ['From', CUSTOMER],
       ['To', SUPPORT],
       ['Body', 'hi'],
@@ -43,7 +43,7 @@ describe('signalwire_message_v1 webhooks', () => {
     const twilio = await postForm(params, { 'x-twilio-signature': signSignalWireRequest(setup.signalwire.signingKey, hookUrl(), params) });
     expect(twilio.status).toBe(200);
     expect(twilio.headers.get('content-type')).toMatch(/text\/xml/);
-    expect((await swRows()).map((r) => r.signalwire_id)).toEqual(['SMx1']);
+    expect((await swRows()).map((r) => r.signalwire_id)).toEqual([`SM${'0'.repeat(31)}1`]);
   });
 
   it('answers 422 for a signed body without MessageSid', async () => {

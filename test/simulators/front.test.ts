@@ -247,23 +247,32 @@ interface Received {
   body: string;
 }
 
+/** A stand-in for our channel webhook: records what Front sends and answers 200 with `answer(its base URL)`. */
+async function startReceiver(received: Received[], answer: (base: string) => unknown, headers: Record<string, string> = {}): Promise<{ server: Server; base: string }> {
+  let base = '';
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(answer(base)));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, base };
+}
+
 describe('channel client (Front calling our webhook)', () => {
   let receiver: Server;
   let webhookUrl: string;
   const received: Received[] = [];
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(200, { 'content-type': 'application/json', 'x-receiver': 'yes' });
-        res.end(JSON.stringify({ type: 'success', external_id: 'ext_1', external_conversation_id: 'conv_1' }));
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/front/hook`;
+    const started = await startReceiver(received, () => ({ type: 'success', external_id: 'ext_1', external_conversation_id: 'conv_1' }), { 'x-receiver': 'yes' });
+    receiver = started.server;
+    webhookUrl = `${started.base}/front/hook`;
   });
   afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
 
@@ -415,3 +424,62 @@ describe('channel client (Front calling our webhook)', () => {
     expect(request.headers.authorization).toBe('Bearer other_token');
   });
 });
+
+describe('message_imported notices (Front telling the channel it processed an import)', () => {
+  let receiver: Server;
+  let hookUrl: string;
+  const received: Received[] = [];
+
+  beforeAll(async () => {
+    // The authorization answer names the URL for the channel's later requests.
+    const started = await startReceiver(received, (base) => ({ type: 'success', webhook_url: `${base}/hook/later` }));
+    receiver = started.server;
+    hookUrl = `${started.base}/hook`;
+    await sim.channelClient({ webhookUrl: hookUrl, apiKey: 'notice_token' }).authorize('cha_notified');
+  });
+  afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+  afterEach(() => {
+    sim.noticeImports = true;
+  });
+
+  const importInto = async (externalId: string) =>
+    fetch(`${sim.url}/channels/cha_notified/inbound_messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await channelJwt({ sub: 'cha_notified' })}` },
+      body: JSON.stringify({ ...inboundJson, metadata: { external_id: externalId, external_conversation_id: '+15551230001' } }),
+    }).catch(() => null);
+  const notices = () => received.filter((r) => r.body.includes('"message_imported"'));
+
+  it('go to the webhook_url of the authorization answer, signed, even when the import\'s answer was lost', async () => {
+    sim.faults.script.push({ kind: 'lost-response' });
+    expect(await importInto('SM_lost')).toBeNull();
+    await waitUntil(() => sim.notices.some((n) => n.externalId === 'SM_lost' && n.status === 200));
+    const [notice] = notices().filter((r) => r.body.includes('SM_lost'));
+    expect(notice!.headers.authorization).toBe('Bearer notice_token');
+    const timestamp = notice!.headers['x-front-request-timestamp'] as string;
+    expect(notice!.headers['x-front-signature']).toBe(createHmac('sha256', sim.appSecret).update(`${timestamp}:${notice!.body}`).digest('base64'));
+    expect(JSON.parse(notice!.body)).toMatchObject({
+      type: 'message_imported',
+      payload: { id: expect.stringMatching(/^msg_/), is_inbound: true, metadata: { external_id: 'SM_lost' } },
+      metadata: { external_conversation_ids: ['+15551230001'] },
+    });
+  });
+
+  it('are not sent when lost (noticeImports false), nor for channels that gave no webhook_url', async () => {
+    sim.noticeImports = false;
+    expect((await importInto('SM_quiet'))?.status).toBe(202);
+    expect((await importJson('inbound', inboundJson))?.status).toBe(202);
+    const before = sim.notices.length;
+    sim.noticeImports = true;
+    // A notice for a later import arrives; none came for the two above.
+    expect((await importInto('SM_after'))?.status).toBe(202);
+    await waitUntil(() => sim.notices.some((n) => n.externalId === 'SM_after' && n.status === 200));
+    expect(sim.notices.slice(before).map((n) => n.externalId)).toEqual(['SM_after']);
+    expect(notices().some((r) => r.body.includes('SM_quiet'))).toBe(false);
+  });
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(check()).toBe(true);
+}

@@ -193,6 +193,70 @@ describe('each gateway’s wire format', () => {
   });
 });
 
+describe('the later gateways’ wire formats', () => {
+  it('Emergent and Cross-switch: Hubtel’s fields, Initiation with the dial string then Response, Sequence 1, 2…; {Message, Type} back', async () => {
+    for (const gateway of ['emergent', 'crossswitch'] as const) {
+      const { session } = await dial(receiver.urlFor(gateway), { gateway, msisdn: MSISDN, serviceCode: '*714*5#' });
+      await session.send('1');
+      expect(bodies(session)).toEqual([
+        { Type: 'Initiation', Mobile: MSISDN, SessionId: session.sessionId, ServiceCode: '714*5', Message: '*714*5#', Operator: 'MTN', Sequence: 1 },
+        { Type: 'Response', Mobile: MSISDN, SessionId: session.sessionId, ServiceCode: '714*5', Message: '1', Operator: 'MTN', Sequence: 2 },
+      ]);
+      expect(JSON.parse(session.hops[1]!.body)).toEqual({ Message: 'Type your message', Type: 'Response' });
+      expect(await session.release()).toBeNull();
+    }
+  });
+
+  it('Beem: initiate with response 0, then continue with each answer; request_id from 0; terminate ends it; the echo is checked', async () => {
+    const { session } = await dial(receiver.urlFor('beem'), { gateway: 'beem', msisdn: '+255712345678' });
+    await session.send('1');
+    expect(bodies(session)).toEqual([
+      { command: 'initiate', msisdn: '255712345678', session_id: session.sessionId, operator: 'vodacom', payload: { request_id: 0, response: 0 } },
+      { command: 'continue', msisdn: '255712345678', session_id: session.sessionId, operator: 'vodacom', payload: { request_id: 1, response: '1' } },
+    ]);
+    expect(JSON.parse(session.hops[1]!.body)).toEqual({
+      msisdn: '255712345678',
+      operator: 'vodacom',
+      session_id: session.sessionId,
+      command: 'continue',
+      payload: { request_id: 1, request: 'Type your message' },
+    });
+    expect((await session.release())?.screen.end).toBe(true);
+    expect(bodies(session)[2]).toMatchObject({ command: 'terminate' });
+    expect(await session.timeout()).toBeNull();
+    expect(receiver.turns.map((t) => t.kind)).toEqual(['initial', 'continue', 'release']);
+
+    receiver.answerNextWith({ contentType: 'application/json', body: JSON.stringify({ msisdn: '255700000000', operator: 'vodacom', session_id: 'x', command: 'continue', payload: { request: 'x' } }) });
+    await expect(dial(receiver.urlFor('beem'), { gateway: 'beem', msisdn: '+255712345678' })).rejects.toThrow(/echo msisdn/);
+  });
+
+  it('Southpawsl: inputOption repeats the dialled ussdString, then carries each answer; menuId and ussdString echoed', async () => {
+    const { session } = await dial(receiver.urlFor('southpawsl'), { gateway: 'southpawsl', msisdn: MSISDN, serviceCode: '*714*5#', userId: 'MENU9' });
+    await session.send('2');
+    expect(bodies(session)).toEqual([
+      { sessionId: session.sessionId, msisdn: MSISDN, menuId: 'MENU9', ussdString: '*714*5#', inputOption: '*714*5#', network: 'MTN', ussdParameters: '' },
+      { sessionId: session.sessionId, msisdn: MSISDN, menuId: 'MENU9', ussdString: '*714*5#', inputOption: '2', network: 'MTN', ussdParameters: '' },
+    ]);
+    expect(JSON.parse(session.hops[1]!.body)).toEqual({ message: 'Goodbye', state: 'END', menuId: 'MENU9', ussdString: '*714*5#', option: '2', ussdParameter: '' });
+    expect(receiver.turns.map((t) => [t.kind, t.input, t.serviceCode])).toEqual([
+      ['initial', '', '*714*5#'],
+      ['continue', '2', '*714*5#'],
+    ]);
+  });
+
+  it('reads their answers, and throws on malformed ones', () => {
+    expect(parseGatewayResponse('emergent', 'application/json', '{"Type":"Release","Message":"x"}')).toEqual({ text: 'x', end: true });
+    expect(parseGatewayResponse('crossswitch', 'application/json', '{"Type":"Response","Message":"x"}')).toEqual({ text: 'x', end: false });
+    expect(parseGatewayResponse('beem', 'application/json', '{"command":"terminate","payload":{"request":"x"}}')).toEqual({ text: 'x', end: true });
+    expect(parseGatewayResponse('southpawsl', 'application/json', '{"message":"x","state":"CONTINUE"}')).toEqual({ text: 'x', end: false });
+    expect(() => parseGatewayResponse('emergent', 'application/json', '{"Type":"End","Message":"x"}')).toThrow(/Type/);
+    expect(() => parseGatewayResponse('beem', 'application/json', '{"command":"continue","payload":{}}')).toThrow(/payload.request/);
+    expect(() => parseGatewayResponse('beem', 'application/json', '{"command":"end","payload":{"request":"x"}}')).toThrow(/command/);
+    expect(() => parseGatewayResponse('southpawsl', 'application/json', '{"message":"x","state":"continue"}')).toThrow(/state/);
+    expect(() => parseGatewayResponse('southpawsl', 'text/plain', '{}')).toThrow(/application\/json/);
+  });
+});
+
 describe('end of session', () => {
   it("Africa's Talking: the notification says Success after our END, Incomplete before it, Failed for timeout()", async () => {
     const url = receiver.urlFor('africastalking');

@@ -2,10 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { isSwitchboardError } from '../../src/engine/errors.ts';
 import { africastalkingAdapter } from '../../src/ussd/gateways/africastalking.ts';
 import { arkeselAdapter } from '../../src/ussd/gateways/arkesel.ts';
+import { beemAdapter } from '../../src/ussd/gateways/beem.ts';
+import { crossswitchAdapter } from '../../src/ussd/gateways/crossswitch.ts';
+import { emergentAdapter } from '../../src/ussd/gateways/emergent.ts';
 import { hubtelAdapter } from '../../src/ussd/gateways/hubtel.ts';
 import { adapterFor, GATEWAY_ADAPTERS } from '../../src/ussd/gateways/index.ts';
 import { naloAdapter } from '../../src/ussd/gateways/nalo.ts';
 import { nsanoAdapter } from '../../src/ussd/gateways/nsano.ts';
+import { southpawslAdapter } from '../../src/ussd/gateways/southpawsl.ts';
 import { GATEWAYS, type GatewayAdapter, type GatewayHttpRequest } from '../../src/ussd/types.ts';
 
 const json = (body: unknown): GatewayHttpRequest => ({ body, contentType: 'application/json', query: {}, method: 'POST' });
@@ -350,6 +354,155 @@ describe('Arkesel', () => {
     expectInvalid(arkesel, request({ newSession: undefined }), /newSession/);
     expectInvalid(arkesel, request({ userData: null, newSession: 'maybe' }), /newSession/);
     expectInvalid(arkesel, request({ userData: 7 }), /userData/);
+  });
+});
+
+describe.each([
+  ['Emergent', emergentAdapter],
+  ['Cross-switch', crossswitchAdapter],
+] as const)('%s (Hubtel’s request format)', (label, adapter) => {
+  const request = (fields: Record<string, unknown>) =>
+    json({ Type: 'Response', Mobile: MSISDN, SessionId: 'em-1', ServiceCode: '714*5', Message: '1', Operator: 'MTN', Sequence: 2, ...fields });
+
+  it('parses Initiation as the dial (the dialled string stripped) and Response as an answer', () => {
+    const dial = request({ Type: 'Initiation', Message: '*714*5#', Sequence: 1 });
+    expect(adapter.parse(dial, 'GH')).toEqual({
+      gateway: adapter.name,
+      sessionId: 'em-1',
+      msisdn: E164,
+      network: 'MTN',
+      serviceCode: '714*5',
+      input: '',
+      kind: 'initial',
+      dedupe: 'initial:1:*714*5#',
+      raw: dial.body,
+    });
+    expect(adapter.parse(request({}), 'GH')).toMatchObject({ kind: 'continue', input: '1', dedupe: 'continue:2:1' });
+    // Dial-ahead digits are not taken for an answer.
+    expect(adapter.parse(request({ Type: 'initiation', Message: '*714*5*3#', Sequence: 1 }), 'GH')).toMatchObject({ kind: 'initial', input: '' });
+  });
+
+  it('needs no Sequence: without one the same answer twice has the same dedupe (the replay window decides), with one it does not', () => {
+    expect(adapter.sequenced).toBe(false);
+    const a = adapter.parse(request({ Sequence: undefined }), 'GH');
+    expect(a).toMatchObject({ kind: 'continue', input: '1', dedupe: 'continue:1' });
+    expect(adapter.parse(request({ Sequence: 3 }), 'GH').dedupe).not.toBe(adapter.parse(request({ Sequence: 4 }), 'GH').dedupe);
+  });
+
+  it('maps Release and Timeout to release and timeout, with no input', () => {
+    expect(adapter.parse(request({ Type: 'Release', Message: '' }), 'GH')).toMatchObject({ kind: 'release', input: '' });
+    expect(adapter.parse(request({ Type: 'Timeout' }), 'GH')).toMatchObject({ kind: 'timeout', input: '' });
+  });
+
+  it('answers JSON {Message, Type}: Response to continue, Release to end', () => {
+    const turn = adapter.parse(request({}), 'GH');
+    expect(adapter.render({ text: 'Type your message', end: false }, turn)).toEqual({ status: 200, contentType: 'application/json', body: '{"Message":"Type your message","Type":"Response"}' });
+    expect(JSON.parse(adapter.render({ text: 'Bye', end: true }, turn).body)).toEqual({ Message: 'Bye', Type: 'Release' });
+  });
+
+  it('refuses requests that are not its format, naming the gateway', () => {
+    expectInvalid(adapter, { ...request({}), contentType: 'application/x-www-form-urlencoded' }, new RegExp(`${label}.*JSON`));
+    expectInvalid(adapter, request({ Type: 'AddToCart' }), new RegExp(`${label} Type`));
+    expectInvalid(adapter, request({ SessionId: 5 }), /SessionId/);
+    expectInvalid(adapter, request({ Mobile: undefined }), /Mobile/);
+    expectInvalid(adapter, request({ Mobile: '233' }), /not a phone number/);
+    expectInvalid(adapter, request({ Message: ['1'] }), /Message/);
+  });
+});
+
+describe('Beem', () => {
+  const beem = beemAdapter;
+  const request = (fields: Record<string, unknown>, payload: Record<string, unknown> = { request_id: 1, response: '1' }) =>
+    json({ command: 'continue', msisdn: '255712345678', session_id: '4574', operator: 'vodacom', payload, ...fields });
+
+  it('parses initiate as the dial (its response 0 is no answer) and continue as an answer, in E.164 whatever the region', () => {
+    const dial = request({ command: 'initiate' }, { request_id: 0, response: 0 });
+    expect(beem.parse(dial, 'GH')).toEqual({
+      gateway: 'beem',
+      sessionId: '4574',
+      msisdn: '+255712345678',
+      network: 'vodacom',
+      serviceCode: null,
+      input: '',
+      kind: 'initial',
+      dedupe: 'initial:0:',
+      raw: dial.body,
+    });
+    expect(beem.parse(request({}), 'GH')).toMatchObject({ kind: 'continue', input: '1', dedupe: 'continue:1:1' });
+    // A numeric answer, an unquoted session id, and a local number in the integration's region.
+    expect(beem.parse(request({ session_id: 4574, msisdn: '0712345678' }, { request_id: '2', response: 100 }), 'TZ')).toMatchObject({
+      sessionId: '4574',
+      msisdn: '+255712345678',
+      input: '100',
+      dedupe: 'continue:2:100',
+    });
+  });
+
+  it('maps terminate to release, with no input and no payload needed', () => {
+    expect(beem.parse(request({ command: 'terminate', payload: undefined }), 'TZ')).toMatchObject({ kind: 'release', input: '' });
+  });
+
+  it('answers JSON echoing msisdn, operator, session_id and request_id, the screen in payload.request', () => {
+    const turn = beem.parse(request({}, { request_id: 7, response: '1' }), 'TZ');
+    expect(beem.render({ text: 'Enter amount', end: false }, turn)).toEqual({
+      status: 200,
+      contentType: 'application/json',
+      body: '{"msisdn":"255712345678","operator":"vodacom","session_id":"4574","command":"continue","payload":{"request_id":7,"request":"Enter amount"}}',
+    });
+    expect(JSON.parse(beem.render({ text: 'Bye', end: true }, turn).body)).toMatchObject({ command: 'terminate', payload: { request_id: 7, request: 'Bye' } });
+  });
+
+  it('refuses requests that are not Beem’s', () => {
+    expectInvalid(beem, { ...request({}), contentType: 'application/x-www-form-urlencoded' }, /Beem.*JSON/);
+    expectInvalid(beem, request({ command: 'begin' }), /command/);
+    expectInvalid(beem, request({ command: undefined }), /command/);
+    expectInvalid(beem, request({ session_id: '' }), /session_id/);
+    expectInvalid(beem, request({ msisdn: undefined }), /msisdn/);
+    expectInvalid(beem, request({ msisdn: '12' }), /not a phone number/);
+    expectInvalid(beem, request({ payload: '1' }), /payload/);
+    expectInvalid(beem, request({}, { request_id: 1, response: ['1'] }), /payload.response/);
+  });
+});
+
+describe('Southpawsl', () => {
+  const southpawsl = southpawslAdapter;
+  const request = (fields: Record<string, unknown>) =>
+    json({ sessionId: 'sp-1', msisdn: MSISDN, menuId: 'MENU9', ussdString: '*714*5#', inputOption: '2', network: 'MTN', ussdParameters: 'p=1', ...fields });
+
+  it('parses the request whose inputOption is the dialled code as the dial, any other as an answer', () => {
+    const dial = request({ inputOption: '*714*5#' });
+    expect(southpawsl.parse(dial, 'GH')).toEqual({
+      gateway: 'southpawsl',
+      sessionId: 'sp-1',
+      msisdn: E164,
+      network: 'MTN',
+      serviceCode: '*714*5#',
+      input: '',
+      kind: 'initial',
+      dedupe: 'initial:*714*5#',
+      raw: dial.body,
+    });
+    expect(southpawsl.parse(request({}), 'GH')).toMatchObject({ kind: 'continue', input: '2', dedupe: 'continue:2' });
+    expect(southpawsl.parse(request({ inputOption: undefined }), 'GH')).toMatchObject({ kind: 'continue', input: '' });
+  });
+
+  it('answers JSON {message, state} echoing menuId, ussdString, the option and the parameters', () => {
+    const turn = southpawsl.parse(request({}), 'GH');
+    expect(southpawsl.render({ text: 'Choose', end: false }, turn)).toEqual({
+      status: 200,
+      contentType: 'application/json',
+      body: '{"message":"Choose","state":"CONTINUE","menuId":"MENU9","ussdString":"*714*5#","option":"2","ussdParameter":"p=1"}',
+    });
+    expect(JSON.parse(southpawsl.render({ text: 'Bye', end: true }, turn).body)).toMatchObject({ message: 'Bye', state: 'END' });
+  });
+
+  it('refuses requests that are not Southpawsl’s', () => {
+    expectInvalid(southpawsl, { ...request({}), contentType: 'text/plain' }, /Southpawsl.*JSON/);
+    expectInvalid(southpawsl, request({ sessionId: undefined }), /sessionId/);
+    expectInvalid(southpawsl, request({ msisdn: 233241234567 }), /msisdn/);
+    expectInvalid(southpawsl, request({ msisdn: 'x' }), /not a phone number/);
+    expectInvalid(southpawsl, request({ ussdString: '' }), /ussdString/);
+    expectInvalid(southpawsl, request({ inputOption: 2 }), /inputOption/);
   });
 });
 

@@ -7,10 +7,12 @@ import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { sql } from 'kysely';
 import { MIGRATIONS_DIR } from '../../db/migrate.ts';
+import { publicCanTakeAdvisoryLocks } from '../../db/reader-roles.ts';
 import type { Finding } from '../../engine/replicator.ts';
 import type { Runtime } from '../../runtime.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatTable } from '../table.ts';
+import { ADVISORY_LOCK_WARNING } from './db.ts';
 
 interface Row extends Finding {
   subject: string;
@@ -35,6 +37,17 @@ async function systemChecks(rt: Runtime): Promise<Row[]> {
       : url.protocol === 'https:'
         ? { subject: 'system', check: 'PUBLIC_URL', status: 'ok', detail: rt.config.publicUrl }
         : { subject: 'system', check: 'PUBLIC_URL', status: 'warn', detail: `${rt.config.publicUrl} is not https: webhooks would travel in clear text` },
+  );
+  const metricsOpen = !rt.config.metricsToken && rt.config.metrics.port === undefined && !['127.0.0.1', 'localhost', '::1'].includes(rt.config.host);
+  rows.push(
+    metricsOpen
+      ? { subject: 'system', check: 'metrics', status: 'warn', detail: `/metrics is open to anyone who reaches ${rt.config.host}: set SWITCHBOARD_METRICS_TOKEN or SWITCHBOARD_METRICS_PORT` }
+      : { subject: 'system', check: 'metrics', status: 'ok', detail: rt.config.metricsToken ? 'behind a bearer token' : rt.config.metrics.port !== undefined ? `on ${rt.config.metrics.host}:${rt.config.metrics.port}` : 'on a local interface' },
+  );
+  rows.push(
+    (await publicCanTakeAdvisoryLocks(rt.engine.db))
+      ? { subject: 'system', check: 'advisory locks', status: 'warn', detail: ADVISORY_LOCK_WARNING }
+      : { subject: 'system', check: 'advisory locks', status: 'ok', detail: 'only the application role can take them' },
   );
   return rows;
 }

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { Runner } from 'graphile-worker';
 import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
-import { buildApp } from '../../http/app.ts';
+import { buildApp, buildMetricsApp } from '../../http/app.ts';
 import { startWorker } from '../../jobs/worker.ts';
 import { createLogger } from '../../log.ts';
 import { openRuntime } from '../../runtime.ts';
@@ -19,6 +19,7 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
   const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, migrate: true });
   let runner: Runner | null = null;
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let metricsApp: Awaited<ReturnType<typeof buildMetricsApp>> | null = null;
   // Backfill passes hold connections across provider calls: give them their own pool, so
   // slow providers can never starve webhooks of connections.
   const workerDb = options.worker && options.http ? wrapPool(runtime.database.url, createPool(runtime.database.url, poolSizeFor(cfg), log)) : null;
@@ -29,6 +30,11 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
       const address = await app.listen({ host: cfg.host, port: cfg.port });
       log.info({ address, public_url: cfg.publicUrl }, 'listening');
       ctx.stderr.write(`switchboard listening on ${address} (public URL ${cfg.publicUrl})\n`);
+      if (cfg.metrics.port !== undefined) {
+        metricsApp = await buildMetricsApp(runtime.engine);
+        const metricsAddress = await metricsApp.listen({ host: cfg.metrics.host, port: cfg.metrics.port });
+        ctx.stderr.write(`metrics on ${metricsAddress}/metrics\n`);
+      }
     } else {
       ctx.stderr.write('switchboard worker running\n');
     }
@@ -37,6 +43,7 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
     return 0;
   } finally {
     await app?.close();
+    await metricsApp?.close();
     await runner?.stop();
     await workerDb?.close();
     await runtime.close();

@@ -1,11 +1,14 @@
 /**
- * `switchboard sql "<query>"`: one statement, in a READ ONLY transaction with a
- * statement timeout, reading at most SWITCHBOARD_SQL_MAX_ROWS rows through a cursor
- * (so a huge result is never loaded whole). The transaction is always rolled back.
+ * `switchboard sql "<query>"`: one statement, as the read-only role `switchboard_sql`
+ * (src/db/reader-roles.ts: no writes, no server-side functions such as pg_read_file or
+ * COPY TO PROGRAM, no advisory locks), in a READ ONLY transaction with a statement timeout,
+ * reading at most SWITCHBOARD_SQL_MAX_ROWS rows through a cursor (so a huge result is
+ * never loaded whole). The transaction is always rolled back.
  */
 import type { Command } from 'commander';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { connectAsSqlRole, SQL_ROLE } from '../../db/reader-roles.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatTable } from '../table.ts';
@@ -16,8 +19,10 @@ export interface SqlResult {
   truncated: boolean;
 }
 
-export async function runReadOnlySql(pool: pg.Pool, query: string, options: { timeoutMs: number; maxRows: number }): Promise<SqlResult> {
-  const client = await pool.connect();
+/** SQLSTATEs of statements refused for what they would do: write (25006) or exceed the role's rights (42501). */
+const REFUSED = new Set(['25006', '42501']);
+
+export async function runReadOnlySql(client: pg.ClientBase, query: string, options: { timeoutMs: number; maxRows: number }): Promise<SqlResult> {
   try {
     await client.query('BEGIN READ ONLY');
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.timeoutMs)}`);
@@ -33,13 +38,12 @@ export async function runReadOnlySql(pool: pg.Pool, query: string, options: { ti
       await cursor.close().catch(() => undefined);
     }
   } catch (error) {
-    if ((error as { code?: string }).code === '25006') {
-      throw new SwitchboardError('SB_ERR_READ_ONLY', `refused: ${(error as Error).message} (switchboard sql is read-only)`);
+    if (REFUSED.has(String((error as { code?: string }).code))) {
+      throw new SwitchboardError('SB_ERR_READ_ONLY', `refused: ${(error as Error).message} (switchboard sql is read-only: it runs as the role ${SQL_ROLE})`);
     }
     throw error;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
   }
 }
 
@@ -51,7 +55,13 @@ export function registerSql(program: Command, ctx: CliContext): void {
     .option('--json', 'print rows as JSON')
     .action(async (query: string, options: { json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
-        const result = await runReadOnlySql(rt.database.pool, query, { timeoutMs: rt.config.sqlTimeoutMs, maxRows: rt.config.sqlMaxRows });
+        const client = await connectAsSqlRole(rt.database.pool, rt.engine.db, rt.database.url, { timeoutMs: rt.config.sqlTimeoutMs });
+        let result: SqlResult;
+        try {
+          result = await runReadOnlySql(client, query, { timeoutMs: rt.config.sqlTimeoutMs, maxRows: rt.config.sqlMaxRows });
+        } finally {
+          await client.end();
+        }
         if (options.json) return writeJson(ctx, result);
         writeLine(ctx, formatTable(result.fields, result.rows.map((row) => result.fields.map((f) => row[f]))));
         const note = result.truncated ? ` (stopped at ${rt.config.sqlMaxRows}; set SWITCHBOARD_SQL_MAX_ROWS for more)` : '';

@@ -1,8 +1,13 @@
-/** `GET /metrics`: Prometheus text format (src/metrics.ts), with the convergence gap read at scrape time. */
+/**
+ * `GET /metrics`: Prometheus text format (src/metrics.ts), with the convergence gap read at
+ * scrape time; behind a bearer token when SWITCHBOARD_METRICS_TOKEN is set.
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import { convergenceGap } from '../../engine/convergence.ts';
 import type { Engine } from '../../engine/ingest.ts';
 import { metrics, registerPendingGauges } from '../../metrics.ts';
+import { safeEqual } from '../../providers/safe-equal.ts';
+import { sendError } from '../reply-error.ts';
 
 export const metricsRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app, { engine }) => {
   registerPendingGauges(async () => {
@@ -18,5 +23,11 @@ export const metricsRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
     return gaps;
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  const token = engine.config.metricsToken;
+  app.get('/metrics', async (request, reply) => {
+    if (token && !safeEqual(request.headers.authorization ?? '', `Bearer ${token}`)) {
+      return sendError(reply, 'SB_ERR_UNAUTHORIZED', 'metrics need `Authorization: Bearer <SWITCHBOARD_METRICS_TOKEN>`');
+    }
+    return reply.type(metrics.contentType).send(await metrics.metrics());
+  });
 };

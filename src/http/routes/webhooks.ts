@@ -34,6 +34,7 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
     const webhook = toWebhookRequest(request, engine.config.publicUrl);
     const verification = await replicator.verifyWebhook(webhook, integration);
     if (!verification.ok) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', verification.reason);
+    request.webhookLog.authenticated = true;
     const rows = replicator.toRows(webhook.body, { integration, config: engine.config, request: webhook });
     const upserted = await ingestRows(engine, integration, rows, { origin: 'webhook' });
     const response = replicator.webhookResponse?.(upserted, webhook) ?? ACCEPTED;

@@ -4,6 +4,7 @@
  * call under /api/laml/2010-04-01/Accounts/<project>/ (SignalWire turned off the root
  * path in June 2025). Errors are ProviderHttpErrors carrying SignalWire's error code.
  */
+import type { ServiceIntegration } from '../../db/schema.ts';
 import { ProviderHttpError, parseRetryAfter, providerRequest, type ProviderResponse } from '../http.ts';
 
 export interface SignalWireCredentials {
@@ -149,4 +150,13 @@ export function parseSignalWireDate(value: unknown): Date | null {
 
 export function formatSignalWireDate(date: Date): string {
   return date.toUTCString().replace('GMT', '+0000');
+}
+
+/** The client of a `signalwire_message_v1` integration: api_url = space URL, backfill_key = project id, backfill_secret = API token. */
+export function signalWireClient(integration: Pick<ServiceIntegration, 'api_url' | 'backfill_key' | 'backfill_secret'>): SignalWireClient {
+  return new SignalWireClient({
+    baseUrl: integration.api_url ?? '',
+    projectId: integration.backfill_key ?? '',
+    apiToken: integration.backfill_secret ?? '',
+  });
 }

@@ -11,11 +11,21 @@ import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
 import { ingestRows, type Engine } from '../../engine/ingest.ts';
 import { deleteIntegration, findByApiKey } from '../../engine/integrations.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';
-import { toWebhookRequest } from '../../http/webhook-request.ts';
+import { mayBeLargeBody, toWebhookRequest } from '../../http/webhook-request.ts';
+import { recordImported } from './imported.ts';
 import { CHANNEL_TYPES, type ChannelType } from './rows.ts';
 
 
 const unauthorized = (message: string) => new SwitchboardError('SB_ERR_UNAUTHORIZED', message);
+
+/** The integration whose API key the Authorization header carries, else 401. */
+async function keyHolder(engine: Engine, authorization: string | undefined, service: string) {
+  if (!authorization) throw unauthorized('Missing Authorization header');
+  if (!authorization.startsWith('Bearer ')) throw unauthorized('Expected Bearer authorization');
+  const integration = await findByApiKey(engine.db, authorization.slice('Bearer '.length).trim());
+  if (!integration || integration.service_name !== service) throw unauthorized('Invalid API key');
+  return integration;
+}
 
 /** The route of one Front channel app: its path, and the service whose integrations answer there. */
 export const channelRoutes = (path: string, service: string): FastifyPluginAsync<{ engine: Engine }> => async (app, { engine }) => {
@@ -26,6 +36,13 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
   app.route({
     method: ['POST', 'DELETE'],
     url: path,
+    // A large body is refused on its API key before it is read or parsed (and its connection closed, not drained).
+    onRequest: async (request, reply) => {
+      if (!mayBeLargeBody(request)) return;
+      reply.header('connection', 'close');
+      await keyHolder(engine, request.headers.authorization, service);
+      reply.removeHeader('connection');
+    },
     handler: async (request, reply) => {
       const webhook = toWebhookRequest(request, engine.config.publicUrl);
       const body = webhook.body as { type?: unknown; payload?: { channel_id?: unknown } } | null;
@@ -37,11 +54,7 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
         throw new SwitchboardError('SB_ERR_BAD_REQUEST', `type ${type} does not go with ${request.method}`);
       }
 
-      const authorization = webhook.headers.authorization;
-      if (!authorization) throw unauthorized('Missing Authorization header');
-      if (!authorization.startsWith('Bearer ')) throw unauthorized('Expected Bearer authorization');
-      const integration = await findByApiKey(engine.db, authorization.slice('Bearer '.length).trim());
-      if (!integration || integration.service_name !== service) throw unauthorized('Invalid API key');
+      const integration = await keyHolder(engine, webhook.headers.authorization, service);
       request.webhookLog!.integrationId = integration.id;
 
       const secret = engine.config.front.appSecret;
@@ -51,6 +64,7 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
       }
       const verification = verifyFrontSignature(secret, webhook.headers, webhook.rawBody.toString('utf8'), type === 'delete');
       if (!verification.ok) throw unauthorized(verification.reason);
+      request.webhookLog!.authenticated = true;
 
       reply.code(200).type('application/json');
       switch (type) {
@@ -78,6 +92,7 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
           await deleteIntegration(engine.db, engine.registry, integration);
           return '{}';
         case 'message_imported':
+          await recordImported(engine, integration, body);
           return '{}';
       }
     },

@@ -1,14 +1,19 @@
 /**
  * A Front channel's backfill pass: deliver every pending row, then write its counterpart id.
  * The channel's `ChannelSpec` says how its rows read (when they were written, what Front
- * gets for an import, whether an SMS may go); the rest is common to every Front channel.
+ * gets for an import, whether a reply may go); its `Transport` (transport.ts) how replies
+ * leave; the rest is common to every Front channel.
  *
  * - no front_message_id: import into Front (inbound_messages, or outbound_messages), once
- *   ever per row (the spec's idempotency key, e.g. `fsmca-fims-<external_id>`).
- * - no signalwire_sid: send the SMS, once ever per row (`fsmca-fims-<external_id>`). A send
- *   whose outcome we never heard (timeout, crash) is first looked for in SignalWire and
- *   adopted, never resent.
- * - older than 48 h: `skipped_due_to_age`; recipient outside SIGNALWIRE_SMS_ALLOWLIST: `skipped`.
+ *   ever per row (the spec's idempotency key, e.g. `fsmca-fims-<external_id>`). The start
+ *   of each import is committed first; an import that got no answer (timeout, reset,
+ *   crash) is held until Front's `message_imported` notice names it (imported.ts:
+ *   adopted, not imported again) or SWITCHBOARD_FRONT_IMPORT_HOLD_S runs out.
+ * - no counterpart id (the transport's column, e.g. signalwire_sid): send the reply, once
+ *   ever per row (the transport's key). A send whose outcome we never heard (timeout,
+ *   crash) is first looked for at the provider and adopted, never resent.
+ * - older than 48 h: `skipped_due_to_age`; refused by the transport (e.g. outside
+ *   SIGNALWIRE_SMS_ALLOWLIST): its marker, e.g. `skipped`.
  * - a coded provider error marks the row failed with its code (no retry loop); a
  *   transient one backs off per row (Retry-After honoured, at most MAX_BACKOFF_MS) and a
  *   later pass is queued; one bad row never stops the others. Rejected credentials stop
@@ -28,10 +33,7 @@ import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
-import { parseSignalWireDate, type SignalWireClient } from '../../providers/signalwire/client.ts';
-import { signalWireClient } from '../signalwire-message-v1.ts';
-import { frontAttachmentUrls } from './front-media.ts';
-import { claimFromImport, isKnownMessage } from './own-sends.ts';
+import type { Transport } from './transport.ts';
 
 const BATCH = 50;
 /** WebhookDB's channel_sync_refreshness_cutoff. */
@@ -41,10 +43,10 @@ const MAX_BACKOFF_MS = 30_000;
 /** Consecutive transient failures of one step after which a pass stops trying that step. */
 const BREAKER = 3;
 
+/** A pending row as deliver.ts reads it; other columns (the counterpart's, a channel's own) by name. */
 export interface ChannelRow {
   pk: number;
   external_id: string;
-  signalwire_sid: string | null;
   front_message_id: string | null;
   external_conversation_id: string | null;
   direction: string | null;
@@ -53,15 +55,18 @@ export interface ChannelRow {
   recipient: string | null;
   delivery_attempts: number;
   send_started_at: Date | null;
+  import_started_at: Date | null;
+  front_imported_id: string | null;
   row_created_at: Date;
   data: Record<string, unknown>;
+  [column: string]: unknown;
 }
 
 export interface Delivery {
   ctx: BackfillContext;
   integration: ServiceIntegration;
   parent: ServiceIntegration;
-  signalwire: SignalWireClient;
+  transport: Transport;
   front: FrontChannelClient;
   spec: ChannelSpec;
 }
@@ -86,10 +91,19 @@ export interface ChannelSpec {
 /** Front's channel id is only known after Front's `authorization` request. */
 class NotConnected extends Error {}
 
-export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration, spec: ChannelSpec): Promise<void> {
+/** An earlier import's outcome is unknown: wait for Front's notice until `until`. */
+class Held extends Error {
+  readonly until: Date;
+  constructor(until: Date) {
+    super('waiting for Front to confirm an earlier import');
+    this.until = until;
+  }
+}
+
+export async function deliverPending(ctx: BackfillContext, integration: ServiceIntegration, spec: ChannelSpec, transport: Transport): Promise<void> {
   const parent = await ctx.db.selectFrom('service_integrations').selectAll().where('id', '=', integration.depends_on ?? -1).executeTakeFirst();
-  if (!parent) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', 'the SignalWire integration this channel depends on is gone');
-  const delivery: Delivery = { ctx, integration, parent, signalwire: signalWireClient(parent), front: new FrontChannelClient(ctx.config.front), spec };
+  if (!parent) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', `the ${transport.dependsOn} integration this channel depends on is gone`);
+  const delivery: Delivery = { ctx, integration, parent, transport, front: new FrontChannelClient(ctx.config.front), spec };
   const TABLE = sql.table(integration.service_name);
 
   const { rows: count } = await sql<{ n: number }>`
@@ -164,9 +178,7 @@ async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) =>
 /** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */
 export function pendingBatch(integration: ServiceIntegration, cursor: number) {
   return sql<ChannelRow>`
-    SELECT pk, external_id, signalwire_sid, front_message_id, external_conversation_id, direction, body, sender, recipient,
-           delivery_attempts, send_started_at, row_created_at, data
-    FROM ${sql.table(integration.service_name)}
+    SELECT * FROM ${sql.table(integration.service_name)}
     WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
     ORDER BY pk LIMIT ${BATCH}`;
@@ -188,7 +200,7 @@ async function scheduleRetries(ctx: BackfillContext, integration: ServiceIntegra
   });
 }
 
-/** What a pending row needs next: its import into Front, or its SMS. */
+/** What a pending row needs next: its import into Front, or its reply's send. */
 type Step = 'import' | 'send';
 const stepOf = (row: Pick<ChannelRow, 'front_message_id'>): Step => (row.front_message_id === null ? 'import' : 'send');
 
@@ -197,13 +209,15 @@ async function clearBackoff(delivery: Delivery, step: Step): Promise<number> {
   const result = await sql`
     UPDATE ${tableOf(delivery)} SET next_attempt_at = NULL
     WHERE integration_id = ${delivery.integration.id} AND delivery_status = 'pending' AND next_attempt_at > now()
-      AND (front_message_id IS NULL) = ${step === 'import'}`.execute(delivery.ctx.db);
+      AND (front_message_id IS NULL) = ${step === 'import'}
+      -- a held import waits for Front's notice, not for Front to answer again
+      AND import_started_at IS NULL`.execute(delivery.ctx.db);
   return Number(result.numAffectedRows ?? 0);
 }
 
 const tableOf = (delivery: Delivery) => sql.table(delivery.integration.service_name);
 
-type DeliveryResult = { outcome: 'done' | 'waiting-for-channel' } | { outcome: 'retry'; delayMs: number };
+type DeliveryResult = { outcome: 'done' | 'waiting-for-channel' | 'held' } | { outcome: 'retry'; delayMs: number };
 
 async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<DeliveryResult> {
   const { ctx } = delivery;
@@ -216,11 +230,18 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
     } else if (row.front_message_id === null) {
       await importIntoFront(delivery, row);
     } else {
-      await sendSms(delivery, row);
+      await sendReply(delivery, row);
     }
     return { outcome: 'done' };
   } catch (thrown) {
     if (thrown instanceof NotConnected) return { outcome: 'waiting-for-channel' };
+    if (thrown instanceof Held) {
+      // Unless the notice came meanwhile: then the next pass (which it asked for) adopts it.
+      await sql`
+        UPDATE ${TABLE} SET next_attempt_at = CASE WHEN front_imported_id IS NULL THEN ${thrown.until}::timestamptz END
+        WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
+      return { outcome: 'held' };
+    }
     const error = coerceError(thrown);
     // Problems of the whole integration stop the pass and show on it; rows stay pending.
     if (isDatabaseUnavailable(error) || (isSwitchboardError(error) && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
@@ -236,17 +257,21 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
     const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
     ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
     deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
+    // An import that may have happened waits at least for its hold (GREATEST skips NULL),
+    // unless Front's notice already came.
     await sql`
       UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
-        next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
-      WHERE pk = ${row.pk}`.execute(ctx.db);
+        next_attempt_at = CASE WHEN front_imported_id IS NULL THEN GREATEST(
+          now() + make_interval(secs => ${delayMs / 1000}),
+          import_started_at + make_interval(secs => ${ctx.config.front.importHoldMs / 1000})) END
+      WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
     return { outcome: 'retry', delayMs };
   }
 }
 
 type Outcome =
-  | { status: 'delivered'; frontMessageId?: string; signalwireSid?: string }
-  | { status: 'skipped'; frontMessageId?: string; signalwireSid?: string; message: string }
+  | { status: 'delivered'; frontMessageId?: string; counterpartId?: string }
+  | { status: 'skipped'; frontMessageId?: string; counterpartId?: string; message: string }
   | { status: 'failed'; code: string; message: string };
 
 /**
@@ -256,11 +281,12 @@ type Outcome =
 async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome, db: Kysely<Database> = delivery.ctx.db): Promise<void> {
   const TABLE = tableOf(delivery);
   deliveries.inc({ service: delivery.integration.service_name, outcome: outcome.status });
-  const ids: { frontMessageId?: string; signalwireSid?: string } = 'code' in outcome ? {} : outcome;
+  const ids: { frontMessageId?: string; counterpartId?: string } = 'code' in outcome ? {} : outcome;
+  const counterpart = sql.ref(delivery.transport.counterpartColumn);
   await sql`
     UPDATE ${TABLE} SET
       front_message_id = COALESCE(front_message_id, ${ids.frontMessageId ?? null}),
-      signalwire_sid = COALESCE(signalwire_sid, ${ids.signalwireSid ?? null}),
+      ${counterpart} = COALESCE(${counterpart}, ${ids.counterpartId ?? null}),
       delivery_status = ${outcome.status},
       delivery_error_code = ${'code' in outcome ? outcome.code : null},
       delivery_error_message = ${'message' in outcome ? outcome.message : null},
@@ -272,6 +298,12 @@ async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome, db:
 
 async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<void> {
   const { ctx, integration } = delivery;
+  // Front's notice says an earlier import whose answer we lost did happen: adopt it.
+  if (row.front_imported_id) return finish(delivery, row, { status: 'delivered', frontMessageId: row.front_imported_id });
+  if (row.import_started_at) {
+    const until = new Date(row.import_started_at.getTime() + ctx.config.front.importHoldMs);
+    if (until.getTime() > Date.now()) throw new Held(until);
+  }
   const channelId = integration.backfill_key;
   if (!channelId) throw new NotConnected();
   const writtenAt = delivery.spec.writtenAt(row);
@@ -288,38 +320,39 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
     metadata: { external_id: plan.externalId, external_conversation_id: row.external_conversation_id ?? '' },
     ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
   };
-  const { result, ran } = await onceEver(
-    ctx.db,
-    plan.key,
-    async (trx) => {
-      const imported = await delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files);
-      await finish(delivery, row, { status: 'delivered', frontMessageId: imported.message_uid }, trx);
-      return imported;
-    },
-    String(integration.id),
-  );
-  if (!ran) await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+  // Committed before anything can reach Front: if no answer comes, we know to wait for Front's notice.
+  await sql`UPDATE ${tableOf(delivery)} SET import_started_at = now(), import_external_id = ${plan.externalId} WHERE pk = ${row.pk}`.execute(ctx.db);
+  try {
+    const { result, ran } = await onceEver(
+      ctx.db,
+      plan.key,
+      async (trx) => {
+        const imported = await delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files);
+        await finish(delivery, row, { status: 'delivered', frontMessageId: imported.message_uid }, trx);
+        return imported;
+      },
+      String(integration.id),
+    );
+    if (!ran) await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+  } catch (error) {
+    // Front answered (429, 4xx, 5xx): it did not take the message, nothing to wait for.
+    // Only an import that got no answer at all may have happened.
+    if (error instanceof ProviderHttpError && error.httpStatus !== null) {
+      await sql`UPDATE ${tableOf(delivery)} SET import_started_at = NULL WHERE pk = ${row.pk}`.execute(ctx.db);
+    }
+    throw error;
+  }
 }
 
-/** fnmatch-style globs (`*`, `?`), as WebhookDB's allowlist. */
-export function allowedRecipient(recipient: string, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => {
-    const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
-    return new RegExp(`^${regex}$`).test(recipient);
-  });
-}
-
-async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
-  const { ctx, parent } = delivery;
-  const payload = (row.data.payload ?? {}) as { created_at?: unknown; attachments?: unknown };
+async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
+  const { ctx, transport } = delivery;
+  const payload = (row.data.payload ?? {}) as { created_at?: unknown };
   const messagedAt = typeof payload.created_at === 'number' ? new Date(payload.created_at * 1000) : row.row_created_at;
   if (Date.now() - messagedAt.getTime() > SYNC_CUTOFF_MS) {
-    return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped_due_to_age', message: 'older than 48 hours' });
+    return finish(delivery, row, { status: 'skipped', counterpartId: 'skipped_due_to_age', message: 'older than 48 hours' });
   }
-  if (!row.recipient || !allowedRecipient(row.recipient, ctx.config.smsAllowlist)) {
-    ctx.log.warn({ pk: row.pk }, 'recipient not in SIGNALWIRE_SMS_ALLOWLIST; SMS not sent');
-    return finish(delivery, row, { status: 'skipped', signalwireSid: 'skipped', message: 'recipient not in SIGNALWIRE_SMS_ALLOWLIST' });
-  }
+  const refused = await transport.refusal(delivery, row);
+  if (refused) return finish(delivery, row, { status: 'skipped', counterpartId: refused.marker, message: refused.message });
   const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
   if (refusal) {
     const notice = delivery.spec.noticeOfRefusal;
@@ -329,33 +362,14 @@ async function sendSms(delivery: Delivery, row: ChannelRow): Promise<void> {
       await notice(trx, delivery, row, refusal);
     });
   }
-  const statusCallback = parent.webhook_secret ? `${ctx.config.publicUrl}/v1/service_integrations/${parent.opaque_id}` : null;
-  // Committed before anything can reach SignalWire: after a crash, the next attempt knows to look first.
+  // Committed before anything can reach the provider: after a crash, the next attempt knows to look first.
   await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
-  const { result, ran } = await onceEver(ctx.db, `fsmca-fims-${row.external_id}`, async (trx) => {
-    // An earlier attempt may have reached SignalWire without us hearing back: look first.
-    const earlier = row.send_started_at ? await findOwnSend(delivery, row, row.send_started_at, trx) : null;
-    const sid = earlier ?? (await sendNow(delivery, row, payload.attachments, statusCallback, trx));
-    await finish(delivery, row, { status: 'delivered', signalwireSid: sid }, trx);
-    return { sid };
+  const { result, ran } = await onceEver(ctx.db, transport.sendKey(row), async (trx) => {
+    // An earlier attempt may have reached the provider without us hearing back: look first.
+    const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at, trx) : null;
+    const id = earlier ?? (await transport.send(delivery, row, trx));
+    await finish(delivery, row, { status: 'delivered', counterpartId: id }, trx);
+    return { sid: id };
   }, String(delivery.integration.id));
-  if (!ran) await finish(delivery, row, { status: 'delivered', signalwireSid: result.sid });
-}
-
-async function sendNow(delivery: Delivery, row: ChannelRow, attachments: unknown, statusCallback: string | null, db: Kysely<Database>): Promise<string> {
-  const mediaUrls = await frontAttachmentUrls(delivery, row, attachments, db);
-  const sent = await delivery.signalwire.sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
-  return sent.sid;
-}
-
-/** Our message to this recipient created since the attempt started, not yet claimed by another row. */
-async function findOwnSend(delivery: Delivery, row: ChannelRow, since: Date, db: Kysely<Database>): Promise<string | null> {
-  const page = await delivery.signalwire.listMessages(null, { To: row.recipient ?? '', From: row.sender ?? '', PageSize: '50' });
-  for (const message of page.messages ?? []) {
-    const created = parseSignalWireDate(message.date_created)?.getTime() ?? 0;
-    if (message.direction !== 'outbound-api' || created < since.getTime() - 60_000) continue;
-    if ((message.body ?? '') !== (row.body ?? '')) continue;
-    if (!(await isKnownMessage(db, delivery.integration, message.sid)) || (await claimFromImport(db, delivery.integration, message.sid))) return message.sid;
-  }
-  return null;
+  if (!ran) await finish(delivery, row, { status: 'delivered', counterpartId: result.sid });
 }

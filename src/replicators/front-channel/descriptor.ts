@@ -1,16 +1,30 @@
 /**
  * What every Front application channel declares alike: the delivery table's columns and
- * rules, its dependency on the SignalWire integration that sends SMS, its API key, CLI
- * fields, Front's requests at its own path, and its backfill (delivery with its spec).
- * A channel module adds its name, extra columns, dependency hook and setup text.
+ * rules, its dependency on the provider integration its transport sends through, its API
+ * key, CLI fields, Front's requests at its own path, and its backfill (delivery with its
+ * spec and transport). A channel module adds its name, transport, extra columns,
+ * dependency hook and setup text.
  */
 import type { ColumnSpec, Finding, Replicator } from '../../engine/replicator.ts';
-import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
 import { channelRoutes } from './channel-route.ts';
-import { FRONT_CHANNELS } from './channels.ts';
 import { deliverPending, type ChannelSpec } from './deliver.ts';
 import { channelFields } from './fields.ts';
 import { frontRows } from './rows.ts';
+import type { Transport } from './transport.ts';
+
+/** What deliver.ts writes on every channel row: where its delivery stands, and what an unknown outcome needs. */
+const DELIVERY_STATE_COLUMNS: ColumnSpec[] = [
+  { name: 'delivery_status', type: 'text' },
+  { name: 'delivery_error_code', type: 'text' },
+  { name: 'delivery_error_message', type: 'text' },
+  { name: 'delivery_attempts', type: 'integer' },
+  { name: 'next_attempt_at', type: 'timestamptz' },
+  { name: 'send_started_at', type: 'timestamptz' },
+  { name: 'import_started_at', type: 'timestamptz' },
+  { name: 'import_external_id', type: 'text' },
+  { name: 'front_imported_id', type: 'text' },
+  { name: 'delivered_at', type: 'timestamptz' },
+];
 
 export function frontChannel(options: {
   name: string;
@@ -18,10 +32,12 @@ export function frontChannel(options: {
   phoneDescription: string;
   extraColumns?: ColumnSpec[];
   spec: ChannelSpec;
+  transport: Transport;
 }): Pick<
   Replicator,
   | 'remoteKey'
   | 'columns'
+  | 'stateColumns'
   | 'updateWhere'
   | 'pendingWhere'
   | 'failedWhere'
@@ -38,11 +54,11 @@ export function frontChannel(options: {
   | 'setupState'
   | 'doctor'
 > {
-  FRONT_CHANNELS.add(options.name);
+  const { spec, transport } = options;
   return {
     remoteKey: 'external_id',
     columns: [
-      { name: 'signalwire_sid', type: 'text', onUpdate: 'coalesce' },
+      { name: transport.counterpartColumn, type: 'text', onUpdate: 'coalesce' },
       { name: 'front_message_id', type: 'text', onUpdate: 'coalesce' },
       { name: 'external_conversation_id', type: 'text' },
       { name: 'direction', type: 'text' },
@@ -51,6 +67,7 @@ export function frontChannel(options: {
       { name: 'recipient', type: 'text' },
       ...(options.extraColumns ?? []),
     ],
+    stateColumns: DELIVERY_STATE_COLUMNS,
     // Only rows still waiting may change, and only when something really changed: a
     // retried Front request or a re-polled message is not a change (WebhookDB re-queued a
     // pass for those, its "hot loop").
@@ -58,14 +75,14 @@ export function frontChannel(options: {
     pendingWhere: `delivery_status = 'pending'`,
     failedWhere: `delivery_status = 'failed'`,
     failedReason: `concat_ws(': ', delivery_error_code, delivery_error_message)`,
-    dependsOn: SIGNALWIRE_MESSAGE,
+    dependsOn: transport.dependsOn,
     issuesApiKey: true,
     backfillOnChange: true,
     // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
     resetClears: [],
     fields: channelFields(options.phoneDescription),
-    toRows: (item, { integration, config }) => frontRows(item, integration, config),
-    backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, options.spec) }],
+    toRows: (item, { integration, config }) => frontRows(item, integration, config, transport.counterpartColumn),
+    backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, spec, transport) }],
     routes: channelRoutes(options.path, options.name),
     webhookUrl: (_integration, publicUrl) => `${publicUrl}${options.path}`,
     setupState(integration, config) {

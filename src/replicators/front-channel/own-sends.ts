@@ -6,18 +6,29 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
+import type { Registry } from '../../engine/registry.ts';
 import { parseSignalWireDate } from '../../providers/signalwire/client.ts';
-import { FRONT_CHANNELS } from './channels.ts';
+
+/** A database handle (a transaction, in a dependency hook) and the process's replicators. */
+export interface Lookup {
+  db: Kysely<any>;
+  registry: Registry;
+}
 
 /** How long a send may take before SignalWire records the message. */
 const SEND_WINDOW = sql`interval '2 minutes'`;
 
-/** This channel and every other Front channel sending from the same number through the same SignalWire integration. */
-async function channelsOnNumber(db: Kysely<any>, integration: ServiceIntegration): Promise<ServiceIntegration[]> {
+/**
+ * This channel and every other channel sending from the same number through the same
+ * SignalWire integration: the registered replicators that depend on the same service.
+ */
+async function channelsOnNumber({ db, registry }: Lookup, integration: ServiceIntegration): Promise<ServiceIntegration[]> {
+  const transport = registry.get(integration.service_name).dependsOn;
+  const channels = registry.list().filter((r) => r.dependsOn === transport).map((r) => r.name);
   const others = await db
     .selectFrom('service_integrations')
     .selectAll()
-    .where('service_name', 'in', [...FRONT_CHANNELS])
+    .where('service_name', 'in', channels)
     .where('depends_on', '=', integration.depends_on)
     .where('api_url', '=', integration.api_url)
     .where('id', '!=', integration.id)
@@ -30,11 +41,11 @@ async function channelsOnNumber(db: Kysely<any>, integration: ServiceIntegration
  * A message we sent or imported already, on any channel of this number (notice rows carry
  * the sid of the failure they report, not a message).
  */
-export async function isKnownMessage(db: Kysely<any>, integration: ServiceIntegration, sid: string): Promise<boolean> {
-  const lookups = (await channelsOnNumber(db, integration)).map(
+export async function isKnownMessage(lookup: Lookup, integration: ServiceIntegration, sid: string): Promise<boolean> {
+  const lookups = (await channelsOnNumber(lookup, integration)).map(
     (channel) => sql`SELECT 1 FROM ${sql.table(channel.service_name)} WHERE integration_id = ${channel.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice'`,
   );
-  const { rows } = await sql`SELECT EXISTS (${sql.join(lookups, sql` UNION ALL `)}) AS known`.execute(db);
+  const { rows } = await sql`SELECT EXISTS (${sql.join(lookups, sql` UNION ALL `)}) AS known`.execute(lookup.db);
   return (rows[0] as { known: boolean }).known;
 }
 
@@ -45,15 +56,15 @@ export async function isKnownMessage(db: Kysely<any>, integration: ServiceIntegr
  * importing it into Front as someone else's message.
  */
 export async function adoptOwnSend(
-  db: Kysely<any>,
+  lookup: Lookup,
   integration: ServiceIntegration,
   sid: string,
   from: string,
   to: string,
   data: Record<string, unknown>,
 ): Promise<boolean> {
-  for (const channel of await channelsOnNumber(db, integration)) {
-    if (await adoptInto(db, channel, sid, from, to, data)) return true;
+  for (const channel of await channelsOnNumber(lookup, integration)) {
+    if (await adoptInto(lookup.db, channel, sid, from, to, data)) return true;
   }
   return false;
 }

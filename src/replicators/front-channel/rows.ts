@@ -42,8 +42,8 @@ function frontMessageId(type: ChannelType, payload: FrontPayload): string {
   return `${repliedTo.split('/').filter(Boolean).at(-1)}_autoreply`;
 }
 
-/** Rows for a Front `message` or `message_autoreply` request; none for other types. */
-export function frontRows(body: unknown, integration: ServiceIntegration, config: Config): RowInput[] {
+/** Rows for a Front `message` or `message_autoreply` request (no counterpart id yet); none for other types. */
+export function frontRows(body: unknown, integration: ServiceIntegration, config: Config, counterpartColumn: string): RowInput[] {
   const request = body as { type?: unknown; payload?: unknown };
   if (request.type !== 'message' && request.type !== 'message_autoreply') return [];
   const payload = request.payload as FrontPayload | undefined;
@@ -61,7 +61,7 @@ export function frontRows(body: unknown, integration: ServiceIntegration, config
     const externalId = `${mid}-${phone}`;
     const columns = {
       front_message_id: mid,
-      signalwire_sid: null,
+      [counterpartColumn]: null,
       external_conversation_id: phone,
       direction: 'outbound',
       body: text,

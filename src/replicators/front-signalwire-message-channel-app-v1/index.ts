@@ -19,6 +19,7 @@ import { toE164 } from '../../providers/phone.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
 import { adoptOwnSend, isKnownMessage } from '../front-channel/own-sends.ts';
 import { regionOf } from '../front-channel/rows.ts';
+import { smsTransport } from '../front-channel/sms-transport.ts';
 import { smsChannelSpec } from './channel-spec.ts';
 import { failureNoticeRow, signalWireRow } from './rows.ts';
 
@@ -31,7 +32,7 @@ const NOTICE_WINDOW_MS = 4 * 86_400_000;
 export const frontSignalwireMessageChannelAppV1 = defineReplicator({
   name: FRONT_SIGNALWIRE_CHANNEL,
   description: 'Front/SignalWire Messages',
-  ...frontChannel({ name: FRONT_SIGNALWIRE_CHANNEL, path: CHANNEL_PATH, phoneDescription: 'the SignalWire number to bridge', spec: smsChannelSpec }),
+  ...frontChannel({ name: FRONT_SIGNALWIRE_CHANNEL, path: CHANNEL_PATH, phoneDescription: 'the SignalWire number to bridge', spec: smsChannelSpec, transport: smsTransport }),
   async onDependencyUpsert(ctx, { row }) {
     if (!row.changed) return;
     const integration = ctx.integration;
@@ -48,8 +49,8 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
     // An inbound message is keyed by its sid, so storing it again leaves a known one as it is.
     if (kind === 'inbound') {
       await ctx.upsert([signalWireRow(message, kind, from, to)]);
-    } else if (kind === 'outbound' && !(await isKnownMessage(ctx.db, integration, message.sid))) {
-      if (!(await adoptOwnSend(ctx.db, integration, message.sid, from, to, data))) await ctx.upsert([signalWireRow(message, kind, from, to)]);
+    } else if (kind === 'outbound' && !(await isKnownMessage(ctx, integration, message.sid))) {
+      if (!(await adoptOwnSend(ctx, integration, message.sid, from, to, data))) await ctx.upsert([signalWireRow(message, kind, from, to)]);
     }
 
     const status = String(row.columns.status ?? '');

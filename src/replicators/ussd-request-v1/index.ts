@@ -1,6 +1,6 @@
 /**
  * `ussd_request_v1`: a USSD service reached through any of the supported gateways
- * (Africa's Talking, Nalo, Nsano, Hubtel, Arkesel) at /v1/ussd/<gateway>/<opaque id>.
+ * (ussd/gateways/: Africa's Talking, Nalo, Nsano, Hubtel, Arkesel, ...) at /v1/ussd/<gateway>/<opaque id>.
  * One row per request, committed on arrival under a request id: the raw body, the parsed
  * request (`data`), the normalised turn; then, once processed, its de-duplication key (a
  * repeated hop points at the first with `replay_of` and is answered identically), the

@@ -68,8 +68,8 @@ export const USSD_FIELDS: readonly FieldSpec[] = [
       },
     },
     { flag: 'channel', target: { setting: 'channel' }, description: 'the front_ussd_channel_app_v1 integration (id or opaque id) that gets typed messages; at create, default: the only one (several: required)' },
-    { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code (Africa's Talking, Hubtel)" },
-    { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID (Nalo, Arkesel)" },
+    { flag: 'service-code', target: { setting: 'service_code' }, description: "refuse callbacks for another service code, or without one (as the gateway sends it: AT serviceCode, Hubtel/Emergent/Cross-switch ServiceCode, Southpawsl ussdString)" },
+    { flag: 'gateway-user-id', target: { setting: 'gateway_user_id' }, description: "refuse callbacks with another USERID/userID, or without one (Nalo, Arkesel; Emergent when it sends USERID)" },
     {
       flag: 'gateway',
       target: { setting: 'gateway' },

@@ -6,7 +6,7 @@
  */
 import { invalidPayload } from '../../engine/errors.ts';
 import { toE164 } from '../../providers/phone.ts';
-import type { GatewayAdapter, TurnKind, UssdTurn } from '../types.ts';
+import type { GatewayAdapter, GatewayName, TurnKind, UssdTurn } from '../types.ts';
 import { jsonObject, optionalText } from './fields.ts';
 
 /** Hubtel's types by lower-cased name (its docs write "initiation", its SDK "Initiation"). */
@@ -23,38 +23,48 @@ function sequenceOf(value: unknown): number | null {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : null;
 }
 
+/**
+ * Hubtel's request, which Emergent Technology and Cross-switch send too (docs/guides/ussd-helpline.md):
+ * `sequenced` gateways must number their flow hops (Sequence is the dedupe value); the
+ * others may, and then the number only tells a repeated answer from a replay.
+ */
+export function hubtelStyleTurn(raw: Record<string, unknown>, region: string, gateway: GatewayName, label: string, sequenced: boolean): UssdTurn {
+  const { Type, SessionId, Mobile } = raw;
+  const message = raw.Message ?? '';
+  const kind = typeof Type === 'string' ? KINDS.get(Type.toLowerCase()) : undefined;
+  // AddToCart, Query and Favorite come from Hubtel's app channels, not USSD.
+  if (!kind) throw invalidPayload(`${label} Type must be Initiation, Response, Release or Timeout`);
+  if (typeof SessionId !== 'string' || !SessionId) throw invalidPayload(`${label} request without SessionId`);
+  if (typeof Mobile !== 'string') throw invalidPayload(`${label} request without Mobile`);
+  if (typeof message !== 'string') throw invalidPayload(`${label} Message must be a string`);
+  const sequence = sequenceOf(raw.Sequence);
+  // Hubtel's documentation does not say Release and Timeout carry a Sequence; the hops that run the flow must.
+  if (sequenced && sequence === null && (kind === 'initial' || kind === 'continue')) throw invalidPayload(`${label} Sequence must be a positive integer`);
+  const msisdn = toE164(Mobile, region);
+  if (!msisdn) throw invalidPayload(`${label} Mobile is not a phone number (region ${region})`);
+  // On initiation Message is the dialled string; Release and Timeout carry no answer.
+  const input = kind === 'continue' ? message : '';
+  const unsequenced = sequence === null ? `${kind}:${message}` : `${kind}:${sequence}:${message}`;
+  return {
+    gateway,
+    sessionId: SessionId,
+    msisdn,
+    network: optionalText(raw.Operator),
+    serviceCode: optionalText(raw.ServiceCode),
+    kind,
+    input,
+    dedupe: sequenced ? (sequence === null ? kind : String(sequence)) : unsequenced,
+    raw,
+  };
+}
+
 export const hubtelAdapter: GatewayAdapter = {
   name: 'hubtel',
   pageBudget: 160,
   sequenced: true,
 
   parse(request, region): UssdTurn {
-    const raw = jsonObject(request, 'Hubtel');
-    const { Type, SessionId, Mobile } = raw;
-    const message = raw.Message ?? '';
-    const kind = typeof Type === 'string' ? KINDS.get(Type.toLowerCase()) : undefined;
-    // AddToCart, Query and Favorite come from Hubtel's app channels, not USSD.
-    if (!kind) throw invalidPayload('Hubtel Type must be Initiation, Response, Release or Timeout');
-    if (typeof SessionId !== 'string' || !SessionId) throw invalidPayload('Hubtel request without SessionId');
-    if (typeof Mobile !== 'string') throw invalidPayload('Hubtel request without Mobile');
-    if (typeof message !== 'string') throw invalidPayload('Hubtel Message must be a string');
-    const sequence = sequenceOf(raw.Sequence);
-    // Hubtel's documentation does not say Release and Timeout carry a Sequence; the hops that run the flow must.
-    if (sequence === null && (kind === 'initial' || kind === 'continue')) throw invalidPayload('Hubtel Sequence must be a positive integer');
-    const msisdn = toE164(Mobile, region);
-    if (!msisdn) throw invalidPayload(`Hubtel Mobile is not a phone number (region ${region})`);
-    return {
-      gateway: 'hubtel',
-      sessionId: SessionId,
-      msisdn,
-      network: optionalText(raw.Operator),
-      serviceCode: optionalText(raw.ServiceCode),
-      kind,
-      // On initiation Message is the dialled string; Release and Timeout carry no answer.
-      input: kind === 'continue' ? message : '',
-      dedupe: sequence === null ? kind : String(sequence),
-      raw,
-    };
+    return hubtelStyleTurn(jsonObject(request, 'Hubtel'), region, 'hubtel', 'Hubtel', true);
   },
 
   render(screen, turn) {
