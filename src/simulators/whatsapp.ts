@@ -95,7 +95,6 @@ export interface WhatsAppSimulator {
   close(): Promise<void>;
 }
 
-export const DEFAULT_GRAPH_VERSION = 'v23.0';
 const WEBHOOK_TIMEOUT_MS = 5_000;
 const TEXT_LIMIT = 4096;
 const OPAQUE_LIMIT = 512;
