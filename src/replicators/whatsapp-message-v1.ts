@@ -62,6 +62,8 @@ function text(item: Record<string, unknown>, key: string, shape: RegExp, what: s
   return value;
 }
 
+/** Fits the integer column (a larger "code" would be a 500, not a payload problem). */
+const isInt4 = (value: unknown): value is number => Number.isInteger(value) && Math.abs(value as number) <= 2_147_483_647;
 const fromUnix = (seconds: string | null) => (seconds === null ? null : new Date(Number(seconds) * 1000));
 
 function inboundRow(message: unknown, value: Record<string, unknown>, metadata: Record<string, unknown>): RowInput {
@@ -99,7 +101,7 @@ function statusRow(status: unknown, metadata: Record<string, unknown>): RowInput
       type: null,
       status: name,
       timestamp: fromUnix(text(status, 'timestamp', UNIX_SECONDS, 'status', false)),
-      error_code: Number.isSafeInteger(error?.code) ? error!.code : null,
+      error_code: isInt4(error?.code) ? error.code : null,
       error_title: typeof error?.title === 'string' ? error.title : null,
     },
     // Keyed by status, so the row keeps each receipt it moved through.
