@@ -15,7 +15,7 @@
 import { createHmac } from 'node:crypto';
 import type { ServiceIntegration } from '../db/schema.ts';
 import { invalidPayload } from '../engine/errors.ts';
-import { defineReplicator, type RowInput } from '../engine/replicator.ts';
+import { defineReplicator, type Finding, type RowInput } from '../engine/replicator.ts';
 import { safeEqual } from '../providers/safe-equal.ts';
 import { DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, WhatsAppClient } from '../providers/whatsapp/client.ts';
 
@@ -205,6 +205,8 @@ export const whatsappMessageV1 = defineReplicator({
       },
     },
   ],
+  // The phone number id says which webhooks are ours: a reset keeps it, clearing only the secrets.
+  resetClears: ['backfill_secret', 'webhook_secret'],
   toRows(item, { integration, request }) {
     if (!request) throw invalidPayload('whatsapp_message_v1 rows come from webhooks only');
     return webhookRows(item, integration.backfill_key);
@@ -228,11 +230,11 @@ export const whatsappMessageV1 = defineReplicator({
   // Meta wants a 200; anything else is retried for days.
   webhookResponse: () => ({ status: 200, contentType: 'application/json', body: '{"o":"k"}' }),
   async doctor(integration) {
-    const webhooks = {
-      check: 'webhooks',
-      status: 'ok' as const,
-      detail: 'app secret and verify token set: the subscription handshake and signed webhooks are accepted',
-    };
+    const missing = [!integration.webhook_secret && '--app-secret <secret>', !settingOf(integration, 'verify_token') && '--verify-token <token>'].filter(Boolean);
+    const webhooks: Finding =
+      missing.length === 0
+        ? { check: 'webhooks', status: 'ok', detail: 'app secret and verify token set: the subscription handshake and signed webhooks are accepted' }
+        : { check: 'webhooks', status: 'fail', detail: `webhooks are refused until you run \`switchboard integrations update ${integration.id} ${missing.join(' ')}\`` };
     try {
       const number = await whatsAppClient(integration).phoneNumber();
       const name = number.verified_name ? ` (${number.verified_name})` : '';

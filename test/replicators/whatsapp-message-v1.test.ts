@@ -215,4 +215,16 @@ describe('doctor', () => {
     expect(finding).toMatchObject({ status: 'fail', detail: expect.stringMatching(/error 190.*integrations update/) });
     expect(finding!.detail).not.toContain('expired"');
   });
+
+  it('after a reset keeps the phone number id, and says webhooks are refused until the secrets are back', async () => {
+    expect((await cli('integrations', 'reset', String(created.id), '--access-token', sim.accessToken)).code).toBe(0);
+    const findings = (await runCli(database().url, ['doctor', '--json'], { registry: defaultRegistry() })).json().findings as { check: string; status: string; detail: string }[];
+    expect(findings.find((f) => f.check === 'credentials')).toMatchObject({ status: 'ok' });
+    expect(findings.find((f) => f.check === 'webhooks')).toMatchObject({ status: 'fail', detail: expect.stringContaining('--app-secret') });
+    const body = JSON.stringify(sim.envelope({ messages: [{ from: '254711000001', id: 'wamid.R', timestamp: '1700000000', type: 'text', text: { body: 'x' } }] }));
+    expect((await sim.postWebhook(created.webhook_url, body)).status).toBe(401);
+    expect((await cli('integrations', 'update', String(created.id), '--app-secret', sim.appSecret)).code).toBe(0);
+    expect((await sim.postWebhook(created.webhook_url, body)).status).toBe(200);
+    expect((await rows()).map((r) => r.wamid)).toEqual(['wamid.R']);
+  });
 });
