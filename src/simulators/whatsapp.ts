@@ -71,6 +71,11 @@ export interface WhatsAppSimulator {
   undeliverable: Set<string>;
   /** Wamids marked read through POST .../messages. */
   markedRead: string[];
+  /**
+   * Whether `failed` receipts echo biz_opaque_callback_data. Meta documents the echo for
+   * sent/delivered/read only, so by default they do not: code must not rely on it.
+   */
+  echoOpaqueOnFailed: boolean;
   /** How long a media URL from GET /{media-id} works (Meta: about 5 minutes). */
   mediaUrlTtlMs: number;
   sent(): SentWhatsAppMessage[];
@@ -229,6 +234,7 @@ export async function startWhatsAppSimulator(options: { accessToken?: string; ap
     windowClosed: new Set(),
     undeliverable: new Set(),
     markedRead: [],
+    echoOpaqueOnFailed: false,
     mediaUrlTtlMs: 5 * 60_000,
     sent: () => sentMessages.map((m) => structuredClone(m)),
     addMedia: storeMedia,
@@ -292,7 +298,7 @@ export async function startWhatsAppSimulator(options: { accessToken?: string; ap
         const title = errorTitle ?? 'Message undeliverable';
         statusObject.errors = [{ code, title, message: title, error_data: { details: title }, href: 'https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/' }];
       }
-      if (ours?.bizOpaqueCallbackData) statusObject.biz_opaque_callback_data = ours.bizOpaqueCallbackData;
+      if (ours?.bizOpaqueCallbackData && (status !== 'failed' || sim.echoOpaqueOnFailed)) statusObject.biz_opaque_callback_data = ours.bizOpaqueCallbackData;
       const result = await sim.postWebhook(webhookUrl, JSON.stringify(sim.envelope({ statuses: [statusObject] })));
       return { ...result, statusObject };
     },

@@ -197,13 +197,18 @@ describe('webhooks', () => {
       const wamid = messages[0]!.id;
       for (const status of ['sent', 'delivered', 'read'] as const) await sim.sendStatus(wamid, status, receiver.url);
       await sim.sendStatus(wamid, 'failed', receiver.url, { errorCode: 131047, errorTitle: 'Re-engagement message' });
+      sim.echoOpaqueOnFailed = true;
+      await sim.sendStatus(wamid, 'failed', receiver.url);
       const statuses = receiver.received.map((r) => JSON.parse(r.body).entry[0].changes[0].value.statuses[0]);
       expect(statuses.map((s) => [s.id, s.status, s.recipient_id, s.biz_opaque_callback_data])).toEqual([
         [wamid, 'sent', '254711000001', 'row-9'],
         [wamid, 'delivered', '254711000001', 'row-9'],
         [wamid, 'read', '254711000001', 'row-9'],
+        // Not documented by Meta for failures: off unless asked for.
+        [wamid, 'failed', '254711000001', undefined],
         [wamid, 'failed', '254711000001', 'row-9'],
       ]);
+      expect(statuses[4].errors[0]).toMatchObject({ code: 131026, title: 'Message undeliverable' });
       expect(statuses[3].errors[0]).toMatchObject({ code: 131047, title: 'Re-engagement message' });
       for (const r of receiver.received) expect(r.headers['x-hub-signature-256']).toBe(`sha256=${createHmac('sha256', sim.appSecret).update(r.body).digest('hex')}`);
     } finally {
