@@ -22,9 +22,9 @@ import { DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, WhatsAppClient } from '../pro
 export const WHATSAPP_MESSAGE = 'whatsapp_message_v1';
 
 /** The forward-only order of statuses; unknown ones (Meta may add some) rank lowest. */
-const RANKS: Record<string, number> = { sent: 1, failed: 2, delivered: 3, read: 4 };
-const rankOf = (status: unknown) => RANKS[String(status)] ?? 0;
-const rank = (column: string) => `CASE ${column} ${Object.entries(RANKS).map(([s, n]) => `WHEN '${s}' THEN ${n}`).join(' ')} ELSE 0 END`;
+const RANKS = new Map([['sent', 1], ['failed', 2], ['delivered', 3], ['read', 4]]);
+const rankOf = (status: unknown) => RANKS.get(String(status)) ?? 0;
+const rank = (column: string) => `CASE ${column} ${[...RANKS].map(([s, n]) => `WHEN '${s}' THEN ${n}`).join(' ')} ELSE 0 END`;
 
 const WAMID = /^wamid\.[A-Za-z0-9+/=_.-]{1,500}$/;
 const WORD = /^[a-z_]{1,40}$/;
