@@ -8,6 +8,7 @@
 export const ERRORS = {
   SB_ERR_BAD_REQUEST: { status: 400, retryable: false, summary: 'The request is malformed (unparseable body, bad parameter).' },
   SB_ERR_UNAUTHORIZED: { status: 401, retryable: false, summary: 'Authentication or webhook signature verification failed.' },
+  SB_ERR_FORBIDDEN: { status: 403, retryable: false, summary: 'The request is understood but refused (a webhook subscription handshake with the wrong verify token).' },
   SB_ERR_NOT_FOUND: { status: 404, retryable: false, summary: 'No such route or integration.' },
   SB_ERR_METHOD_NOT_ALLOWED: { status: 405, retryable: false, summary: 'The integration does not accept webhooks.' },
   SB_ERR_BODY_TOO_LARGE: { status: 413, retryable: false, summary: 'The body exceeds SWITCHBOARD_BODY_LIMIT.' },

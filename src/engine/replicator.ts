@@ -55,6 +55,8 @@ export interface WebhookRequest {
 
 export type Verification = { ok: true } | { ok: false; reason: string };
 
+export type SubscriptionCheck = { ok: true; body: string } | { ok: false; reason: string };
+
 export interface WebhookResponse {
   status: number;
   contentType: string;
@@ -155,6 +157,11 @@ export interface Replicator {
   toRows?(item: unknown, ctx: { integration: ServiceIntegration; config: Config; request?: WebhookRequest }): RowInput[];
   /** Present when the replicator accepts webhooks at /v1/service_integrations/:opaque_id. */
   verifyWebhook?(request: WebhookRequest, integration: ServiceIntegration): Verification | Promise<Verification>;
+  /**
+   * Present when the provider proves the webhook URL with a GET handshake before sending
+   * (Meta's `hub.challenge`): `ok` answers 200 text/plain with `body`, else 403. Stores nothing.
+   */
+  verifySubscription?(query: Record<string, string>, integration: ServiceIntegration): SubscriptionCheck;
   /** The synchronous answer to an accepted webhook; defaults to 202 {"o":"k"}. */
   webhookResponse?(rows: UpsertedRow[], request: WebhookRequest): WebhookResponse;
   /** Request a pass of this integration whenever a webhook changes one of its rows. */

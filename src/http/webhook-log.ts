@@ -43,7 +43,7 @@ export const UNTRUSTED_ROWS_PER_MINUTE = 30;
 const SIZE_CHECK_MS = 10_000;
 const DROPPED_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 /** Kept as present but not as written: a stored signature would let its readers re-cut a signed request into a new one. */
-const REDACTED_HEADERS = new Set(['x-signalwire-signature', 'x-twilio-signature', 'x-front-signature']);
+const REDACTED_HEADERS = new Set(['x-signalwire-signature', 'x-twilio-signature', 'x-front-signature', 'x-hub-signature-256']);
 
 /** IPv6 clients get a /64 each, so one cannot rotate addresses within it. */
 const sourceKey = (address: string) => (address.includes(':') && !address.startsWith('::ffff:') ? address.split(':').slice(0, 4).join(':') : address);

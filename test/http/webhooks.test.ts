@@ -130,3 +130,11 @@ describe('with the database down', () => {
     }
   });
 });
+
+// Last: its requests would show in the webhook log the tests above count.
+describe('GET /v1/service_integrations/:opaque_id', () => {
+  it('answers 405 for a replicator without a subscription handshake, 404 for an unknown id', async () => {
+    await expectError(await fetch(`${base}${hook()}?hub.mode=subscribe&hub.challenge=1`), 405, 'SB_ERR_METHOD_NOT_ALLOWED');
+    await expectError(await fetch(`${base}/v1/service_integrations/svi_nosuch?hub.mode=subscribe`), 404, 'SB_ERR_NOT_FOUND');
+  });
+});
