@@ -97,7 +97,7 @@ export function registerUssd(program: Command, ctx: CliContext): void {
   ussd
     .command('try <ref>')
     .description("play a USSD integration's flow here through the running server, as a gateway would; stdin lines are the keypresses")
-    .option('--gateway <name>', `the request format: ${GATEWAYS.join(', ')} (default: the gateway of the integration's last hop, else africastalking)`)
+    .option('--gateway <name>', `the request format: ${GATEWAYS.join(', ')} (default: the integration's --gateway, else that of its last hop, else africastalking)`)
     .option('--msisdn <number>', "the caller (default: an unassigned number of the integration's region)")
     .option('--url <base>', "the server's base URL (default PUBLIC_URL, else http://localhost:PORT)")
     .option('--service-code <code>', "the dial string (default: the integration's pinned --service-code, else the gateway's usual one)")
@@ -112,8 +112,9 @@ export function registerUssd(program: Command, ctx: CliContext): void {
         const { rows } = await sql<{ gateway: string }>`SELECT gateway FROM ussd_request_v1 WHERE integration_id = ${found.id} ORDER BY pk DESC LIMIT 1`.execute(rt.engine.db);
         return { integration: found, lastGateway: rows[0]?.gateway };
       });
-      const gateway = options.gateway ?? (lastGateway !== undefined && isGateway(lastGateway) ? lastGateway : 'africastalking');
       const { settings } = integration;
+      const known = [settings.gateway, lastGateway].find((name): name is GatewayName => typeof name === 'string' && isGateway(name));
+      const gateway = options.gateway ?? known ?? 'africastalking';
       const region = typeof settings.region === 'string' ? settings.region : cfg.defaultPhoneRegion;
       const msisdn = options.msisdn ? parsePhoneFlag(options.msisdn, region) : testCaller(region);
       const pinned = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
