@@ -11,7 +11,10 @@ import type { Engine } from '../engine/ingest.ts';
 import { graphileLogger } from './graphile-logger.ts';
 import { crontab, taskList } from './tasks.ts';
 
-export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'pollCron' | 'webhookLogRetentionDays'>;
+export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'pollCron' | 'webhookLogRetentionDays'> & {
+  /** After a graceful stop begins, how long jobs run on before their abort signal fires (graphile-worker's default: 5 s). */
+  shutdownAbortMs?: number;
+};
 
 /**
  * Rows left pending by a worker that died (its jobs stay locked in graphile-worker for
@@ -37,6 +40,11 @@ export async function startWorker(engine: Engine, databaseUrl: string, config: W
     maxPoolSize: config.workerConcurrency + 2,
     // Our process owns its signals and shuts the worker down gracefully itself.
     noHandleSignals: true,
+    ...(config.shutdownAbortMs !== undefined ? { gracefulShutdownAbortTimeout: config.shutdownAbortMs } : {}),
+    // Unbatched, graphile-worker 0.17 does not await a job's completion before a graceful
+    // shutdown resolves: the pools closed under it and the finished job stayed locked. Batched
+    // (even with no delay), shutdown waits for the batch.
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     pollInterval: 1000,
     logger: graphileLogger(engine.log),
     taskList: taskList(engine, config),

@@ -1,8 +1,9 @@
 /**
  * `switchboard start` (HTTP server, with the worker in-process unless --no-worker) and
  * `switchboard worker` (the worker alone). Both migrate first. On SIGINT/SIGTERM they
- * stop taking work, finish what is in flight, close the pool and release embedded
- * Postgres; a second signal exits at once.
+ * say what they wait for, then stop in order: HTTP (finishing requests), the worker
+ * (passes in flight are asked to stop after SHUTDOWN_ABORT_MS and end at their next row,
+ * queued again), the pools, and last embedded Postgres. A second signal exits at once.
  */
 import type { Command } from 'commander';
 import type { Runner } from 'graphile-worker';
@@ -10,20 +11,39 @@ import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
 import { buildApp } from '../../http/app.ts';
 import { startWorker } from '../../jobs/worker.ts';
 import { createLogger } from '../../log.ts';
-import { openRuntime } from '../../runtime.ts';
+import { openRuntime, type Runtime } from '../../runtime.ts';
 import { config, type CliContext } from '../context.ts';
+
+/** How long passes in flight may run on after a stop signal before they are asked to stop. */
+export const SHUTDOWN_ABORT_MS = 5_000;
+
+/** Integration ids of the backfill jobs this process is running, from graphile-worker's events. */
+function passesInFlight(runner: Runner): Map<string, number> {
+  const running = new Map<string, number>();
+  const idOf = (payload: unknown) => (Array.isArray(payload) ? (payload[0] as { integration_id?: number } | undefined)?.integration_id : undefined);
+  runner.events.on('job:start', ({ job }) => {
+    const id = job.task_identifier === 'backfill' ? idOf(job.payload) : undefined;
+    if (typeof id === 'number') running.set(job.id, id);
+  });
+  runner.events.on('job:complete', ({ job }) => running.delete(job.id));
+  return running;
+}
 
 async function serve(ctx: CliContext, options: { http: boolean; worker: boolean }): Promise<number> {
   const cfg = config(ctx);
   const log = createLogger(cfg.logLevel);
   const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, migrate: true });
   let runner: Runner | null = null;
+  let inFlight = new Map<string, number>();
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
   // Backfill passes hold connections across provider calls: give them their own pool, so
   // slow providers can never starve webhooks of connections.
   const workerDb = options.worker && options.http ? wrapPool(runtime.database.url, createPool(runtime.database.url, poolSizeFor(cfg), log)) : null;
   try {
-    if (options.worker) runner = await startWorker(workerDb ? { ...runtime.engine, db: workerDb.db } : runtime.engine, runtime.database.url, cfg);
+    if (options.worker) {
+      runner = await startWorker(workerDb ? { ...runtime.engine, db: workerDb.db } : runtime.engine, runtime.database.url, { ...cfg, shutdownAbortMs: SHUTDOWN_ABORT_MS });
+      inFlight = passesInFlight(runner);
+    }
     if (options.http) {
       app = await buildApp({ engine: runtime.engine, config: cfg });
       const address = await app.listen({ host: cfg.host, port: cfg.port });
@@ -34,6 +54,7 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
     }
     const signal = await ctx.untilStopped();
     log.info({ signal }, 'shutting down');
+    ctx.stderr.write(`stopping (${signal}): ${await waitingFor(runtime.engine.db, [...inFlight.values()], options.http)}; a second signal exits at once\n`);
     return 0;
   } finally {
     await app?.close();
@@ -42,6 +63,17 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
     await runtime.close();
     await new Promise<void>((resolve) => log.flush(() => resolve()));
   }
+}
+
+/** The one line a stopping process prints: what it is about to wait for. */
+async function waitingFor(db: Runtime['engine']['db'], integrationIds: number[], http: boolean): Promise<string> {
+  const what = http ? ['finishing HTTP requests'] : [];
+  if (integrationIds.length > 0) {
+    const rows = await db.selectFrom('service_integrations').select(['id', 'service_name']).where('id', 'in', integrationIds).orderBy('id').execute();
+    const names = rows.map((r) => `${r.service_name} ${r.id}`).join(', ');
+    what.push(`waiting for ${integrationIds.length} backfill pass${integrationIds.length === 1 ? '' : 'es'} (${names}) to finish (asked to stop after ${SHUTDOWN_ABORT_MS / 1000} s)`);
+  }
+  return what.length > 0 ? what.join(', then ') : 'nothing in flight';
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
