@@ -3,6 +3,7 @@
  * Every setting has a default so `npm start` works with nothing set; the README's
  * configuration table must list exactly these variables.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -72,6 +73,18 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/**
+ * The project a command runs in: the nearest directory at or above `cwd` holding a
+ * package.json (else `cwd` itself), so the default data dir does not depend on which of
+ * the project's folders you stand in.
+ */
+export function projectRoot(cwd: string): string {
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(cwd);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -81,7 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const e = parsed.data;
   return {
     databaseUrl: e.DATABASE_URL,
-    dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.switchboard'),
+    dataDir: e.SWITCHBOARD_DATA_DIR ? path.resolve(cwd, e.SWITCHBOARD_DATA_DIR) : path.join(projectRoot(cwd), '.switchboard'),
     host: e.HOST,
     port: e.PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),

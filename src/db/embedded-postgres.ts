@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { SwitchboardError } from '../engine/errors.ts';
 import type { Logger } from '../log.ts';
 import { isProcessAlive, withFileLock } from './file-lock.ts';
 
@@ -55,6 +56,8 @@ export interface EmbeddedPostgresOptions {
   log: Logger;
   /** Extra `postgres` flags, e.g. `-c fsync=off` for throwaway test clusters. */
   postgresFlags?: string[];
+  /** false: only use a cluster that exists (read commands); never initialise one. */
+  create?: boolean;
 }
 
 const DEFAULT_DATABASE = 'switchboard';
@@ -279,6 +282,12 @@ const urlOf = (cluster: ClusterFile, database: string) =>
 export async function acquireEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const { log } = options;
   const root = path.resolve(options.dataDir);
+  if (options.create === false && !(await fs.access(path.join(root, 'cluster.json')).then(() => true, () => false))) {
+    throw new SwitchboardError(
+      'SB_ERR_NOT_SET_UP',
+      `no Switchboard data directory at ${root}: start one with \`npx switchboard start\` (or \`npx switchboard migrate\`) in your project, or set SWITCHBOARD_DATA_DIR (or DATABASE_URL)`,
+    );
+  }
   await fs.mkdir(path.join(root, 'clients'), { recursive: true });
   const lockDir = path.join(root, 'lock');
   const ids = await postgresUserIds(log);

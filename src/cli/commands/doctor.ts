@@ -3,10 +3,9 @@
  * PUBLIC_URL, and every integration (its replicator's own checks, e.g. credentials tried
  * against the provider, plus its last error). Exit 1 when anything fails.
  */
-import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { sql } from 'kysely';
-import { MIGRATIONS_DIR } from '../../db/migrate.ts';
+import { migrationState } from '../../db/migrate.ts';
 import type { Finding } from '../../engine/replicator.ts';
 import type { Runtime } from '../../runtime.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
@@ -20,12 +19,11 @@ async function systemChecks(rt: Runtime): Promise<Row[]> {
   const rows: Row[] = [];
   const { rows: version } = await sql<{ version: string }>`SELECT current_setting('server_version') AS version`.execute(rt.engine.db);
   rows.push({ subject: 'system', check: 'database', status: 'ok', detail: `PostgreSQL ${version[0]?.version} answers` });
-  const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts')).length;
-  const { rows: applied } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM kysely_migration`.execute(rt.engine.db);
+  const { applied, total } = await migrationState(rt.engine.db);
   rows.push(
-    applied[0]?.n === files
-      ? { subject: 'system', check: 'migrations', status: 'ok', detail: `${files} applied` }
-      : { subject: 'system', check: 'migrations', status: 'fail', detail: `${applied[0]?.n ?? 0} of ${files} applied: run \`switchboard migrate\`` },
+    applied === total
+      ? { subject: 'system', check: 'migrations', status: 'ok', detail: `${total} applied` }
+      : { subject: 'system', check: 'migrations', status: 'fail', detail: `${applied} of ${total} applied: run \`npx switchboard migrate\`` },
   );
   const url = new URL(rt.config.publicUrl);
   const local = ['localhost', '127.0.0.1', '::1'].includes(url.hostname);
@@ -64,10 +62,13 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (options: { json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
-        const findings = [...(await systemChecks(rt)), ...(await integrationChecks(rt))];
+        const system = await systemChecks(rt);
+        // Without our tables there are no integrations to check: the migrations finding says what to do.
+        const migrated = system.some((f) => f.check === 'migrations' && f.status === 'ok');
+        const findings = [...system, ...(migrated ? await integrationChecks(rt) : [])];
         if (options.json) writeJson(ctx, { findings });
         else writeLine(ctx, formatTable(['subject', 'check', 'status', 'detail'], findings.map((f) => [f.subject, f.check, f.status.toUpperCase(), f.detail])));
         if (findings.some((f) => f.status === 'fail')) ctx.exitCode = 1;
-      });
+      }, 'inspect');
     });
 }

@@ -127,7 +127,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
             all.map((i) => [i.id, i.opaque_id, i.service_name, i.depends_on, i.last_backfilled_at, i.last_error_code]),
           ),
         );
-      });
+      }, 'read');
     });
 
   integrations
@@ -140,7 +140,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
         const integration = await findIntegration(rt.engine.db, ref);
         if (options.json) return writeJson(ctx, { ...describeIntegration(rt, integration), setup: setupText(rt, integration) });
         printDescription(ctx, rt, integration);
-      });
+      }, 'read');
     });
 
   // `reset` and `update` differ only in clearing first.

@@ -32,7 +32,7 @@ function passesInFlight(runner: Runner): Map<string, number> {
 async function serve(ctx: CliContext, options: { http: boolean; worker: boolean }): Promise<number> {
   const cfg = config(ctx);
   const log = createLogger(cfg.logLevel);
-  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, migrate: true });
+  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode: 'migrate' });
   let runner: Runner | null = null;
   let inFlight = new Map<string, number>();
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
