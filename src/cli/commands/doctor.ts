@@ -6,7 +6,9 @@
 import type { Command } from 'commander';
 import { sql } from 'kysely';
 import { migrationState } from '../../db/migrate.ts';
-import type { Finding } from '../../engine/replicator.ts';
+import type { ServiceIntegration } from '../../db/schema.ts';
+import type { Finding, Replicator } from '../../engine/replicator.ts';
+import { parsePhone } from '../../providers/phone.ts';
 import type { Runtime } from '../../runtime.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatTable } from '../table.ts';
@@ -37,7 +39,23 @@ async function systemChecks(rt: Runtime): Promise<Row[]> {
   return rows;
 }
 
-async function integrationChecks(rt: Runtime): Promise<Row[]> {
+/**
+ * A channel in another country whose numbers are typed without a country code would have
+ * them read as US numbers: when neither DEFAULT_PHONE_REGION nor the channel's --region is
+ * set and its own number is not American, say so.
+ */
+function regionCheck(env: NodeJS.ProcessEnv, integration: ServiceIntegration, replicator: Replicator): Omit<Row, 'subject'> | null {
+  if (env.DEFAULT_PHONE_REGION || integration.settings.region || !replicator.fields?.some((f) => f.flag === 'region')) return null;
+  const parsed = parsePhone(integration.api_url, 'US');
+  if (!('e164' in parsed) || parsed.country === 'US' || !parsed.country) return null;
+  return {
+    check: 'phone region',
+    status: 'warn',
+    detail: `the channel's number is in ${parsed.country} but numbers typed without a country code are read as US (DEFAULT_PHONE_REGION is unset): set DEFAULT_PHONE_REGION=${parsed.country}, or \`switchboard integrations update ${integration.id} --region ${parsed.country}\``,
+  };
+}
+
+async function integrationChecks(rt: Runtime, env: NodeJS.ProcessEnv): Promise<Row[]> {
   const rows: Row[] = [];
   const integrations = await rt.engine.db.selectFrom('service_integrations').selectAll().orderBy('id').execute();
   for (const integration of integrations) {
@@ -48,6 +66,8 @@ async function integrationChecks(rt: Runtime): Promise<Row[]> {
     }
     const replicator = rt.engine.registry.get(integration.service_name);
     for (const finding of (await replicator.doctor?.(integration, { db: rt.engine.db, config: rt.config })) ?? []) rows.push({ subject, ...finding });
+    const region = regionCheck(env, integration, replicator);
+    if (region) rows.push({ subject, ...region });
     if (integration.last_error_code) {
       rows.push({ subject, check: 'last pass', status: 'warn', detail: `${integration.last_error_code}: ${integration.last_error_message} (since ${integration.last_error_at?.toISOString()})` });
     }
@@ -65,7 +85,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
         const system = await systemChecks(rt);
         // Without our tables there are no integrations to check: the migrations finding says what to do.
         const migrated = system.some((f) => f.check === 'migrations' && f.status === 'ok');
-        const findings = [...system, ...(migrated ? await integrationChecks(rt) : [])];
+        const findings = [...system, ...(migrated ? await integrationChecks(rt, ctx.env) : [])];
         if (options.json) writeJson(ctx, { findings });
         else writeLine(ctx, formatTable(['subject', 'check', 'status', 'detail'], findings.map((f) => [f.subject, f.check, f.status.toUpperCase(), f.detail])));
         if (findings.some((f) => f.status === 'fail')) ctx.exitCode = 1;
