@@ -16,6 +16,7 @@ const schema = z.object({
   PORT: int(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
   SWITCHBOARD_PG_POOL_SIZE: int(2).default(10),
   SWITCHBOARD_WORKER_CONCURRENCY: int(1).default(4),
   SWITCHBOARD_DELIVERY_CONCURRENCY: int(1).default(4),
@@ -48,6 +49,8 @@ export interface Config {
   /** Base URL the providers reach us on; webhook URLs printed by the CLI start with it. */
   publicUrl: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  /** Unset: human lines when stderr is a terminal, JSON otherwise. */
+  logFormat: 'pretty' | 'json' | undefined;
   poolSize: number;
   workerConcurrency: number;
   /** Conversations a delivery pass sends to at once (each conversation stays in order). */
@@ -99,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     port: e.PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     poolSize: e.SWITCHBOARD_PG_POOL_SIZE,
     workerConcurrency: e.SWITCHBOARD_WORKER_CONCURRENCY,
     deliveryConcurrency: e.SWITCHBOARD_DELIVERY_CONCURRENCY,

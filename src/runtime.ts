@@ -31,7 +31,11 @@ export async function openRuntime(options: { config: Config; log: Logger; regist
   const { config, log, registry, mode } = options;
   const database = await openDatabase(config, log, { create: mode === 'migrate' });
   try {
-    if (mode === 'migrate') await migrateToLatest(database.db, database.pool, log);
+    if (mode === 'migrate') {
+      log.info('migrating the database');
+      const { applied } = await migrateToLatest(database.db, database.pool, log);
+      log.info({ applied: applied.length }, applied.length > 0 ? 'database migrated' : 'database up to date');
+    }
     if (mode === 'read') {
       const { applied, total } = await migrationState(database.db);
       if (applied < total) {

@@ -6,8 +6,7 @@
 import type { Command } from 'commander';
 import { startDemoEnvironment } from '../../demo/environment.ts';
 import { playDemo } from '../../demo/script.ts';
-import { createLogger } from '../../log.ts';
-import { config, writeLine, type CliContext } from '../context.ts';
+import { cliLogger, config, writeLine, type CliContext } from '../context.ts';
 
 export function registerDemo(program: Command, ctx: CliContext): void {
   program
@@ -17,7 +16,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'HTTP port of the demo server (default: any free port)')
     .action(async (options: { keep?: boolean; port?: string }) => {
       const cfg = config(ctx);
-      const log = createLogger(ctx.env.LOG_LEVEL ? cfg.logLevel : 'warn');
+      const log = cliLogger(ctx, cfg, true);
       writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire and USSD gateways…');
       const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, ...(options.port ? { port: Number(options.port) } : {}) });
       try {

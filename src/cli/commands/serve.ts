@@ -10,9 +10,8 @@ import type { Runner } from 'graphile-worker';
 import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
 import { buildApp } from '../../http/app.ts';
 import { startWorker } from '../../jobs/worker.ts';
-import { createLogger } from '../../log.ts';
 import { openRuntime, type Runtime } from '../../runtime.ts';
-import { config, type CliContext } from '../context.ts';
+import { cliLogger, config, type CliContext } from '../context.ts';
 
 /** How long passes in flight may run on after a stop signal before they are asked to stop. */
 export const SHUTDOWN_ABORT_MS = 5_000;
@@ -31,7 +30,7 @@ function passesInFlight(runner: Runner): Map<string, number> {
 
 async function serve(ctx: CliContext, options: { http: boolean; worker: boolean }): Promise<number> {
   const cfg = config(ctx);
-  const log = createLogger(cfg.logLevel);
+  const log = cliLogger(ctx, cfg, false);
   const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode: 'migrate' });
   let runner: Runner | null = null;
   let inFlight = new Map<string, number>();
@@ -49,6 +48,8 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
       const address = await app.listen({ host: cfg.host, port: cfg.port });
       log.info({ address, public_url: cfg.publicUrl }, 'listening');
       ctx.stderr.write(`switchboard listening on ${address} (public URL ${cfg.publicUrl})\n`);
+      const signIn = cfg.adminToken ? 'sign in with SWITCHBOARD_ADMIN_TOKEN' : 'get a sign-in link with `npx switchboard admin-token`';
+      ctx.stderr.write(`dashboard: ${address}/ (${signIn})\n`);
     } else {
       ctx.stderr.write('switchboard worker running\n');
     }
