@@ -3,9 +3,9 @@
  * webhook-log pruning). Several worker processes on one database are safe: jobs are
  * claimed with SKIP LOCKED and passes of one integration exclude each other by lock.
  */
-import { parseCrontab, run, type Runner } from 'graphile-worker';
+import { parseCrontab, run, runOnce, type Runner } from 'graphile-worker';
 import { sql } from 'kysely';
-import type { Config } from '../config.ts';
+import { ConfigError, type Config } from '../config.ts';
 import { requestBackfill } from '../engine/backfill-queue.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { graphileLogger } from './graphile-logger.ts';
@@ -33,8 +33,17 @@ async function resumePending(engine: Engine): Promise<void> {
   }
 }
 
-export async function startWorker(engine: Engine, databaseUrl: string, config: WorkerConfig): Promise<Runner> {
-  const runner = await run({
+/** The crontab, or a ConfigError naming SWITCHBOARD_POLL_CRON (the only part an operator writes). */
+export function parsedCrontab(pollCron: string) {
+  try {
+    return parseCrontab(crontab(pollCron));
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: SWITCHBOARD_POLL_CRON: "${pollCron}" is not a crontab schedule (five fields, e.g. "*/5 * * * *"): ${(error as Error).message}`);
+  }
+}
+
+function workerOptions(engine: Engine, databaseUrl: string, config: WorkerConfig) {
+  return {
     connectionString: databaseUrl,
     concurrency: config.workerConcurrency,
     maxPoolSize: config.workerConcurrency + 2,
@@ -48,8 +57,17 @@ export async function startWorker(engine: Engine, databaseUrl: string, config: W
     pollInterval: 1000,
     logger: graphileLogger(engine.log),
     taskList: taskList(engine, config),
-    parsedCronItems: parseCrontab(crontab(config.pollCron)),
-  });
+  };
+}
+
+export async function startWorker(engine: Engine, databaseUrl: string, config: WorkerConfig): Promise<Runner> {
+  const runner = await run({ ...workerOptions(engine, databaseUrl, config), parsedCronItems: parsedCrontab(config.pollCron) });
   await resumePending(engine);
   return runner;
+}
+
+/** `worker --once`: the passes rows left pending ask for, then every job due now, then return (cron, for example). */
+export async function runWorkerOnce(engine: Engine, databaseUrl: string, config: WorkerConfig): Promise<void> {
+  await resumePending(engine);
+  await runOnce(workerOptions(engine, databaseUrl, config));
 }

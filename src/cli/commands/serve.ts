@@ -9,9 +9,9 @@ import type { Command } from 'commander';
 import type { Runner } from 'graphile-worker';
 import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
 import { buildApp } from '../../http/app.ts';
-import { startWorker } from '../../jobs/worker.ts';
+import { parsedCrontab, runWorkerOnce, startWorker } from '../../jobs/worker.ts';
 import { openRuntime, type Runtime } from '../../runtime.ts';
-import { cliLogger, config, type CliContext } from '../context.ts';
+import { cliLogger, config, withRuntime, type CliContext } from '../context.ts';
 
 /** How long passes in flight may run on after a stop signal before they are asked to stop. */
 export const SHUTDOWN_ABORT_MS = 5_000;
@@ -30,6 +30,8 @@ function passesInFlight(runner: Runner): Map<string, number> {
 
 async function serve(ctx: CliContext, options: { http: boolean; worker: boolean }): Promise<number> {
   const cfg = config(ctx);
+  // A bad schedule is a configuration error: say so before touching the database.
+  if (options.worker) parsedCrontab(cfg.pollCron);
   const log = cliLogger(ctx, cfg, false);
   const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode: 'migrate' });
   let runner: Runner | null = null;
@@ -88,7 +90,13 @@ export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command('worker')
     .description('migrate, then run backfill jobs and the polling crontab without the HTTP server')
-    .action(async () => {
-      ctx.exitCode = await serve(ctx, { http: false, worker: true });
+    .option('--once', 'run the jobs due now (and passes for rows left pending), then exit: for cron or a one-off catch-up')
+    .action(async (options: { once?: boolean }) => {
+      if (!options.once) {
+        ctx.exitCode = await serve(ctx, { http: false, worker: true });
+        return;
+      }
+      await withRuntime(ctx, (rt) => runWorkerOnce(rt.engine, rt.database.url, rt.config));
+      ctx.stderr.write('switchboard worker: no job due is left\n');
     });
 }
