@@ -3,8 +3,9 @@
  * Every setting has a default so `npm start` works with nothing set; the README's
  * configuration table must list exactly these variables.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -86,6 +87,22 @@ export function projectRoot(cwd: string): string {
     if (existsSync(path.join(dir, 'package.json'))) return dir;
     if (path.dirname(dir) === dir) return path.resolve(cwd);
   }
+}
+
+/**
+ * The environment a command sees: the project's `.env` file (in the project root, see
+ * projectRoot), under the process environment — a variable set in both keeps the
+ * environment's value, so a deployment can always override the file.
+ */
+export function withDotEnv(env: NodeJS.ProcessEnv, cwd: string): NodeJS.ProcessEnv {
+  const file = path.join(projectRoot(cwd), '.env');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return env;
+  }
+  return { ...parseEnv(text), ...env };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.ts';
+import { ConfigError, withDotEnv } from '../config.ts';
 import { coerceError, isSwitchboardError } from '../engine/errors.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { registerAdminToken } from './commands/admin-token.ts';
@@ -35,7 +35,7 @@ export function processContext(): CliContext {
   }
   return {
     registry: defaultRegistry(),
-    env: process.env,
+    env: withDotEnv(process.env, process.cwd()),
     cwd: process.cwd(),
     stdout: process.stdout,
     stderr: process.stderr,
