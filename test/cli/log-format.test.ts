@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeDataDir, tempDataDir } from '../helpers/data-dir.ts';
-import { spawnNode, type Child } from '../helpers/processes.ts';
+import { freePort, spawnNode, type Child } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dataDir = tempDataDir('log-format');
@@ -11,14 +10,6 @@ afterAll(async () => {
   await Promise.all(children.map((c) => c.stop('SIGKILL')));
   await removeDataDir(dataDir);
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 /** `start` until it serves, then SIGTERM; its whole stderr and stdout. */
 async function startAndStop(env: Record<string, string | undefined>): Promise<string> {

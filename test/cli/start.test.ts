@@ -1,10 +1,9 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/db/file-lock.ts';
 import { postmasterPid, removeDataDir, tempDataDir } from '../helpers/data-dir.ts';
-import { spawnNode, type Child } from '../helpers/processes.ts';
+import { freePort, spawnNode, type Child } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dataDir = tempDataDir('start');
@@ -14,14 +13,6 @@ afterAll(async () => {
   await Promise.all(children.map((c) => c.stop('SIGKILL')));
   await removeDataDir(dataDir);
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 describe('npx switchboard (the real binary)', () => {
   it('--help lists the commands', async () => {

@@ -1,5 +1,6 @@
 /** Child processes of ours for tests that need real process boundaries (signals, crashes, races). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -43,3 +44,12 @@ export function spawnNode(args: string[], env: Record<string, string | undefined
 
 export const spawnExampleCli = (args: string[], env: Record<string, string | undefined>) =>
   spawnNode(['--import', 'tsx', 'test/fixtures/run-cli.ts', ...args], env);
+
+/** A port nothing listens on right now, for a child process to serve on. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });

@@ -72,7 +72,14 @@ async function serve(ctx: CliContext, options: { http: boolean; worker: boolean 
 async function waitingFor(db: Runtime['engine']['db'], integrationIds: number[], http: boolean): Promise<string> {
   const what = http ? ['finishing HTTP requests'] : [];
   if (integrationIds.length > 0) {
-    const rows = await db.selectFrom('service_integrations').select(['id', 'service_name']).where('id', 'in', integrationIds).orderBy('id').execute();
+    // Names are a nicety: with the database gone, ids must do, and the shutdown must go on.
+    const rows = await db
+      .selectFrom('service_integrations')
+      .select(['id', 'service_name'])
+      .where('id', 'in', integrationIds)
+      .orderBy('id')
+      .execute()
+      .catch(() => integrationIds.map((id) => ({ id, service_name: 'integration' })));
     const names = rows.map((r) => `${r.service_name} ${r.id}`).join(', ');
     what.push(`waiting for ${integrationIds.length} backfill pass${integrationIds.length === 1 ? '' : 'es'} (${names}) to finish (asked to stop after ${SHUTDOWN_ABORT_MS / 1000} s)`);
   }
