@@ -26,7 +26,7 @@ import type { BackfillContext, RowInput } from './replicator.ts';
 /** First half of the two-int advisory lock key: "backfill of integration <id>". */
 const BACKFILL_LOCK_NAMESPACE = 0x5b02;
 const HEARTBEAT_MS = 500;
-export const INTERRUPTED = 'interrupted: the process was stopping; rows it did not reach stay pending and a new pass is queued';
+const INTERRUPTED = 'interrupted: the process was stopping; rows it did not reach stay pending and a new pass is queued';
 
 export type PassOutcome =
   | { status: 'succeeded'; runId: number; rowsProcessed: number }
