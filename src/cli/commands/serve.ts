@@ -6,10 +6,9 @@
  * queued again), the pools, and last embedded Postgres. A second signal exits at once.
  */
 import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import type { Runner } from 'graphile-worker';
 import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
-import { buildApp } from '../../http/app.ts';
-import { parsedCrontab, runWorkerOnce, startWorker } from '../../jobs/worker.ts';
 import { openRuntime, type Runtime } from '../../runtime.ts';
 import { cliLogger, config, withRuntime, type CliContext } from '../context.ts';
 
@@ -28,15 +27,19 @@ function passesInFlight(runner: Runner): Map<string, number> {
   return running;
 }
 
+/** The server and the worker, loaded only by the commands that run them: --help and the read commands stay light. */
+const serverModules = () => Promise.all([import('../../http/app.ts'), import('../../jobs/worker.ts')]);
+
 async function serve(ctx: CliContext, options: { http: boolean; worker: boolean }): Promise<number> {
   const cfg = config(ctx);
+  const [{ buildApp }, { parsedCrontab, startWorker }] = await serverModules();
   // A bad schedule is a configuration error: say so before touching the database.
   if (options.worker) parsedCrontab(cfg.pollCron);
   const log = cliLogger(ctx, cfg, false);
   const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode: 'migrate' });
   let runner: Runner | null = null;
   let inFlight = new Map<string, number>();
-  let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let app: FastifyInstance | null = null;
   // Backfill passes hold connections across provider calls: give them their own pool, so
   // slow providers can never starve webhooks of connections.
   const workerDb = options.worker && options.http ? wrapPool(runtime.database.url, createPool(runtime.database.url, poolSizeFor(cfg), log)) : null;
@@ -103,6 +106,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         ctx.exitCode = await serve(ctx, { http: false, worker: true });
         return;
       }
+      const [, { runWorkerOnce }] = await serverModules();
       await withRuntime(ctx, (rt) => runWorkerOnce(rt.engine, rt.database.url, rt.config));
       ctx.stderr.write('switchboard worker: no job due is left\n');
     });
