@@ -5,6 +5,7 @@
  */
 import { parseCrontab, run, runOnce, type Runner } from 'graphile-worker';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { ConfigError, type Config } from '../config.ts';
 import { requestBackfill } from '../engine/backfill-queue.ts';
 import type { Engine } from '../engine/ingest.ts';
@@ -42,11 +43,23 @@ export function parsedCrontab(pollCron: string) {
   }
 }
 
-function workerOptions(engine: Engine, databaseUrl: string, config: WorkerConfig) {
+/**
+ * graphile-worker 0.17 ends a pool it made itself without waiting, and drops its error
+ * handlers at once: stop() resolved while its connections were still closing, and stopping
+ * Postgres (or dropping the database) then crashed the process with an unhandled pg error.
+ * So it gets a pool of ours, whose errors are logged and whose end is awaited.
+ */
+function workerPool(engine: Engine, databaseUrl: string, config: WorkerConfig): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.workerConcurrency + 2 });
+  pool.on('error', (error) => engine.log.warn({ err: error.message }, 'idle worker database client error'));
+  pool.on('connect', (client) => client.on('error', (error) => engine.log.warn({ err: error.message }, 'worker database client error')));
+  return pool;
+}
+
+function workerOptions(engine: Engine, pgPool: pg.Pool, config: WorkerConfig) {
   return {
-    connectionString: databaseUrl,
+    pgPool,
     concurrency: config.workerConcurrency,
-    maxPoolSize: config.workerConcurrency + 2,
     // Our process owns its signals and shuts the worker down gracefully itself.
     noHandleSignals: true,
     ...(config.shutdownAbortMs !== undefined ? { gracefulShutdownAbortTimeout: config.shutdownAbortMs } : {}),
@@ -61,13 +74,34 @@ function workerOptions(engine: Engine, databaseUrl: string, config: WorkerConfig
 }
 
 export async function startWorker(engine: Engine, databaseUrl: string, config: WorkerConfig): Promise<Runner> {
-  const runner = await run({ ...workerOptions(engine, databaseUrl, config), parsedCronItems: parsedCrontab(config.pollCron) });
+  const pool = workerPool(engine, databaseUrl, config);
+  let runner: Runner;
+  try {
+    runner = await run({ ...workerOptions(engine, pool, config), parsedCronItems: parsedCrontab(config.pollCron) });
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
   await resumePending(engine);
-  return runner;
+  return {
+    ...runner,
+    async stop(reason) {
+      try {
+        await runner.stop(reason);
+      } finally {
+        await pool.end();
+      }
+    },
+  };
 }
 
 /** `worker --once`: the passes rows left pending ask for, then every job due now, then return (cron, for example). */
 export async function runWorkerOnce(engine: Engine, databaseUrl: string, config: WorkerConfig): Promise<void> {
   await resumePending(engine);
-  await runOnce(workerOptions(engine, databaseUrl, config));
+  const pool = workerPool(engine, databaseUrl, config);
+  try {
+    await runOnce(workerOptions(engine, pool, config));
+  } finally {
+    await pool.end();
+  }
 }
