@@ -3,8 +3,10 @@
  * Every setting has a default so `npm start` works with nothing set; the README's
  * configuration table must list exactly these variables.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -49,6 +51,7 @@ const schema = z.object({
   PORT: int(0).max(65535).default(8080),
   PUBLIC_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
   SWITCHBOARD_PG_POOL_SIZE: int(2).default(10),
   SWITCHBOARD_WORKER_CONCURRENCY: int(1).default(4),
   SWITCHBOARD_DELIVERY_CONCURRENCY: int(1).default(4),
@@ -88,6 +91,8 @@ export interface Config {
   /** Base URL the providers reach us on; webhook URLs printed by the CLI start with it. */
   publicUrl: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  /** Unset: human lines when stderr is a terminal, JSON otherwise. */
+  logFormat: 'pretty' | 'json' | undefined;
   poolSize: number;
   workerConcurrency: number;
   /** Conversations a delivery pass sends to at once (each conversation stays in order). */
@@ -130,6 +135,34 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/**
+ * The project a command runs in: the nearest directory at or above `cwd` holding a
+ * package.json (else `cwd` itself), so the default data dir does not depend on which of
+ * the project's folders you stand in.
+ */
+export function projectRoot(cwd: string): string {
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(cwd);
+  }
+}
+
+/**
+ * The environment a command sees: the project's `.env` file (in the project root, see
+ * projectRoot), under the process environment — a variable set in both keeps the
+ * environment's value, so a deployment can always override the file.
+ */
+export function withDotEnv(env: NodeJS.ProcessEnv, cwd: string): NodeJS.ProcessEnv {
+  const file = path.join(projectRoot(cwd), '.env');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return env;
+  }
+  return { ...parseEnv(text), ...env };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -139,11 +172,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const e = parsed.data;
   return {
     databaseUrl: e.DATABASE_URL,
-    dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.switchboard'),
+    dataDir: e.SWITCHBOARD_DATA_DIR ? path.resolve(cwd, e.SWITCHBOARD_DATA_DIR) : path.join(projectRoot(cwd), '.switchboard'),
     host: e.HOST,
     port: e.PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     poolSize: e.SWITCHBOARD_PG_POOL_SIZE,
     workerConcurrency: e.SWITCHBOARD_WORKER_CONCURRENCY,
     deliveryConcurrency: e.SWITCHBOARD_DELIVERY_CONCURRENCY,

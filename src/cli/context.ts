@@ -6,8 +6,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config.ts';
 import type { Registry } from '../engine/registry.ts';
-import { createLogger } from '../log.ts';
-import { openRuntime, type Runtime } from '../runtime.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { openRuntime, type Runtime, type RuntimeMode } from '../runtime.ts';
 
 export interface CliContext {
   registry: Registry;
@@ -30,14 +30,23 @@ export function config(ctx: CliContext): Config {
 }
 
 /**
- * Open the runtime for one command and always close it (stopping embedded Postgres if
- * this was its last user). Migrating first makes every command work on a fresh data dir.
+ * The logger of a command: long-running ones log at LOG_LEVEL; one-shot commands keep quiet
+ * (warn) unless it is set, since their output is the result. Human lines on a terminal.
  */
-export async function withRuntime<T>(ctx: CliContext, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+export function cliLogger(ctx: CliContext, cfg: Config, oneShot: boolean): Logger {
+  return createLogger(oneShot && !ctx.env.LOG_LEVEL ? 'warn' : cfg.logLevel, cfg.logFormat ?? (ctx.stderr.isTTY ? 'pretty' : 'json'));
+}
+
+/**
+ * Open the runtime for one command and always close it (stopping embedded Postgres if
+ * this was its last user). Commands that write migrate first, so they work on a fresh data
+ * dir; read commands (`read`, `inspect`) never create a cluster or migrate: they say what
+ * they found instead.
+ */
+export async function withRuntime<T>(ctx: CliContext, fn: (rt: Runtime) => Promise<T>, mode: RuntimeMode = 'migrate'): Promise<T> {
   const cfg = config(ctx);
-  // One-shot commands keep the log quiet unless asked: their output is the result.
-  const log = createLogger(ctx.env.LOG_LEVEL ? cfg.logLevel : 'warn');
-  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, migrate: true });
+  const log = cliLogger(ctx, cfg, true);
+  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode });
   try {
     return await fn(runtime);
   } finally {

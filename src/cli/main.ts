@@ -3,9 +3,10 @@
  * turns errors into messages and exit codes (0 ok, 1 failed, 2 usage). `main` takes its
  * context as an argument so tests run the real CLI in-process.
  */
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.ts';
+import { ConfigError, withDotEnv } from '../config.ts';
 import { coerceError, isSwitchboardError } from '../engine/errors.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { registerAdminToken } from './commands/admin-token.ts';
@@ -16,17 +17,26 @@ import { registerDoctor } from './commands/doctor.ts';
 import { registerIntegrations } from './commands/integrations.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerServices } from './commands/services.ts';
 import { registerSql } from './commands/sql.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerUssd } from './commands/ussd.ts';
 import type { CliContext } from './context.ts';
 
 const USAGE_CODES = new Set(['SB_ERR_USAGE', 'SB_ERR_UNKNOWN_SERVICE', 'SB_ERR_INTEGRATION_REF']);
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export function processContext(): CliContext {
+  // `switchboard … | head` closes the pipe early: the reader has what it wanted, which is no error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   return {
     registry: defaultRegistry(),
-    env: process.env,
+    env: withDotEnv(process.env, process.cwd()),
     cwd: process.cwd(),
     stdin: process.stdin,
     stdout: process.stdout,
@@ -59,12 +69,20 @@ export function processContext(): CliContext {
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('switchboard')
     .description('Replicates helpdesk and SMS/USSD messages through PostgreSQL until both sides converge.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .option('--database-url <url>', 'the Postgres to use, for any command (instead of DATABASE_URL or the embedded server)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
+  // The flag wins over the environment: it is the more explicit of the two.
+  program.hook('preAction', () => {
+    const url = program.opts<{ databaseUrl?: string }>().databaseUrl;
+    if (url) ctx.env = { ...ctx.env, DATABASE_URL: url };
+  });
   registerServe(program, ctx);
   registerMigrate(program, ctx);
   registerIntegrations(program, ctx);
+  registerServices(program, ctx);
   registerBackfill(program, ctx);
   registerSql(program, ctx);
   registerStatus(program, ctx);

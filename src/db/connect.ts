@@ -52,9 +52,10 @@ export function wrapPool(url: string, pool: pg.Pool, onClose: () => Promise<void
 export async function resolveDatabaseUrl(
   config: Pick<Config, 'databaseUrl' | 'dataDir'>,
   log: Logger,
+  options: { create?: boolean } = {},
 ): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
   if (config.databaseUrl) return { url: config.databaseUrl, embedded: null };
-  const embedded = await acquireEmbeddedPostgres({ dataDir: config.dataDir, log });
+  const embedded = await acquireEmbeddedPostgres({ dataDir: config.dataDir, log, ...options });
   return { url: embedded.urlFor(EMBEDDED_DEFAULT_DATABASE), embedded };
 }
 
@@ -70,8 +71,9 @@ export const poolSizeFor = (config: Pick<Config, 'poolSize' | 'workerConcurrency
 export async function openDatabase(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize' | 'workerConcurrency' | 'deliveryConcurrency'>,
   log: Logger,
+  options: { create?: boolean } = {},
 ): Promise<DatabaseHandle> {
-  const { url, embedded } = await resolveDatabaseUrl(config, log);
+  const { url, embedded } = await resolveDatabaseUrl(config, log, options);
   const pool = createPool(url, poolSizeFor(config), log);
   const handle = wrapPool(url, pool, async () => embedded?.release());
   try {

@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { SwitchboardError } from '../engine/errors.ts';
 import type { Logger } from '../log.ts';
 import { isProcessAlive, withFileLock } from './file-lock.ts';
 
@@ -55,6 +56,8 @@ export interface EmbeddedPostgresOptions {
   log: Logger;
   /** Extra `postgres` flags, e.g. `-c fsync=off` for throwaway test clusters. */
   postgresFlags?: string[];
+  /** false: only use a cluster that exists (read commands); never initialise one. */
+  create?: boolean;
 }
 
 const DEFAULT_DATABASE = 'switchboard';
@@ -174,18 +177,32 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * initdb writes into `<cluster dir>.initdb` and the result is renamed into place only
+ * when complete (cluster.json first, so a crash in between leaves nothing usable behind
+ * it): a first start stopped half-way (Ctrl-C, a kill) leaves no half-made cluster that
+ * would make every later initdb refuse the directory. We run under the file lock, so a
+ * leftover temporary directory is always one an interrupted start abandoned.
+ */
 async function initialise(root: string, bins: Binaries, ids: Ids | null, log: Logger): Promise<ClusterFile> {
   const clusterDir = await chooseClusterDir(root, ids, log);
+  const partial = `${clusterDir}.initdb`;
+  if (await fs.rm(partial, { recursive: true }).then(() => true, () => false)) {
+    log.warn({ dir: partial }, 'removed an incomplete cluster left by an interrupted first start');
+  }
+  await setAsideIncomplete(clusterDir, log);
+  await fs.mkdir(partial, { mode: 0o700 });
+  if (ids) await fs.chown(partial, ids.uid, ids.gid);
   const password = randomBytes(18).toString('base64url');
   const pwDir = await fs.mkdtemp(path.join(os.tmpdir(), 'switchboard-pw-'));
   const pwFile = path.join(pwDir, 'pw');
   try {
     await fs.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
     if (ids) await Promise.all([fs.chown(pwDir, ids.uid, ids.gid), fs.chown(pwFile, ids.uid, ids.gid)]);
-    log.info('initialising embedded Postgres cluster');
+    log.info('initialising the embedded Postgres cluster (first start only; takes a few seconds)');
     await run(
       bins.initdb,
-      [`--pgdata=${clusterDir}`, '--username=postgres', `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
+      [`--pgdata=${partial}`, '--username=postgres', `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
       ids,
     );
   } finally {
@@ -193,12 +210,27 @@ async function initialise(root: string, bins: Binaries, ids: Ids | null, log: Lo
   }
   // Loopback only, and no Unix socket: two clusters on one host never collide in /tmp.
   await fs.appendFile(
-    path.join(clusterDir, 'postgresql.conf'),
+    path.join(partial, 'postgresql.conf'),
     "\n# switchboard\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 300\n",
   );
   const cluster = { clusterDir, port: await freePort(), password };
   await fs.writeFile(path.join(root, 'cluster.json'), JSON.stringify(cluster, null, 2), { mode: 0o600 });
+  // An empty directory (chooseClusterDir made it, for the postgres user) is replaced by rename.
+  await fs.rename(partial, clusterDir);
   return cluster;
+}
+
+/**
+ * A non-empty cluster directory without a usable cluster.json was made by an older
+ * version's interrupted first start (or its cluster.json was deleted, and with it the
+ * password): initdb would refuse it, so it is moved aside, never deleted.
+ */
+async function setAsideIncomplete(clusterDir: string, log: Logger): Promise<void> {
+  const entries = await fs.readdir(clusterDir).catch(() => []);
+  if (entries.length === 0) return;
+  const aside = `${clusterDir}.incomplete-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await fs.rename(clusterDir, aside);
+  log.warn({ moved_to: aside }, 'found a cluster directory without its cluster.json (an interrupted first start?): moved it aside and initialising a new one; delete it once you have checked it');
 }
 
 /** Port of the postmaster running on `clusterDir`, or null when none is running. */
@@ -250,6 +282,12 @@ const urlOf = (cluster: ClusterFile, database: string) =>
 export async function acquireEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const { log } = options;
   const root = path.resolve(options.dataDir);
+  if (options.create === false && !(await fs.access(path.join(root, 'cluster.json')).then(() => true, () => false))) {
+    throw new SwitchboardError(
+      'SB_ERR_NOT_SET_UP',
+      `no Switchboard data directory at ${root}: start one with \`npx switchboard start\` (or \`npx switchboard migrate\`) in your project, or set SWITCHBOARD_DATA_DIR (or DATABASE_URL)`,
+    );
+  }
   await fs.mkdir(path.join(root, 'clients'), { recursive: true });
   const lockDir = path.join(root, 'lock');
   const ids = await postgresUserIds(log);

@@ -8,12 +8,23 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runMigrations } from 'graphile-worker';
-import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { graphileLogger } from '../jobs/graphile-logger.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+const migrationFiles = async () => (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts'));
+
+/** How many of our migrations the database has applied, of how many there are, without changing anything. */
+export async function migrationState(db: Kysely<any>): Promise<{ applied: number; total: number }> {
+  const total = (await migrationFiles()).length;
+  const { rows } = await sql<{ present: boolean }>`SELECT to_regclass('kysely_migration') IS NOT NULL AS present`.execute(db);
+  if (!rows[0]?.present) return { applied: 0, total };
+  const { rows: counted } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM kysely_migration`.execute(db);
+  return { applied: counted[0]?.n ?? 0, total };
+}
 
 /**
  * kysely's FileMigrationProvider, but importing from this module, so the import goes
@@ -21,7 +32,7 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.m
  */
 class DirectoryMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts'));
+    const files = await migrationFiles();
     const migrations: Record<string, Migration> = {};
     for (const file of files) {
       const module = (await import(pathToFileURL(path.join(MIGRATIONS_DIR, file)).href)) as Migration;

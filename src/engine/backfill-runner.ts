@@ -11,7 +11,9 @@
  *
  * Errors: a non-retryable SwitchboardError (bad credentials, say) is recorded on the
  * integration as its visible error state and ends the pass; anything else is recorded
- * too and reported as retryable, for the job queue to retry with back-off.
+ * too and reported as retryable, for the job queue to retry with back-off. A pass whose
+ * signal aborts (the process is stopping) ends at its next item or row: its run is marked
+ * interrupted and a new pass queued, without touching the integration's error state.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
@@ -24,6 +26,7 @@ import type { BackfillContext, RowInput } from './replicator.ts';
 /** First half of the two-int advisory lock key: "backfill of integration <id>". */
 const BACKFILL_LOCK_NAMESPACE = 0x5b02;
 const HEARTBEAT_MS = 500;
+const INTERRUPTED = 'interrupted: the process was stopping; rows it did not reach stay pending and a new pass is queued';
 
 export type PassOutcome =
   | { status: 'succeeded'; runId: number; rowsProcessed: number }
@@ -41,6 +44,8 @@ export interface PassOptions {
   waitForLock?: boolean;
   signal?: AbortSignal;
   onProgress?(progress: Progress): void;
+  /** Called with the `backfill_runs` id once the pass has the lock and has recorded itself. */
+  onRun?(runId: number): void;
 }
 
 type PassRequest = Omit<BackfillRequest, 'integration_id'>;
@@ -124,11 +129,15 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     .values({ integration_id: integration.id, incremental: request.incremental, trigger: request.trigger, status: 'running' })
     .returning(['id', 'started_at'])
     .executeTakeFirstOrThrow();
+  options.onRun?.(run.id);
+  const signal = options.signal ?? new AbortController().signal;
 
   const passTimer = passDuration.startTimer({ service: integration.service_name });
   const progress: Progress = { processed: 0, total: null };
   let lastBeat = 0;
   const report = async (force = false) => {
+    // Every item and delivered row reports progress: the point where a stopping pass can end cleanly.
+    if (!force && signal.aborted) throw new Error(INTERRUPTED);
     options.onProgress?.({ ...progress });
     if (!force && Date.now() - lastBeat < HEARTBEAT_MS) return;
     lastBeat = Date.now();
@@ -148,7 +157,7 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
     db,
     config: engine.config,
     registry: engine.registry,
-    signal: options.signal ?? new AbortController().signal,
+    signal,
     async upsertItems(items) {
       const toRows = replicator.toRows;
       if (!toRows) throw new Error(`${replicator.name} has no toRows for backfill items`);
@@ -173,15 +182,18 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
   };
 
   let failure: { error: Error; retryable: boolean } | null = null;
+  let interrupted = false;
   try {
     for (const backfiller of replicator.backfillers?.(integration) ?? []) {
       log.debug({ backfiller: backfiller.name }, 'backfiller starting');
       await backfiller.run(ctx);
     }
   } catch (thrown) {
-    const error = coerceError(thrown);
-    failure = { error, retryable: isSwitchboardError(error) ? error.retryable : true };
-    log.warn({ err: messageForLog(error), retryable: failure.retryable }, 'backfill pass failed');
+    interrupted = signal.aborted;
+    const error = interrupted ? new Error(INTERRUPTED) : coerceError(thrown);
+    failure = { error, retryable: !interrupted && (isSwitchboardError(error) ? error.retryable : true) };
+    if (interrupted) log.info('backfill pass interrupted: the process is stopping');
+    else log.warn({ err: messageForLog(error), retryable: failure.retryable }, 'backfill pass failed');
   }
 
   await report(true);
@@ -190,7 +202,11 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
       .updateTable('backfill_runs')
       .set({ status: failure ? 'failed' : 'succeeded', error: failure?.error.message ?? null, finished_at: sql<Date>`now()` })
       .where('id', '=', run.id)
+      // `backfill --wait` marks its run at once on Ctrl-C, with its own words: keep them.
+      .where('status', '=', 'running')
       .execute();
+    // The interrupted pass is asked for again (the job that ran it completes) for the next worker.
+    if (interrupted) return requestBackfill(trx, integration.id, request);
     await trx
       .updateTable('service_integrations')
       .set(

@@ -25,6 +25,7 @@ export const ERRORS = {
   SB_ERR_PROVIDER_AUTH: { status: 502, retryable: false, summary: 'A provider rejected our credentials; fix them with `integrations reset`.' },
   SB_ERR_PROVIDER_UNREACHABLE: { status: 502, retryable: true, summary: 'A provider could not be reached or answered with a server error.' },
   SB_ERR_NOT_CONNECTED: { status: 409, retryable: false, summary: 'The integration is not connected to its provider yet (e.g. no Front channel).' },
+  SB_ERR_NOT_SET_UP: { status: 503, retryable: false, summary: 'A read command found no Switchboard data directory, or a database not migrated yet.' },
   SB_ERR_INVARIANT: { status: 500, retryable: false, summary: 'A stored row breaks an invariant; it is marked failed and the others go on.' },
 } as const;
 

@@ -14,8 +14,17 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function spawnNode(args: string[], env: Record<string, string | undefined>): Child {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * `group`: the child leads its own process group and `stop` signals the whole group, as a
+ * terminal's Ctrl-C does (and as a SIGKILL must, to take initdb or postgres down with it).
+ */
+export function spawnNode(args: string[], env: Record<string, string | undefined>, options: { group?: boolean; cwd?: string } = {}): Child {
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: options.group ?? false,
+  });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -25,7 +34,10 @@ export function spawnNode(args: string[], env: Record<string, string | undefined
     output: () => output,
     exited,
     stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        if (options.group) process.kill(-child.pid!, signal);
+        else child.kill(signal);
+      }
       return exited;
     },
   };

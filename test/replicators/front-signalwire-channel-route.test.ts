@@ -97,7 +97,7 @@ describe('channel requests', () => {
   });
 
   it('message: one row per `to` recipient, ids joined in the answer', async () => {
-    const response = await setup.frontClient.message({ id: 'msg_abc', channelId: CHANNEL_ID, text: 'hello both', to: [CUSTOMER, '(555) 000-3333'], cc: ['+15550009999'] });
+    const response = await setup.frontClient.message({ id: 'msg_abc', channelId: CHANNEL_ID, text: 'hello both', to: [CUSTOMER, '+1 (555) 000-3333'], cc: ['+15550009999'] });
     expect(response.status).toBe(200);
     expect(response.text).toBe(
       `{"type":"success","external_id":"msg_abc-${CUSTOMER},msg_abc-${CUSTOMER_2}","external_conversation_id":"${CUSTOMER},${CUSTOMER_2}"}`,

@@ -4,10 +4,7 @@
  * dir), so nothing of yours is touched. `--keep` leaves it running for exploring.
  */
 import type { Command } from 'commander';
-import { startDemoEnvironment } from '../../demo/environment.ts';
-import { playDemo } from '../../demo/script.ts';
-import { createLogger } from '../../log.ts';
-import { config, writeLine, type CliContext } from '../context.ts';
+import { cliLogger, config, writeLine, type CliContext } from '../context.ts';
 
 export function registerDemo(program: Command, ctx: CliContext): void {
   program
@@ -17,8 +14,10 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'HTTP port of the demo server (default: any free port)')
     .action(async (options: { keep?: boolean; port?: string }) => {
       const cfg = config(ctx);
-      const log = createLogger(ctx.env.LOG_LEVEL ? cfg.logLevel : 'warn');
+      const log = cliLogger(ctx, cfg, true);
       writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire and USSD gateways…');
+      // Loaded here, not at the top: every other command (and --help) runs without the simulators.
+      const [{ startDemoEnvironment }, { playDemo }] = await Promise.all([import('../../demo/environment.ts'), import('../../demo/script.ts')]);
       const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, ...(options.port ? { port: Number(options.port) } : {}) });
       try {
         writeLine(ctx, `Dashboard: ${env.publicUrl}/#token=${env.adminToken}`);

@@ -19,6 +19,7 @@ import { webhookUrlFor } from '../../engine/replicator.ts';
 import type { Runtime } from '../../runtime.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatTable } from '../table.ts';
+import { servicesText } from './services.ts';
 
 const mask = (secret: string | null) => (secret ? `****${secret.length > 12 ? secret.slice(-4) : ''}` : null);
 
@@ -74,9 +75,32 @@ function setupText(rt: Runtime, integration: ServiceIntegration): string | null 
   return replicator?.setupInstructions?.(integration, rt.config.publicUrl) ?? null;
 }
 
+/** A setting as one readable line: a stored document (a USSD flow) as a summary, not escaped JSON. */
+export function settingText(value: unknown): string {
+  if (typeof value !== 'string') return JSON.stringify(value);
+  let document: unknown;
+  try {
+    document = value.trimStart().startsWith('{') ? JSON.parse(value) : undefined;
+  } catch {
+    return value;
+  }
+  const screens = (document as { screens?: unknown } | undefined)?.screens;
+  if (screens && typeof screens === 'object') {
+    const start = (document as { start?: unknown }).start;
+    return `flow document, ${Object.keys(screens).length} screens, starting at "${String(start)}" (whole: \`integrations info <ref> --json\`)`;
+  }
+  return document === undefined ? value : `JSON document of ${value.length} characters (\`--json\` shows it)`;
+}
+
 function printDescription(ctx: CliContext, rt: Runtime, integration: ServiceIntegration): void {
   for (const [key, value] of Object.entries(describeIntegration(rt, integration))) {
     if (value === null || value === undefined) continue;
+    if (key === 'settings') {
+      const entries = Object.entries(value as Record<string, unknown>);
+      if (entries.length > 0) writeLine(ctx, 'settings:');
+      for (const [name, setting] of entries) writeLine(ctx, `  ${`${name}:`.padEnd(18)}${settingText(setting)}`);
+      continue;
+    }
     const shown = value instanceof Date ? value.toISOString() : typeof value === 'object' ? JSON.stringify(value) : String(value);
     writeLine(ctx, `${`${key}:`.padEnd(20)}${shown}`);
   }
@@ -95,6 +119,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
     .option('--json', 'print machine-readable JSON')
     .allowUnknownOption()
     .allowExcessArguments()
+    .addHelpText('after', () => `\nServices and their fields:\n${servicesText(ctx.registry)}`)
     .action(async (service: string, options: { dependsOn?: string; json?: boolean }, command: Command) => {
       const flags = fieldFlags(command.args.slice(1));
       await withRuntime(ctx, async (rt) => {
@@ -128,7 +153,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
             all.map((i) => [i.id, i.opaque_id, i.service_name, i.depends_on, i.last_backfilled_at, i.last_error_code]),
           ),
         );
-      });
+      }, 'read');
     });
 
   integrations
@@ -141,7 +166,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
         const integration = await findIntegration(rt.engine.db, ref);
         if (options.json) return writeJson(ctx, { ...describeIntegration(rt, integration), setup: setupText(rt, integration) });
         printDescription(ctx, rt, integration);
-      });
+      }, 'read');
     });
 
   // `reset` and `update` differ only in clearing first.
@@ -176,6 +201,9 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
     .action(async (ref: string, options: { json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
         const integration = await findIntegration(rt.engine.db, ref);
+        if (!rt.engine.registry.has(integration.service_name) || !rt.engine.registry.get(integration.service_name).issuesApiKey) {
+          throw new SwitchboardError('SB_ERR_USAGE', `${integration.service_name} integrations use no API key (nothing would accept one): there is nothing to roll`);
+        }
         const apiKey = await rollApiKey(rt.engine.db, integration);
         if (options.json) return writeJson(ctx, { id: integration.id, opaque_id: integration.opaque_id, service: integration.service_name, api_key: apiKey });
         writeLine(ctx, `New API key for integration ${integration.id} (shown once):\n  ${apiKey}`);

@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import { openDatabase } from '../../db/connect.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
-import { createLogger } from '../../log.ts';
-import { config, writeJson, writeLine, type CliContext } from '../context.ts';
+import { cliLogger, config, writeJson, writeLine, type CliContext } from '../context.ts';
 
 export function registerMigrate(program: Command, ctx: CliContext): void {
   program
@@ -12,7 +11,7 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (options: { json?: boolean }) => {
       const cfg = config(ctx);
-      const log = createLogger(ctx.env.LOG_LEVEL ? cfg.logLevel : 'warn');
+      const log = cliLogger(ctx, cfg, true);
       const database = await openDatabase(cfg, log);
       try {
         const { applied } = await migrateToLatest(database.db, database.pool, log);

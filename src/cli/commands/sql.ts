@@ -66,6 +66,6 @@ export function registerSql(program: Command, ctx: CliContext): void {
         writeLine(ctx, formatTable(result.fields, result.rows.map((row) => result.fields.map((f) => row[f]))));
         const note = result.truncated ? ` (stopped at ${rt.config.sqlMaxRows}; set SWITCHBOARD_SQL_MAX_ROWS for more)` : '';
         writeLine(ctx, `(${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${note})`);
-      });
+      }, 'read');
     });
 }

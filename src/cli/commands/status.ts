@@ -40,7 +40,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           );
         }
         writeLine(ctx, `\njobs: ${jobs.queued} queued, ${jobs.running} running, ${jobs.failed} failed`);
-      });
+      }, 'read');
     });
 }
 

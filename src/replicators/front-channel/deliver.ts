@@ -172,7 +172,10 @@ async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) =>
   const worker = async () => {
     while (next < items.length) await work(items[next++]!);
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  // Every lane ends before this returns, even when one throws: a pass never ends with a lane still sending.
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */

@@ -8,7 +8,7 @@ import type { Config } from '../../config.ts';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { invalidPayload } from '../../engine/errors.ts';
 import type { RowInput } from '../../engine/replicator.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { parsePhone } from '../../providers/phone.ts';
 
 export const CHANNEL_TYPES = ['authorization', 'delete', 'message', 'message_autoreply', 'message_imported'] as const;
 export type ChannelType = (typeof CHANNEL_TYPES)[number];
@@ -56,8 +56,9 @@ export function frontRows(body: unknown, integration: ServiceIntegration, config
   if (recipients.length === 0) throw invalidPayload('no recipient found');
   const sender = integration.api_url;
   return recipients.map((recipient) => {
-    const phone = toE164(typeof recipient.handle === 'string' ? recipient.handle : null, region);
-    if (!phone) throw invalidPayload(`recipient ${JSON.stringify(recipient.handle)} is not a phone number`);
+    const parsed = parsePhone(typeof recipient.handle === 'string' ? recipient.handle : null, region);
+    if ('problem' in parsed) throw invalidPayload(`recipient: ${parsed.problem}`);
+    const phone = parsed.e164;
     const externalId = `${mid}-${phone}`;
     const columns = {
       front_message_id: mid,
