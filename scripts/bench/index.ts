@@ -15,7 +15,7 @@ import { acquireEmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
 import { createLogger } from '../../src/log.ts';
 import { measureCli } from './cli.ts';
 import { measureConvergence } from './convergence.ts';
-import { measureDrain } from './drain.ts';
+import { measureDrain, measureRateLimitedDrain } from './drain.ts';
 import { measureIngest } from './ingest.ts';
 import { measurePoll } from './poll.ts';
 import { measureScale } from './scale.ts';
@@ -59,6 +59,7 @@ const measurements: Measurement[] = [
       return { ussd_curve_separate_worker: curve, ussd_separate_worker_max_rate_per_s: maxRate, ...(stopped ? { ussd_curve_separate_worker_stopped: stopped } : {}) };
     },
   },
+  { name: 'drain_rate_limited', run: (system) => measureRateLimitedDrain(system, { rows: quick ? 100 : 600, perSecond: 20 }) },
   { name: 'cli', run: (system) => measureCli(system, { runs: quick ? 3 : 7 }) },
 ];
 
