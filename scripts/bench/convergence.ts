@@ -55,24 +55,28 @@ class Flow {
   readonly scheduled = new Map<string, number>();
   readonly arrived = new Map<string, number>();
   readonly failed = new Set<string>();
+  #inFlight = 0;
 
   /** Starts a send (not awaited by the schedule); a failed or refused request is counted, not thrown. */
-  send(text: string, at: number, request: () => Promise<number>, pending: Promise<void>[]): void {
+  send(text: string, at: number, request: () => Promise<number>): void {
     this.scheduled.set(text, at);
-    pending.push(
-      request().then(
+    this.#inFlight++;
+    void request()
+      .then(
         (status) => void (status >= 200 && status < 300 ? null : this.failed.add(text)),
         // A provider gives up on a request after its timeout (SignalWire: 5 s): a failure to report.
         () => void this.failed.add(text),
-      ),
-    );
+      )
+      .finally(() => this.#inFlight--);
   }
 
   arrive(text: string, at: number): void {
     if (this.scheduled.has(text) && !this.arrived.has(text)) this.arrived.set(text, at);
   }
 
+  /** Every request answered, and every accepted message arrived. */
   get done(): boolean {
+    if (this.#inFlight > 0) return false;
     for (const text of this.scheduled.keys()) if (!this.arrived.has(text) && !this.failed.has(text)) return false;
     return true;
   }
@@ -97,19 +101,16 @@ async function step(system: System, rate: number, options: { durationS: number; 
   const { signalwire, front } = system;
   const toFront = new Flow();
   const toSms = new Flow();
-  const pending: Promise<void>[] = [];
   // Many clients, not one: a helpline's load comes from many conversations, each in order.
   const lag = await openLoop(rate, Math.round(rate * options.durationS), (i, at) => {
     const client = clientNumber(i, CLIENTS);
     const tag = `${rate}/${i} ${Math.random().toString(36).slice(2)}`;
-    toFront.send(`in ${tag}`, at, async () => (await signalwire.receiveInbound({ from: client, to: DEMO_SUPPORT, body: `in ${tag}` }, system.signalwireHook)).status, pending);
-    toSms.send(`out ${tag}`, at, async () => (await system.smsChannel.message({ id: `msg_${tag.replace(/\W/g, '_')}`, channelId: SMS_CHANNEL_ID, text: `out ${tag}`, to: [client] })).status, pending);
+    toFront.send(`in ${tag}`, at, async () => (await signalwire.receiveInbound({ from: client, to: DEMO_SUPPORT, body: `in ${tag}` }, system.signalwireHook)).status);
+    toSms.send(`out ${tag}`, at, async () => (await system.smsChannel.message({ id: `msg_${tag.replace(/\W/g, '_')}`, channelId: SMS_CHANNEL_ID, text: `out ${tag}`, to: [client] })).status);
   });
   const deadline = Date.now() + options.waitS * 1000;
   let inboxSeen = 0;
   let requestsSeen = 0;
-  let settled = false;
-  void Promise.all(pending).then(() => (settled = true));
   for (;;) {
     for (; inboxSeen < front.inbox.length; inboxSeen++) {
       const message = front.inbox[inboxSeen]!;
@@ -119,10 +120,10 @@ async function step(system: System, rate: number, options: { durationS: number; 
       const request = signalwire.requests[requestsSeen]!;
       if (request.method === 'POST') toSms.arrive(request.form.find(([k]) => k === 'Body')?.[1] ?? '', request.at.getTime());
     }
-    if ((settled && toFront.done && toSms.done) || Date.now() > deadline) break;
+    if ((toFront.done && toSms.done) || Date.now() > deadline) break;
     await sleep(50);
   }
-  await Promise.all(pending);
+  // Requests still unanswered at the deadline count as not converged; the curve stops here.
   const waitedUntil = Date.now();
   const smsToFront = toFront.summary(waitedUntil);
   const frontToSms = toSms.summary(waitedUntil);
