@@ -51,7 +51,7 @@ async function callerSession(url: string, msisdn: string, options: { dialAt: num
     if (!answered(first)) return false;
     for (const input of INPUTS) {
       if (session.ended) return false;
-      await sleep(scheduledAt - Date.now());
+      if (options.thinkMs > 0) await sleep(scheduledAt - Date.now());
       if (!answered(await session.send(input))) return false;
     }
     return true;
