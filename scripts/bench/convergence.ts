@@ -1,103 +1,162 @@
 /**
- * 2. Convergence latency at a fixed offered rate (open loop: sends go out on schedule
- * whether or not earlier ones have converged): SMS webhook → message in the simulated
- * Front's inbox, and Front `message` → SMS received by the simulated SignalWire, each
- * direction on its own, against `switchboard start` with its worker.
+ * 2. Convergence latency, open loop, as a curve: at each offered rate, both ways at once
+ * (`rate` SMS webhooks/s and `rate` Front `message` requests/s, sent on schedule whether or
+ * not earlier ones have converged) against `switchboard start` with its worker. SMS → Front:
+ * from the webhook's scheduled time to the message's import into the simulated Front inbox;
+ * Front → SMS: from the `message` request's scheduled time to SignalWire's API receiving the
+ * SMS. Counting from the schedule, not from when the request went out, keeps a late load
+ * generator from hiding queueing (coordinated omission).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID } from '../../src/demo/environment.ts';
+import { openLoop, percentiles, runCurve, type CurveStep, type Percentiles } from './curve.ts';
 import { CLIENTS, clientNumber } from './seed.ts';
-import { latency, round } from './stats.ts';
 import type { System } from './system.ts';
 
-export interface ConvergenceResult {
-  convergence_rate_per_s: number;
-  convergence_sms_to_front_p50_ms: number;
-  convergence_sms_to_front_p99_ms: number;
-  convergence_sms_to_front_max_ms: number;
+/** The issue's limit for a sustainable rate: p99 within 1 s both ways. */
+export const CONVERGENCE_LIMIT_MS = 1000;
+/** A step whose p99 passes this is clearly saturated: higher rates are not offered. */
+const SATURATED_MS = 5 * CONVERGENCE_LIMIT_MS;
+
+export interface Direction extends Percentiles {
+  sent: number;
   /** Requests the sender gave up on (timeout) or that were refused. */
-  convergence_sms_to_front_failed_requests: number;
-  convergence_front_to_sms_p50_ms: number;
-  convergence_front_to_sms_p99_ms: number;
-  convergence_front_to_sms_max_ms: number;
-  convergence_front_to_sms_failed_requests: number;
+  failed_requests: number;
+  /** Accepted but not converged when the step's wait ran out: counted in the percentiles with the time waited, so p99/max are then lower bounds. */
+  not_converged: number;
 }
 
-/**
- * Sends `count` messages at `rate` per second; `arrivals()` lists what has arrived as
- * [text, epoch ms]. Resolves with each converged message's latency once all accepted ones
- * arrived, and how many requests failed (timed out or refused).
- */
-async function offer(options: {
-  rate: number;
-  count: number;
-  send: (text: string) => Promise<number>;
-  arrivals: () => Iterable<[string, number]>;
-}): Promise<{ latencies: number[]; failed: number }> {
-  const sentAt = new Map<string, number>();
-  const sends: Promise<number>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < options.count; i++) {
-    const due = start + (i * 1000) / options.rate;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    const text = `bench ${i} ${Math.random().toString(36).slice(2)}`;
-    sentAt.set(text, Date.now());
-    // A provider gives up on a request after its timeout (SignalWire: 5 s): that is a failure to report, not to crash on.
-    sends.push(options.send(text).catch(() => 0));
+export interface ConvergenceStep extends CurveStep {
+  sms_to_front: Direction;
+  front_to_sms: Direction;
+  /** p99 of how late the generator sent a request after its scheduled time. */
+  send_lag_p99_ms: number;
+}
+
+export interface ConvergenceResult {
+  convergence_curve: Record<string, ConvergenceStep>;
+  convergence_max_rate_per_s: number;
+  convergence_curve_stopped?: string;
+  convergence_step_s: number;
+  /** The 200/s step under the keys earlier runs wrote. */
+  convergence_rate_per_s?: number;
+  convergence_sms_to_front_p50_ms?: number;
+  convergence_sms_to_front_p99_ms?: number;
+  convergence_sms_to_front_max_ms?: number;
+  convergence_sms_to_front_failed_requests?: number;
+  convergence_front_to_sms_p50_ms?: number;
+  convergence_front_to_sms_p99_ms?: number;
+  convergence_front_to_sms_max_ms?: number;
+  convergence_front_to_sms_failed_requests?: number;
+}
+
+/** One direction's messages: scheduled time by text, arrival time by text, failed requests. */
+class Flow {
+  readonly scheduled = new Map<string, number>();
+  readonly arrived = new Map<string, number>();
+  readonly failed = new Set<string>();
+  #inFlight = 0;
+
+  /** Starts a send (not awaited by the schedule); a failed or refused request is counted, not thrown. */
+  send(text: string, at: number, request: () => Promise<number>): void {
+    this.scheduled.set(text, at);
+    this.#inFlight++;
+    void request()
+      .then(
+        (status) => void (status >= 200 && status < 300 ? null : this.failed.add(text)),
+        // A provider gives up on a request after its timeout (SignalWire: 5 s): a failure to report.
+        () => void this.failed.add(text),
+      )
+      .finally(() => this.#inFlight--);
   }
-  const statuses = await Promise.all(sends);
-  const failed = statuses.filter((s) => s < 200 || s >= 300).length;
-  const deadline = Date.now() + 180_000;
-  // Messages whose request failed may still have been stored, and converge: they get 10 s more.
-  const grace = Date.now() + 10_000;
-  for (;;) {
+
+  arrive(text: string, at: number): void {
+    if (this.scheduled.has(text) && !this.arrived.has(text)) this.arrived.set(text, at);
+  }
+
+  /** Every request answered, and every accepted message arrived. */
+  get done(): boolean {
+    if (this.#inFlight > 0) return false;
+    for (const text of this.scheduled.keys()) if (!this.arrived.has(text) && !this.failed.has(text)) return false;
+    return true;
+  }
+
+  summary(waitedUntil: number): Direction {
     const latencies: number[] = [];
-    for (const [text, at] of options.arrivals()) {
-      const sent = sentAt.get(text);
-      if (sent !== undefined) latencies.push(at - sent);
+    let notConverged = 0;
+    for (const [text, at] of this.scheduled) {
+      const arrived = this.arrived.get(text);
+      if (arrived !== undefined) latencies.push(arrived - at);
+      // A refused request may never converge: it is reported as failed, not as slow.
+      else if (!this.failed.has(text)) {
+        notConverged++;
+        latencies.push(waitedUntil - at);
+      }
     }
-    if (latencies.length >= options.count || (latencies.length >= options.count - failed && Date.now() > grace)) return { latencies, failed };
-    if (Date.now() > deadline) throw new Error(`only ${latencies.length} of ${options.count} messages converged within 180 s of the last send`);
+    return { ...percentiles(latencies), sent: this.scheduled.size, failed_requests: this.failed.size, not_converged: notConverged };
+  }
+}
+
+async function step(system: System, rate: number, options: { durationS: number; waitS: number }): Promise<ConvergenceStep> {
+  const { signalwire, front } = system;
+  const toFront = new Flow();
+  const toSms = new Flow();
+  // Many clients, not one: a helpline's load comes from many conversations, each in order.
+  const lag = await openLoop(rate, Math.round(rate * options.durationS), (i, at) => {
+    const client = clientNumber(i, CLIENTS);
+    const tag = `${rate}/${i} ${Math.random().toString(36).slice(2)}`;
+    toFront.send(`in ${tag}`, at, async () => (await signalwire.receiveInbound({ from: client, to: DEMO_SUPPORT, body: `in ${tag}` }, system.signalwireHook)).status);
+    toSms.send(`out ${tag}`, at, async () => (await system.smsChannel.message({ id: `msg_${tag.replace(/\W/g, '_')}`, channelId: SMS_CHANNEL_ID, text: `out ${tag}`, to: [client] })).status);
+  });
+  const deadline = Date.now() + options.waitS * 1000;
+  let inboxSeen = 0;
+  let requestsSeen = 0;
+  for (;;) {
+    for (; inboxSeen < front.inbox.length; inboxSeen++) {
+      const message = front.inbox[inboxSeen]!;
+      toFront.arrive(message.body, message.at.getTime());
+    }
+    for (; requestsSeen < signalwire.requests.length; requestsSeen++) {
+      const request = signalwire.requests[requestsSeen]!;
+      if (request.method === 'POST') toSms.arrive(request.form.find(([k]) => k === 'Body')?.[1] ?? '', request.at.getTime());
+    }
+    if ((toFront.done && toSms.done) || Date.now() > deadline) break;
     await sleep(50);
   }
+  // Requests still unanswered at the deadline count as not converged; the curve stops here.
+  const waitedUntil = Date.now();
+  const smsToFront = toFront.summary(waitedUntil);
+  const frontToSms = toSms.summary(waitedUntil);
+  const p99 = Math.max(smsToFront.p99, frontToSms.p99);
+  const unconverged = smsToFront.not_converged + frontToSms.not_converged;
+  const saturated =
+    unconverged > 0 ? `${unconverged} messages not converged ${options.waitS} s after the last send` : p99 > SATURATED_MS ? `p99 ${p99} ms, past ${SATURATED_MS} ms` : null;
+  return { sms_to_front: smsToFront, front_to_sms: frontToSms, send_lag_p99_ms: lag, p99, saturated };
 }
 
-export async function measureConvergence(system: System, options: { rate: number; durationS: number }): Promise<ConvergenceResult> {
+export async function measureConvergence(system: System, options: { rates: number[]; durationS: number; waitS: number }): Promise<ConvergenceResult> {
   const server = await system.start();
   try {
-    const count = options.rate * options.durationS;
-    const { signalwire, front } = system;
-    // 200 messages a second come from many clients, not one: spread them over CLIENTS conversations.
-    let m = 0;
-    const smsToFront = await offer({
-      rate: options.rate,
-      count,
-      send: async (text) => (await signalwire.receiveInbound({ from: clientNumber(m++, CLIENTS), to: DEMO_SUPPORT, body: text }, system.signalwireHook)).status,
-      arrivals: () => front.inbox.map((m): [string, number] => [m.body, m.at.getTime()]),
-    });
-    let n = 0;
-    const frontToSms = await offer({
-      rate: options.rate,
-      count,
-      send: async (text) => (await system.smsChannel.message({ id: `msg_conv${n}`, channelId: SMS_CHANNEL_ID, text, to: [clientNumber(n++, CLIENTS)] })).status,
-      arrivals: () =>
-        signalwire.requests
-          .filter((r) => r.method === 'POST')
-          .map((r): [string, number] => [r.form.find(([k]) => k === 'Body')?.[1] ?? '', r.at.getTime()]),
-    });
-    const a = latency(smsToFront.latencies);
-    const b = latency(frontToSms.latencies);
+    // A fresh process's first messages pay for its warm-up (lazy imports, pools, JIT): not a rate's latency.
+    await step(system, 10, { durationS: 2, waitS: options.waitS });
+    const { curve, maxRate, stopped } = await runCurve(options.rates, CONVERGENCE_LIMIT_MS, (rate) => step(system, rate, options));
+    const at200 = curve['200'];
     return {
-      convergence_rate_per_s: options.rate,
-      convergence_sms_to_front_p50_ms: round(a.p50),
-      convergence_sms_to_front_p99_ms: round(a.p99),
-      convergence_sms_to_front_max_ms: round(a.max),
-      convergence_sms_to_front_failed_requests: smsToFront.failed,
-      convergence_front_to_sms_p50_ms: round(b.p50),
-      convergence_front_to_sms_p99_ms: round(b.p99),
-      convergence_front_to_sms_max_ms: round(b.max),
-      convergence_front_to_sms_failed_requests: frontToSms.failed,
+      convergence_curve: curve,
+      convergence_max_rate_per_s: maxRate,
+      ...(stopped ? { convergence_curve_stopped: stopped } : {}),
+      convergence_step_s: options.durationS,
+      ...(at200 && {
+        convergence_rate_per_s: 200,
+        convergence_sms_to_front_p50_ms: at200.sms_to_front.p50,
+        convergence_sms_to_front_p99_ms: at200.sms_to_front.p99,
+        convergence_sms_to_front_max_ms: at200.sms_to_front.max,
+        convergence_sms_to_front_failed_requests: at200.sms_to_front.failed_requests,
+        convergence_front_to_sms_p50_ms: at200.front_to_sms.p50,
+        convergence_front_to_sms_p99_ms: at200.front_to_sms.p99,
+        convergence_front_to_sms_max_ms: at200.front_to_sms.max,
+        convergence_front_to_sms_failed_requests: at200.front_to_sms.failed_requests,
+      }),
     };
   } finally {
     await server.stop();

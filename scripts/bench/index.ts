@@ -13,12 +13,13 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { acquireEmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
 import { createLogger } from '../../src/log.ts';
+import { measureCli } from './cli.ts';
 import { measureConvergence } from './convergence.ts';
-import { measureDrain } from './drain.ts';
+import { measureDrain, measureRateLimitedDrain } from './drain.ts';
 import { measureIngest } from './ingest.ts';
 import { measurePoll } from './poll.ts';
 import { measureScale } from './scale.ts';
-import { measureUssd } from './ussd.ts';
+import { measureUssd, measureUssdCurve } from './ussd.ts';
 import { killAll, ROOT } from './processes.ts';
 import { markdownTable, table } from './table.ts';
 import { createSystem, type System } from './system.ts';
@@ -35,13 +36,31 @@ interface Measurement {
   run(system: System, results: Results): Promise<object>;
 }
 
+const USSD_RATES = [25, 50, 100, 200];
+
 const measurements: Measurement[] = [
   { name: 'ingest', run: (system) => measureIngest(system, quick ? { durationS: 3, repetitions: 1, connections: 24 } : { durationS: 8, repetitions: 3, connections: 24 }) },
-  { name: 'convergence', run: (system) => measureConvergence(system, { rate: 200, durationS: quick ? 5 : 30 }) },
+  { name: 'convergence', run: (system) => measureConvergence(system, { rates: [50, 100, 200, 400], durationS: quick ? 4 : 15, waitS: quick ? 10 : 30 }) },
   { name: 'drain', run: (system) => measureDrain(system, { rows: quick ? 2_000 : 10_000 }) },
   { name: 'scale', run: (system) => measureScale(system, quick ? { small: 10_000, large: 100_000, repetitions: 3 } : { small: 10_000, large: 1_000_000, repetitions: 5 }) },
   { name: 'poll', run: (system) => measurePoll(system, { messages: quick ? 20_000 : 100_000 }) },
-  { name: 'ussd', run: (system) => measureUssd(system, { concurrency: 100, rounds: quick ? 1 : 3 }) },
+  {
+    name: 'ussd',
+    run: async (system) => {
+      const capacity = await measureUssd(system, { concurrency: 100, rounds: quick ? 1 : 3 });
+      const { curve, maxRate, stopped } = await measureUssdCurve(system, { rates: USSD_RATES, durationS: quick ? 4 : 15, worker: true });
+      return { ...capacity, ussd_curve: curve, ussd_max_rate_per_s: maxRate, ...(stopped ? { ussd_curve_stopped: stopped } : {}) };
+    },
+  },
+  {
+    name: 'ussd_worker',
+    run: async (system) => {
+      const { curve, maxRate, stopped } = await measureUssdCurve(system, { rates: USSD_RATES, durationS: quick ? 4 : 15, worker: 'separate' });
+      return { ussd_curve_separate_worker: curve, ussd_separate_worker_max_rate_per_s: maxRate, ...(stopped ? { ussd_curve_separate_worker_stopped: stopped } : {}) };
+    },
+  },
+  { name: 'drain_rate_limited', run: (system) => measureRateLimitedDrain(system, { rows: quick ? 100 : 600, perSecond: 20 }) },
+  { name: 'cli', run: (system) => measureCli(system, { runs: quick ? 3 : 7 }) },
 ];
 
 const embedded = process.env.DATABASE_URL ? null : await acquireEmbeddedPostgres({ dataDir: path.join(ROOT, '.switchboard/bench'), log });

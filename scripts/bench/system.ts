@@ -30,8 +30,12 @@ export interface System {
   signalwireHook: string;
   /** Front's side of the SMS channel; set by the first start(). */
   smsChannel: FrontChannelClient;
-  /** `switchboard start` (with its worker unless `worker: false`); the Front channels are authorised on the first start. */
-  start(options?: { worker?: boolean }): Promise<Child>;
+  /**
+   * `switchboard start` (with its worker in-process; none with `worker: false`; with
+   * `'separate'`, `start --no-worker` plus `switchboard worker`, as docs/operations.md
+   * recommends). The Front channels are authorised on the first start.
+   */
+  start(options?: { worker?: boolean | 'separate' }): Promise<Child>;
   /** Peak resident set of the running server process so far (VmHWM), in MB. */
   peakRssMb(): Promise<number>;
   stop(): Promise<void>;
@@ -71,6 +75,7 @@ export async function createSystem(options: { serverUrl: string; name: string; l
   const engine: Engine = { db: database.db, registry: defaultRegistry(), log: options.log, config };
   const integrations = await createDemoIntegrations(engine, config, signalwire);
   let server: Child | null = null;
+  let workerProcess: Child | null = null;
 
   const system: System = {
     engine,
@@ -85,7 +90,11 @@ export async function createSystem(options: { serverUrl: string; name: string; l
     smsChannel: undefined as unknown as FrontChannelClient,
     async start({ worker = true } = {}) {
       await system.stop();
-      server = startChild([...profiling, 'bin/switchboard.js', 'start', ...(worker ? [] : ['--no-worker'])], env);
+      if (worker === 'separate') {
+        workerProcess = startChild([...profiling, 'bin/switchboard.js', 'worker'], env);
+        await workerProcess.waitFor(/switchboard worker running/);
+      }
+      server = startChild([...profiling, 'bin/switchboard.js', 'start', ...(worker === true ? [] : ['--no-worker'])], env);
       await server.waitFor(/switchboard listening on/);
       system.smsChannel ??= (await connectFrontChannels(front, publicUrl, integrations)).sms;
       return server;
@@ -96,8 +105,9 @@ export async function createSystem(options: { serverUrl: string; name: string; l
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
     },
     async stop() {
-      await server?.stop();
+      await Promise.all([server?.stop(), workerProcess?.stop()]);
       server = null;
+      workerProcess = null;
     },
     async close() {
       await system.stop();

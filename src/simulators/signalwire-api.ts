@@ -1,7 +1,8 @@
 /**
  * HTTP side of the SignalWire simulator: the Compatibility API message routes (send, list,
  * fetch, media) under /api/laml/2010-04-01/Accounts/:projectId/, with or without `.json`,
- * behind Basic auth and the shared fault injector. Every request is recorded first.
+ * behind Basic auth and the shared fault injector (whose rate limit, when set, counts sends
+ * per From number or per project). Every request is recorded first.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -194,7 +195,12 @@ export function createApiHandler(
     const [collection, sid, sub, mediaSid, ...extra] = route.parts;
     if (collection !== 'Messages' || extra.length > 0) return notFound(res);
     if (!sid) {
-      if (method === 'POST') return create(res, form, route.projectId);
+      if (method === 'POST') {
+        const sender = form.find(([key]) => key === 'From')?.[1] ?? '';
+        const tooMany = errorBody(20429, 'Too Many Requests', 429, state.codesAsStrings);
+        if (await state.faults.limit({ sender, account: route.projectId }, req, res, tooMany)) return;
+        return create(res, form, route.projectId);
+      }
       if (method === 'GET') return list(res, url.searchParams, route.projectId);
       return fail(res, 405, 20004, 'Method not allowed');
     }

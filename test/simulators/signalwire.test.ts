@@ -406,3 +406,42 @@ describe('fault injection', () => {
     expect(sim.faults.injected).toMatchObject({ status: 2, reset: 1, timeout: 1 });
   });
 });
+
+describe('rate-limited mode', () => {
+  const from = (sender: string): [string, string][] => [['From', sender], ['To', '+15552223333'], ['Body', 'x']];
+
+  it('answers 429 with Retry-After beyond N sends a second per number, and sends again once the second has passed', async () => {
+    let now = 1_000_000;
+    sim.faults.now = () => now;
+    sim.faults.rateLimit = { perSecond: 2, per: 'sender' };
+    expect((await send(from('+15550001111'))).status).toBe(201);
+    now += 500;
+    expect((await send(from('+15550001111'))).status).toBe(201);
+    const limited = await send(from('+15550001111'));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(await limited.json()).toEqual(errorJson(20429, 'Too Many Requests', 429));
+    // Another number has its own allowance.
+    expect((await send(from('+15550004444'))).status).toBe(201);
+    // One second after the first send, its slot is free again; the second's is not.
+    now += 500;
+    expect((await send(from('+15550001111'))).status).toBe(201);
+    expect((await send(from('+15550001111'))).status).toBe(429);
+    expect(sim.sent().map((m) => m.from)).toEqual(['+15550001111', '+15550001111', '+15550004444', '+15550001111']);
+    expect(sim.faults.rateLimited).toEqual([1_000_500, 1_001_000]);
+  });
+
+  it('counts every number of the account together in per-account mode, and leaves reads alone', async () => {
+    sim.faults.now = () => 5_000;
+    sim.faults.rateLimit = { perSecond: 1, per: 'account' };
+    expect((await send(from('+15550001111'))).status).toBe(201);
+    expect((await send(from('+15550004444'))).status).toBe(429);
+    expect((await get(`${base()}/Messages.json`)).status).toBe(200);
+    expect(sim.sent()).toHaveLength(1);
+  });
+
+  it('limits nothing when no limit is set', async () => {
+    for (let i = 0; i < 5; i++) expect((await send(from('+15550001111'))).status).toBe(201);
+    expect(sim.faults.rateLimited).toEqual([]);
+  });
+});
