@@ -86,6 +86,20 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     expect(await messages.nth(1).innerText()).toContain(sid);
   });
 
+  it('a reply the carrier fails shows as failed, with its code, on the integration, the conversation list and the thread', async () => {
+    const sid = env.signalwire.sent().find((m) => m.to === CLIENT)!.sid;
+    await env.signalwire.setStatus(sid, 'undelivered', { errorCode: '30003', errorMessage: 'Unreachable destination handset' });
+    await go('/');
+    await expect.poll(() => page.getByTestId('integration-front_signalwire_message_channel_app_v1').innerText()).toContain('1× carrier undelivered: 30003');
+    await go('/conversations');
+    await page.getByTestId('conversations').locator('tr', { hasText: CLIENT }).getByText('1 failed').waitFor();
+    await page.getByRole('link', { name: CLIENT }).click();
+    const reply = page.getByTestId('thread').locator('li').nth(1);
+    await reply.locator('[data-state="carrier_failed"]').first().waitFor();
+    expect(await reply.innerText()).toMatch(/carrier failed[\s\S]*SMS undelivered[\s\S]*\n30003/);
+    expect(await reply.locator('.badge.good').count()).toBe(0);
+  });
+
   it('USSD: dial, walk the menus, and the typed message lands in Front', async () => {
     await go('/phone');
     await page.getByLabel('Phone number').fill(USSD_CLIENT);
