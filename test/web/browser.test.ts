@@ -11,7 +11,9 @@ import type { Browser, Page } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dropDatabase } from '../../src/db/databases.ts';
-import { startDemoEnvironment, type DemoEnvironment } from '../../src/demo/environment.ts';
+import { SMS_CHANNEL_ID, startDemoEnvironment, type DemoEnvironment } from '../../src/demo/environment.ts';
+import { enqueueBackfill } from '../../src/engine/backfill-queue.ts';
+import { updateIntegration } from '../../src/engine/integrations.ts';
 import { createLogger } from '../../src/log.ts';
 import { browserAvailable, CHROMIUM_PATH, launchChromium, matchScreenshot, SCREENSHOT_TOLERANCE } from '../helpers/browser.ts';
 
@@ -130,6 +132,30 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await go('/jobs');
     await page.getByTestId('backfills').waitFor();
     expect(await page.getByTestId('backfills').locator('tbody tr').count()).toBeGreaterThan(0);
+  });
+
+  it('long service names stay inside their card, badge included', async () => {
+    await go('/');
+    const card = page.getByTestId('integration-front_signalwire_message_channel_app_v1');
+    const [outer, badge] = await Promise.all([card.boundingBox(), card.locator('header .badge').boundingBox()]);
+    expect(badge!.x + badge!.width).toBeLessThanOrEqual(outer!.x + outer!.width);
+  });
+
+  // Last before the screenshots: the integrations baseline shows this failing state.
+  it("a rejected token shows once, as failing, with doctor's fix, on the integration that needs it", async () => {
+    await updateIntegration(env.engine.db, env.engine.registry, env.config, env.sw, { 'api-token': 'rejected-token' });
+    // A counsellor's reply makes the SMS channel send through SignalWire; a poll of SignalWire fails alike.
+    await env.smsChannel.message({ id: 'msg_after_token_change', channelId: SMS_CHANNEL_ID, text: 'Are you still there?', to: [CLIENT] });
+    await enqueueBackfill(env.engine.db, [{ integration_id: env.sw.id, incremental: true, recursive: false, trigger: 'cli' }]);
+    await go('/');
+    const sw = page.getByTestId('integration-signalwire_message_v1');
+    const channel = page.getByTestId('integration-front_signalwire_message_channel_app_v1');
+    await sw.locator('header [data-state="failed"]', { hasText: 'failing' }).waitFor();
+    await channel.getByText(`Passes wait for #${env.sw.id} to be fixed.`).waitFor();
+    expect(await sw.innerText()).toContain(`SB_ERR_PROVIDER_AUTH`);
+    expect(await sw.innerText()).toContain(`switchboard integrations update ${env.sw.id} --space <space> --project-id <id> --api-token <token>`);
+    expect(await page.getByText('failing', { exact: true }).count()).toBe(1);
+    expect(await page.getByText(/--api-token <token>/).count()).toBe(1);
   });
 
   it.each([

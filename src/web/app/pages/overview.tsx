@@ -16,7 +16,8 @@ interface IntegrationStatus {
   oldest_pending_seconds: number | null;
   failure_reasons: { reason: string; rows: number; last_at: string }[];
   last_backfill: { status: string; trigger: string; rows_processed: number; started_at: string; finished_at: string | null; error: string | null } | null;
-  error: { code: string; message: string; at: string } | null;
+  /** `shown_on`: the integration that needs the fix (this one, or the one it depends on). */
+  error: { code: string; message: string; at: string; fix: string | null; shown_on: number } | null;
 }
 
 interface Overview {
@@ -35,13 +36,15 @@ function Stat({ label, value, tone }: { label: string; value: ComponentChildren;
 
 function IntegrationCard({ integration: i }: { integration: IntegrationStatus }) {
   const pending = i.pending ?? 0;
+  // A failure caused by the integration this one depends on is shown there, once.
+  const failing = i.error !== null && i.error.shown_on === i.id;
   return (
     <section class="card" data-testid={`integration-${i.service}`}>
       <header>
         <h3>
           {i.service} <span class="muted">#{i.id}</span>
         </h3>
-        <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : 'setup needed'} />
+        {failing ? <Badge state="failed" label="failing" /> : <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : 'setup needed'} />}
       </header>
       <p class="muted small">
         <Id value={i.opaque_id} />
@@ -73,11 +76,12 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
           'never'
         )}
       </p>
-      {i.error && (
+      {i.error && failing && (
         <Note tone="bad">
-          {i.error.code}: {i.error.message} (<Ago at={i.error.at} />)
+          {i.error.code}: {i.error.message} (<Ago at={i.error.at} />){i.error.fix && <span class="fix">{i.error.fix}</span>}
         </Note>
       )}
+      {i.error && !failing && <Note>Passes wait for #{i.error.shown_on} to be fixed.</Note>}
     </section>
   );
 }
