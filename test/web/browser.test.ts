@@ -57,6 +57,21 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     expect(await page.locator('.card [data-state="ready"]').count()).toBe(4);
   });
 
+  it('a #token= link opened in a tab already on the sign-in page signs in', async () => {
+    const other = await browser.newContext();
+    try {
+      const tab = await other.newPage();
+      await tab.goto(env.publicUrl);
+      await tab.getByLabel('Admin token').waitFor();
+      // Only the hash changes: the browser does not load the page again.
+      await tab.goto(`${env.publicUrl}/#token=${encodeURIComponent(env.adminToken)}`);
+      await tab.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor({ timeout: 5_000 });
+      expect(tab.url()).not.toContain('token=');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('an SMS typed on the phone reaches the Front inbox; the reply comes back to the phone', async () => {
     await go('/phone');
     await page.getByLabel('SMS text').fill('Can someone talk to me tonight?');
