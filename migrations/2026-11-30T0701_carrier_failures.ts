@@ -1,7 +1,8 @@
 /**
  * A reply the carrier failed after SignalWire accepted it (status `failed`/`undelivered`)
  * reads as `carrier_failed` in `channel_messages`, with the carrier's code and message,
- * and is listed in `delivery_failures` beside the provider's refusals (`state` tells them apart).
+ * and is listed in `delivery_failures` beside the provider's refusals (`state` tells them apart);
+ * a counsellor's USSD reply has `entry` `ussd` instead of `ussd:?`.
  */
 import { sql, type Kysely } from 'kysely';
 import { channelMessagesView } from '../src/replicators/front-channel/channel-messages.ts';

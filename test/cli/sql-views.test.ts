@@ -111,6 +111,14 @@ describe('SQL views', () => {
     await sql`DELETE FROM front_signalwire_message_channel_app_v1 WHERE external_id IN ('msg3-c', 'swfail-SMc')`.execute(engine.db);
   });
 
+  it("a counsellor's USSD reply shows its channel as entry, not ussd:?", async () => {
+    const channel = await engine.db.selectFrom('service_integrations').select('id').where('service_name', '=', 'front_ussd_channel_app_v1').executeTakeFirstOrThrow();
+    await sql`INSERT INTO front_ussd_channel_app_v1 (integration_id, external_id, external_conversation_id, direction, body, delivery_status, data)
+        VALUES (${channel.id}, 'ussd-reply-c', ${C}, 'outbound', 'we are here', 'delivered', '{}')`.execute(engine.db);
+    expect(await query(`SELECT channel, entry FROM channel_messages WHERE conversation_id = '${C}'`)).toEqual([{ channel: 'ussd', entry: 'ussd' }]);
+    await sql`DELETE FROM front_ussd_channel_app_v1 WHERE external_id = 'ussd-reply-c'`.execute(engine.db);
+  });
+
   it("every example query in docs/sql.md runs", async () => {
     const examples = await docExamples();
     expect(examples.length).toBeGreaterThanOrEqual(5);

@@ -25,7 +25,8 @@ export const CHANNEL_VIEWS: readonly ChannelView[] = [
   {
     table: 'front_ussd_channel_app_v1',
     channel: 'ussd',
-    entry: `'ussd:' || COALESCE(r.turn->>'serviceCode', r.gateway, '?')`,
+    // A counsellor's reply came in through no service code: it shows its channel.
+    entry: `CASE WHEN r.pk IS NULL THEN 'ussd' ELSE 'ussd:' || COALESCE(r.turn->>'serviceCode', r.gateway, '?') END`,
     joins: 'LEFT JOIN ussd_request_v1 r ON r.pk = m.ussd_request_id',
     record: SMS_RECORD,
   },
