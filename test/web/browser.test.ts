@@ -55,6 +55,9 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor();
     expect(await page.locator('.card [data-state="ready"]').count()).toBe(4);
+    // Human names, with the service name beside them.
+    expect(await page.getByTestId('integration-front_signalwire_message_channel_app_v1').locator('h3').innerText()).toMatch(/^Front SMS channel #\d+\s+front_signalwire_message_channel_app_v1$/);
+    expect(await page.getByTestId('integration-front_ussd_channel_app_v1').locator('h3').innerText()).toContain('Front USSD channel');
   });
 
   it('a #token= link opened in a tab already on the sign-in page signs in', async () => {

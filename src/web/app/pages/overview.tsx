@@ -25,6 +25,14 @@ interface Overview {
   jobs: { queued: number; running: number; failed: number };
 }
 
+/** What an operator calls each service; the service name stays beside it, for the CLI. */
+const LABELS: Record<string, string> = {
+  signalwire_message_v1: 'SignalWire SMS',
+  front_signalwire_message_channel_app_v1: 'Front SMS channel',
+  front_ussd_channel_app_v1: 'Front USSD channel',
+  ussd_request_v1: 'USSD service',
+};
+
 function Stat({ label, value, tone }: { label: string; value: ComponentChildren; tone?: string }) {
   return (
     <div class={`stat ${tone ?? ''}`}>
@@ -42,7 +50,8 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
     <section class="card" data-testid={`integration-${i.service}`}>
       <header>
         <h3>
-          {i.service} <span class="muted">#{i.id}</span>
+          {LABELS[i.service] ?? i.service} <span class="muted">#{i.id}</span>
+          <code class="service small muted">{i.service}</code>
         </h3>
         {failing ? <Badge state="failed" label="failing" /> : <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : 'setup needed'} />}
       </header>
