@@ -79,7 +79,7 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
         {i.last_backfill ? (
           <>
             <Badge state={i.last_backfill.status} /> {i.last_backfill.trigger}, {i.last_backfill.rows_processed} rows, <Ago at={i.last_backfill.finished_at ?? i.last_backfill.started_at} />
-            {i.last_backfill.error ? <span class="bad"> — {i.last_backfill.error}</span> : null}
+            {i.last_backfill.error ? <span class="bad"> — <span data-dynamic class="dyn-text">{i.last_backfill.error}</span></span> : null}
           </>
         ) : (
           'never'
@@ -87,7 +87,7 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
       </p>
       {i.error && failing && (
         <Note tone="bad">
-          {i.error.code}: {i.error.message} (<Ago at={i.error.at} />){i.error.fix && <span class="fix">{i.error.fix}</span>}
+          {i.error.code}: <span data-dynamic class="dyn-text">{i.error.message}</span> (<Ago at={i.error.at} />){i.error.fix && <span class="fix">{i.error.fix}</span>}
         </Note>
       )}
       {i.error && !failing && <Note>Passes wait for #{i.error.shown_on} to be fixed.</Note>}
