@@ -1,14 +1,16 @@
 /**
  * Prometheus metrics (prom-client), served at GET /metrics. Counters and histograms are
- * updated where the work happens; the convergence gap (pending rows and the age of the
- * oldest, per integration) is read from the database at scrape time, at most every few
- * seconds (GAP_CACHE_MS), so frequent scrapes cannot load the database.
+ * updated where the work happens; the per-integration figures (pending rows and the age of
+ * the oldest, failed rows, whether the last pass ended in an error) are read from the
+ * database at scrape time, at most every few seconds (GAP_CACHE_MS), so frequent scrapes
+ * cannot load the database. Process metrics keep prom-client's standard names (no prefix),
+ * so stock Node.js dashboards work.
  * Labels carry service names, routes, gateways and outcomes — never ids of people.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const metrics = new Registry();
-collectDefaultMetrics({ register: metrics, prefix: 'switchboard_' });
+collectDefaultMetrics({ register: metrics });
 
 const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -64,45 +66,58 @@ export const webhookLogDropped = new Counter({
   registers: [metrics],
 });
 
-export interface PendingGap {
+/** One integration's figures; null where its replicator has no such rows (no `pendingWhere`, no `failedWhere`). */
+export interface IntegrationFigures {
   integrationId: number;
   service: string;
-  pending: number;
+  pending: number | null;
   oldestSeconds: number | null;
+  failed: number | null;
+  /** The last pass ended in an error still stored on the integration (`status` shows it). */
+  error: boolean;
 }
 
-/** How long a read of the convergence gap serves scrapes: each read queries every integration's table. */
+/** How long a read of the figures serves scrapes: each read queries every integration's table. */
 export const GAP_CACHE_MS = 5000;
 
-/** The convergence gap, read at scrape time by a function the server provides (at most every GAP_CACHE_MS). */
-export function registerPendingGauges(read: () => Promise<PendingGap[]>): void {
-  // Both gauges, and every scrape within GAP_CACHE_MS, share one read; a failed read is not kept.
-  let cached: { at: number; gaps: Promise<PendingGap[]> } | null = null;
-  const gaps = () => {
+const GAUGES: [name: string, help: string, pick: (f: IntegrationFigures) => number | null][] = [
+  ['switchboard_pending_rows', 'Rows waiting for delivery, per integration.', (f) => f.pending],
+  ['switchboard_oldest_pending_seconds', 'Age of the oldest row waiting for delivery, per integration (0 when none).', (f) => (f.pending === null ? null : (f.oldestSeconds ?? 0))],
+  ['switchboard_failed_rows', 'Rows given up with a reason (provider refusals, carrier failures), per integration.', (f) => f.failed],
+  ['switchboard_integration_error', '1 while the integration\'s last pass ended in an error (rejected credentials, unreachable provider), else 0.', (f) => (f.error ? 1 : 0)],
+];
+
+/** The per-integration figures, read at scrape time by a function the server provides (at most every GAP_CACHE_MS). */
+export function registerIntegrationGauges(read: () => Promise<IntegrationFigures[]>): void {
+  // Every gauge, and every scrape within GAP_CACHE_MS, shares one read; a failed read is not kept.
+  let cached: { at: number; figures: Promise<IntegrationFigures[]> } | null = null;
+  const figures = () => {
     if (!cached || Date.now() - cached.at > GAP_CACHE_MS) {
       const reading = read();
-      cached = { at: Date.now(), gaps: reading };
+      cached = { at: Date.now(), figures: reading };
       reading.catch(() => {
-        if (cached?.gaps === reading) cached = null;
+        if (cached?.figures === reading) cached = null;
       });
     }
-    return cached.gaps;
+    return cached.figures;
   };
-  const gauge = (name: string, help: string, pick: (gap: PendingGap) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['integration_id', 'service'] as const,
-      registers: [],
-      async collect() {
-        this.reset();
-        for (const gap of await gaps()) this.set({ integration_id: String(gap.integrationId), service: gap.service }, pick(gap));
-      },
-    });
-  // Re-registered per server (tests build several); the last one answers.
-  for (const name of ['switchboard_pending_rows', 'switchboard_oldest_pending_seconds']) metrics.removeSingleMetric(name);
-  metrics.registerMetric(gauge('switchboard_pending_rows', 'Rows waiting for delivery, per integration.', (g) => g.pending));
-  metrics.registerMetric(
-    gauge('switchboard_oldest_pending_seconds', 'Age of the oldest row waiting for delivery, per integration (0 when none).', (g) => g.oldestSeconds ?? 0),
-  );
+  for (const [name, help, pick] of GAUGES) {
+    // Re-registered per server (tests build several); the last one answers.
+    metrics.removeSingleMetric(name);
+    metrics.registerMetric(
+      new Gauge({
+        name,
+        help,
+        labelNames: ['integration_id', 'service'] as const,
+        registers: [],
+        async collect() {
+          this.reset();
+          for (const f of await figures()) {
+            const value = pick(f);
+            if (value !== null) this.set({ integration_id: String(f.integrationId), service: f.service }, value);
+          }
+        },
+      }),
+    );
+  }
 }

@@ -175,6 +175,8 @@ export interface Replicator {
   webhookUrl?(integration: ServiceIntegration, publicUrl: string): string;
   /** Extra routes (e.g. a provider's install endpoints), registered as an encapsulated Fastify plugin. */
   routes?: FastifyPluginAsync<{ engine: Engine }>;
+  /** What to do when this integration's provider rejects it or cannot be reached: `doctor`'s fix, also on the dashboard. */
+  providerFix?(integration: ServiceIntegration): string;
   /** `switchboard doctor`: check this integration (credentials against the provider, setup). */
   doctor?(integration: ServiceIntegration, ctx: { db: Kysely<Database>; config: Config }): Promise<Finding[]>;
   /**

@@ -40,6 +40,28 @@ async function failureReasons(db: Kysely<any>, replicator: Replicator, integrati
   return rows;
 }
 
+/**
+ * The integration's last error, where to show it and how to fix it. When the integration it
+ * depends on failed with the same code, the fault is there (a channel's send rejected with
+ * the provider integration's token): `shown_on` names that one, so the failure is shown once,
+ * on the card of the integration that needs the fix.
+ */
+async function lastError(db: Kysely<Database>, registry: Registry, integration: ServiceIntegration) {
+  if (!integration.last_error_code) return null;
+  const parent = integration.depends_on
+    ? await db.selectFrom('service_integrations').selectAll().where('id', '=', integration.depends_on).executeTakeFirst()
+    : undefined;
+  const shownOn = parent && parent.last_error_code === integration.last_error_code ? parent.id : integration.id;
+  const provider = integration.last_error_code.startsWith('SB_ERR_PROVIDER_') && registry.has(integration.service_name) ? registry.get(integration.service_name) : null;
+  return {
+    code: integration.last_error_code,
+    message: integration.last_error_message,
+    at: integration.last_error_at,
+    fix: provider?.providerFix?.(integration) ?? null,
+    shown_on: shownOn,
+  };
+}
+
 export async function integrationStatus(source: StatusSource, integration: ServiceIntegration, options: { reasons?: number } = {}) {
   const { db, registry, config } = source;
   const replicator = registry.has(integration.service_name) ? registry.get(integration.service_name) : null;
@@ -64,9 +86,7 @@ export async function integrationStatus(source: StatusSource, integration: Servi
     failure_reasons: replicator && options.reasons ? await failureReasons(db, replicator, integration.id, options.reasons) : [],
     last_backfilled_at: integration.last_backfilled_at,
     last_backfill: lastRun ?? null,
-    error: integration.last_error_code
-      ? { code: integration.last_error_code, message: integration.last_error_message, at: integration.last_error_at }
-      : null,
+    error: await lastError(db, registry, integration),
   };
 }
 

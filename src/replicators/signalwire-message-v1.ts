@@ -11,6 +11,7 @@
  * fields: api_url = space URL, backfill_key = project id, backfill_secret = API token,
  * webhook_secret = signing key.
  */
+import type { ServiceIntegration } from '../db/schema.ts';
 import { invalidPayload } from '../engine/errors.ts';
 import { defineReplicator, type RowInput, type WebhookRequest } from '../engine/replicator.ts';
 import {
@@ -119,6 +120,11 @@ function webhookRow(form: Record<string, string>): RowInput {
   };
 }
 
+/** doctor's and the dashboard's fix for rejected or unreachable credentials. */
+function credentialsFix(integration: ServiceIntegration): string {
+  return `fix with \`switchboard integrations update ${integration.id} --space <space> --project-id <id> --api-token <token>\``;
+}
+
 function formPairs(request: WebhookRequest): [string, string][] {
   return [...new URLSearchParams(request.rawBody.toString('utf8'))];
 }
@@ -203,6 +209,7 @@ export const signalwireMessageV1 = defineReplicator({
       },
     },
   ],
+  providerFix: credentialsFix,
   async doctor(integration) {
     try {
       await signalWireClient(integration).listMessages(null, { PageSize: '1' });
@@ -211,8 +218,7 @@ export const signalwireMessageV1 = defineReplicator({
         : { check: 'webhooks', status: 'warn' as const, detail: `no signing key: only polling works; set one with \`switchboard integrations update ${integration.id} --signing-key <PSK_...>\`` };
       return [{ check: 'credentials', status: 'ok', detail: `SignalWire accepted the project id and token (${integration.api_url})` }, webhooks];
     } catch (error) {
-      const fix = `fix with \`switchboard integrations update ${integration.id} --space <space> --project-id <id> --api-token <token>\``;
-      return [{ check: 'credentials', status: 'fail', detail: `${(error as Error).message}; ${fix}` }];
+      return [{ check: 'credentials', status: 'fail', detail: `${(error as Error).message}; ${credentialsFix(integration)}` }];
     }
   },
   webhookUrl: (integration, publicUrl) => `${publicUrl}/v1/service_integrations/${integration.opaque_id}`,

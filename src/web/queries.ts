@@ -23,7 +23,7 @@ export async function conversations(db: Kysely<Database>, filter: { unanswered?:
            (SELECT count(*)::int FROM channel_messages m
              WHERE m.conversation_id = c.conversation_id AND m.delivery_status = 'pending') AS pending,
            (SELECT count(*)::int FROM channel_messages m
-             WHERE m.conversation_id = c.conversation_id AND m.delivery_status = 'failed') AS failed
+             WHERE m.conversation_id = c.conversation_id AND m.delivery_status IN ('failed', 'carrier_failed')) AS failed
     FROM conversations c
     WHERE (${filter.unanswered ?? false} = false OR unanswered)
       AND (${filter.search ?? ''} = '' OR conversation_id LIKE '%' || ${filter.search ?? ''} || '%')

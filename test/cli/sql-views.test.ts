@@ -10,7 +10,9 @@ import { runReadOnlySql } from '../../src/cli/commands/sql.ts';
 import { dropDatabase } from '../../src/db/databases.ts';
 import { startDemoEnvironment } from '../../src/demo/environment.ts';
 import { playDemo } from '../../src/demo/script.ts';
+import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
+import { integrationStatus } from '../../src/engine/status.ts';
 import { createLogger } from '../../src/log.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -21,13 +23,17 @@ import { ROOT } from '../helpers/processes.ts';
 const database = useTestDatabase();
 const A = '+15550002222';
 const B = '+15550003333';
+const C = '+15550004444';
+let engine: ReturnType<typeof testEngine>;
+let sw: ServiceIntegration;
+let smsChannel: ServiceIntegration;
 
 beforeAll(async () => {
-  const engine = testEngine(database().db, {}, defaultRegistry());
+  engine = testEngine(database().db, {}, defaultRegistry());
   const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
     createIntegration(engine.db, engine.registry, engine.config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
-  const { integration: sw } = await create('signalwire_message_v1', { space: 'http://127.0.0.1:9', 'project-id': 'p', 'api-token': 't' });
-  const { integration: smsChannel } = await create('front_signalwire_message_channel_app_v1', { phone: '+15550001111' }, String(sw.id));
+  ({ integration: sw } = await create('signalwire_message_v1', { space: 'http://127.0.0.1:9', 'project-id': 'p', 'api-token': 't' }));
+  ({ integration: smsChannel } = await create('front_signalwire_message_channel_app_v1', { phone: '+15550001111' }, String(sw.id)));
   const { integration: ussdChannel } = await create('front_ussd_channel_app_v1', { phone: '+15550001111' }, String(sw.id));
   const { integration: ussd } = await create('ussd_request_v1', {});
   const { rows } = await sql<{ pk: number }>`
@@ -76,6 +82,41 @@ describe('SQL views', () => {
 
   it('delivery_failures lists what will not be retried, with the provider code', async () => {
     expect(await query('SELECT conversation_id, error_code FROM delivery_failures')).toEqual([{ conversation_id: B, error_code: '21717' }]);
+  });
+
+  it('a reply SignalWire accepted and the carrier failed reads as carrier_failed, with its code, and counts as failed', async () => {
+    await sql`INSERT INTO front_signalwire_message_channel_app_v1
+        (integration_id, external_id, external_conversation_id, direction, body, signalwire_sid, delivery_status, delivered_at, data) VALUES
+        (${smsChannel.id}, 'msg3-c', ${C}, 'outbound', 'are you safe?', 'SMc', 'delivered', now(), '{}'),
+        (${smsChannel.id}, 'swfail-SMc', ${C}, 'inbound', 'SMS failed to send', 'SMc', 'delivered', now(), '{"notice":"signalwire_failure"}')`.execute(engine.db);
+    await sql`INSERT INTO signalwire_message_v1 (integration_id, signalwire_id, direction, status, data) VALUES
+        (${sw.id}, 'SMc', 'outbound-api', 'undelivered', '{"error_code": 30003, "error_message": "Unreachable destination handset"}')`.execute(engine.db);
+
+    expect(await query(`SELECT delivery_status, delivery_error_code, transport_status FROM channel_messages WHERE conversation_id = '${C}'`)).toEqual([
+      { delivery_status: 'carrier_failed', delivery_error_code: '30003', transport_status: 'undelivered' },
+    ]);
+    expect(await query(`SELECT error_code, error_message, state FROM delivery_failures WHERE conversation_id = '${C}'`)).toEqual([
+      { error_code: '30003', error_message: 'Unreachable destination handset', state: 'carrier_failed' },
+    ]);
+    const status = await integrationStatus(engine, smsChannel, { reasons: 5 });
+    expect(status.failed).toBe(2);
+    expect(status.failure_reasons.map((r) => r.reason).sort()).toEqual([
+      '21717: From must belong to an active campaign.',
+      'carrier undelivered: 30003: Unreachable destination handset',
+    ]);
+    // A message the carrier delivered is not a failure.
+    await sql`UPDATE signalwire_message_v1 SET status = 'delivered' WHERE signalwire_id = 'SMc'`.execute(engine.db);
+    expect((await integrationStatus(engine, smsChannel)).failed).toBe(1);
+    // The other tests count conversations A and B only.
+    await sql`DELETE FROM front_signalwire_message_channel_app_v1 WHERE external_id IN ('msg3-c', 'swfail-SMc')`.execute(engine.db);
+  });
+
+  it("a counsellor's USSD reply shows its channel as entry, not ussd:?", async () => {
+    const channel = await engine.db.selectFrom('service_integrations').select('id').where('service_name', '=', 'front_ussd_channel_app_v1').executeTakeFirstOrThrow();
+    await sql`INSERT INTO front_ussd_channel_app_v1 (integration_id, external_id, external_conversation_id, direction, body, delivery_status, data)
+        VALUES (${channel.id}, 'ussd-reply-c', ${C}, 'outbound', 'we are here', 'delivered', '{}')`.execute(engine.db);
+    expect(await query(`SELECT channel, entry FROM channel_messages WHERE conversation_id = '${C}'`)).toEqual([{ channel: 'ussd', entry: 'ussd' }]);
+    await sql`DELETE FROM front_ussd_channel_app_v1 WHERE external_id = 'ussd-reply-c'`.execute(engine.db);
   });
 
   it("every example query in docs/sql.md runs", async () => {

@@ -37,8 +37,28 @@ describe('GET /metrics', () => {
     await waitFor(async () => value((text = await scrape()), `switchboard_pending_rows${labels}`) === 0, { intervalMs: 500, what: 'the gap to close' });
     expect(value(text, `switchboard_deliveries_total{service="${service}",outcome="delivered"}`)).toBeGreaterThanOrEqual(1);
     expect(value(text, `switchboard_backfill_pass_duration_seconds_count{service="${service}",status="succeeded"}`)).toBeGreaterThanOrEqual(1);
-    expect(text).toContain('switchboard_process_resident_memory_bytes');
+    expect(text).toContain('\nprocess_resident_memory_bytes ');
     // Labels name services and routes, never people.
     expect(text).not.toContain(CUSTOMER.slice(1));
+  });
+
+  it('process metrics under their standard names; failed rows and the error state per integration', async () => {
+    const sid = setup.signalwire.sent().find((m) => m.to === CUSTOMER)!.sid;
+    await setup.signalwire.setStatus(sid, 'undelivered', { errorCode: '30003', errorMessage: 'Unreachable destination handset' });
+    await setup.pass(setup.sw, { incremental: false });
+    await setup.cli('integrations', 'update', String(setup.sw.id), '--api-token', 'rejected-token');
+    await setup.pass(await setup.reload(setup.sw), { incremental: false }).catch(() => undefined);
+    expect((await setup.reload(setup.sw)).last_error_code).toBe('SB_ERR_PROVIDER_AUTH');
+
+    const channel = `{integration_id="${setup.channel.id}",service="front_signalwire_message_channel_app_v1"}`;
+    const sw = `{integration_id="${setup.sw.id}",service="signalwire_message_v1"}`;
+    let text = '';
+    await waitFor(async () => value((text = await scrape()), `switchboard_integration_error${sw}`) === 1, { intervalMs: 500, what: 'the error to show' });
+    expect(value(text, `switchboard_failed_rows${channel}`)).toBe(1);
+    expect(value(text, `switchboard_integration_error${channel}`)).toBe(0);
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect(text).not.toContain('switchboard_process_');
+    expect(text).not.toContain('switchboard_nodejs_');
   });
 });

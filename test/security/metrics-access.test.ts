@@ -74,7 +74,7 @@ describe('GET /metrics', () => {
     const child = spawnExampleCli(['start', '--no-worker'], { DATABASE_URL: database().url, PORT: String(port), SWITCHBOARD_METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn' });
     children.push(child);
     await untilAnswers(child, `http://127.0.0.1:${metricsPort}/metrics`, 60_000);
-    expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toContain('switchboard_process_resident_memory_bytes');
+    expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toContain('\nprocess_resident_memory_bytes ');
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
     expect(child.output()).toContain(`metrics on http://127.0.0.1:${metricsPort}/metrics`);

@@ -11,7 +11,9 @@ import type { Browser, Page } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dropDatabase } from '../../src/db/databases.ts';
-import { startDemoEnvironment, type DemoEnvironment } from '../../src/demo/environment.ts';
+import { SMS_CHANNEL_ID, startDemoEnvironment, type DemoEnvironment } from '../../src/demo/environment.ts';
+import { enqueueBackfill } from '../../src/engine/backfill-queue.ts';
+import { updateIntegration } from '../../src/engine/integrations.ts';
 import { createLogger } from '../../src/log.ts';
 import { browserAvailable, CHROMIUM_PATH, launchChromium, matchScreenshot, SCREENSHOT_TOLERANCE } from '../helpers/browser.ts';
 
@@ -53,6 +55,24 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor();
     expect(await page.locator('.card [data-state="ready"]').count()).toBe(4);
+    // Human names, with the service name beside them.
+    expect(await page.getByTestId('integration-front_signalwire_message_channel_app_v1').locator('h3').innerText()).toMatch(/^Front SMS channel #\d+\s+front_signalwire_message_channel_app_v1$/);
+    expect(await page.getByTestId('integration-front_ussd_channel_app_v1').locator('h3').innerText()).toContain('Front USSD channel');
+  });
+
+  it('a #token= link opened in a tab already on the sign-in page signs in', async () => {
+    const other = await browser.newContext();
+    try {
+      const tab = await other.newPage();
+      await tab.goto(env.publicUrl);
+      await tab.getByLabel('Admin token').waitFor();
+      // Only the hash changes: the browser does not load the page again.
+      await tab.goto(`${env.publicUrl}/#token=${encodeURIComponent(env.adminToken)}`);
+      await tab.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor({ timeout: 5_000 });
+      expect(tab.url()).not.toContain('token=');
+    } finally {
+      await other.close();
+    }
   });
 
   it('an SMS typed on the phone reaches the Front inbox; the reply comes back to the phone', async () => {
@@ -86,6 +106,20 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     expect(await messages.nth(1).innerText()).toContain(sid);
   });
 
+  it('a reply the carrier fails shows as failed, with its code, on the integration, the conversation list and the thread', async () => {
+    const sid = env.signalwire.sent().find((m) => m.to === CLIENT)!.sid;
+    await env.signalwire.setStatus(sid, 'undelivered', { errorCode: '30003', errorMessage: 'Unreachable destination handset' });
+    await go('/');
+    await expect.poll(() => page.getByTestId('integration-front_signalwire_message_channel_app_v1').innerText()).toContain('1× carrier undelivered: 30003');
+    await go('/conversations');
+    await page.getByTestId('conversations').locator('tr', { hasText: CLIENT }).getByText('1 failed').waitFor();
+    await page.getByRole('link', { name: CLIENT }).click();
+    const reply = page.getByTestId('thread').locator('li').nth(1);
+    await reply.locator('[data-state="carrier_failed"]').first().waitFor();
+    expect(await reply.innerText()).toMatch(/carrier failed[\s\S]*SMS undelivered[\s\S]*\n30003/);
+    expect(await reply.locator('.badge.good').count()).toBe(0);
+  });
+
   it('USSD: dial, walk the menus, and the typed message lands in Front', async () => {
     await go('/phone');
     await page.getByLabel('Phone number').fill(USSD_CLIENT);
@@ -116,6 +150,30 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await go('/jobs');
     await page.getByTestId('backfills').waitFor();
     expect(await page.getByTestId('backfills').locator('tbody tr').count()).toBeGreaterThan(0);
+  });
+
+  it('long service names stay inside their card, badge included', async () => {
+    await go('/');
+    const card = page.getByTestId('integration-front_signalwire_message_channel_app_v1');
+    const [outer, badge] = await Promise.all([card.boundingBox(), card.locator('header .badge').boundingBox()]);
+    expect(badge!.x + badge!.width).toBeLessThanOrEqual(outer!.x + outer!.width);
+  });
+
+  // Last before the screenshots: the integrations baseline shows this failing state.
+  it("a rejected token shows once, as failing, with doctor's fix, on the integration that needs it", async () => {
+    await updateIntegration(env.engine.db, env.engine.registry, env.config, env.sw, { 'api-token': 'rejected-token' });
+    // A counsellor's reply makes the SMS channel send through SignalWire; a poll of SignalWire fails alike.
+    await env.smsChannel.message({ id: 'msg_after_token_change', channelId: SMS_CHANNEL_ID, text: 'Are you still there?', to: [CLIENT] });
+    await enqueueBackfill(env.engine.db, [{ integration_id: env.sw.id, incremental: true, recursive: false, trigger: 'cli' }]);
+    await go('/');
+    const sw = page.getByTestId('integration-signalwire_message_v1');
+    const channel = page.getByTestId('integration-front_signalwire_message_channel_app_v1');
+    await sw.locator('header [data-state="failed"]', { hasText: 'failing' }).waitFor();
+    await channel.getByText(`Passes wait for #${env.sw.id} to be fixed.`).waitFor();
+    expect(await sw.innerText()).toContain(`SB_ERR_PROVIDER_AUTH`);
+    expect(await sw.innerText()).toContain(`switchboard integrations update ${env.sw.id} --space <space> --project-id <id> --api-token <token>`);
+    expect(await page.getByText('failing', { exact: true }).count()).toBe(1);
+    expect(await page.getByText(/--api-token <token>/).count()).toBe(1);
   });
 
   it.each([

@@ -6,6 +6,7 @@
  * dependency hook and setup text.
  */
 import type { ColumnSpec, Finding, Replicator } from '../../engine/replicator.ts';
+import { channelFailures } from './carrier.ts';
 import { channelRoutes } from './channel-route.ts';
 import { deliverPending, type ChannelSpec } from './deliver.ts';
 import { channelFields } from './fields.ts';
@@ -73,8 +74,8 @@ export function frontChannel(options: {
     // pass for those, its "hot loop").
     updateWhere: `existing.delivery_status = 'pending' AND existing.data IS DISTINCT FROM excluded.data`,
     pendingWhere: `delivery_status = 'pending'`,
-    failedWhere: `delivery_status = 'failed'`,
-    failedReason: `concat_ws(': ', delivery_error_code, delivery_error_message)`,
+    // Refused by the provider, or accepted and then failed by the carrier (carrier.ts).
+    ...channelFailures(transport.record, options.name),
     dependsOn: transport.dependsOn,
     issuesApiKey: true,
     backfillOnChange: true,

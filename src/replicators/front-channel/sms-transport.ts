@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { parseSignalWireDate, signalWireClient } from '../../providers/signalwire/client.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
+import { SMS_RECORD } from './carrier.ts';
 import type { ChannelRow, Delivery } from './deliver.ts';
 import { frontAttachmentUrls } from './front-media.ts';
 import { claimFromImport, isKnownMessage } from './own-sends.ts';
@@ -24,6 +25,7 @@ export function allowedRecipient(recipient: string, patterns: readonly string[])
 export const smsTransport: Transport = {
   dependsOn: SIGNALWIRE_MESSAGE,
   counterpartColumn: 'signalwire_sid',
+  record: SMS_RECORD,
   sendKey: (row) => `fsmca-fims-${row.external_id}`,
 
   async refusal({ ctx }, row) {

@@ -7,6 +7,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
+import type { CarrierRecord } from './carrier.ts';
 import type { ChannelRow, Delivery } from './deliver.ts';
 
 /** Why a reply is not sent: `marker` goes in the counterpart column, `message` on the row. */
@@ -20,6 +21,8 @@ export interface Transport {
   dependsOn: string;
   /** The channel table's column for the provider's id of a message: the counterpart of front_message_id. */
   counterpartColumn: string;
+  /** The provider's later word on a sent message (a carrier failure), in SQL. */
+  record: CarrierRecord;
   /** The once-ever key a row's send goes under. */
   sendKey(row: ChannelRow): string;
   /** What the provider must not be asked to send (outside an allowlist, a closed window), or null. */

@@ -7,11 +7,13 @@ import { useEffect, useState } from 'preact/hooks';
 
 const STORAGE_KEY = 'switchboard.adminToken';
 
-export function takeTokenFromLink(): void {
+/** Whether the address held a `#token=` (now stored and wiped). */
+export function takeTokenFromLink(): boolean {
   const match = /[#&]token=([^&]+)/.exec(location.hash);
-  if (!match) return;
+  if (!match) return false;
   localStorage.setItem(STORAGE_KEY, decodeURIComponent(match[1]!));
   history.replaceState(null, '', `${location.pathname}#/`);
+  return true;
 }
 
 export const getToken = () => localStorage.getItem(STORAGE_KEY);

@@ -9,13 +9,14 @@ const TONES: Record<string, string> = {
   queued: 'wait',
   running: 'wait',
   failed: 'bad',
+  carrier_failed: 'bad',
   skipped: 'muted',
 };
 
 export function Badge({ state, label }: { state: string; label?: string }) {
   return (
     <span class={`badge ${TONES[state] ?? 'muted'}`} data-state={state}>
-      {label ?? state}
+      {label ?? state.replaceAll('_', ' ')}
     </span>
   );
 }

@@ -97,7 +97,16 @@ function App() {
       });
   useEffect(() => {
     void check();
-    return onUnauthorized(() => setSession(null));
+    // A `#token=` link opened in a tab already showing the page (on the sign-in form) changes only the hash.
+    const signInFromLink = () => {
+      if (takeTokenFromLink()) void check();
+    };
+    addEventListener('hashchange', signInFromLink);
+    const stop = onUnauthorized(() => setSession(null));
+    return () => {
+      removeEventListener('hashchange', signInFromLink);
+      stop();
+    };
   }, []);
   if (session === undefined) return <Note>Loading…</Note>;
   if (session === null) return <SignIn onSignedIn={() => void check()} problem={problem} />;

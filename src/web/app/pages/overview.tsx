@@ -16,13 +16,23 @@ interface IntegrationStatus {
   oldest_pending_seconds: number | null;
   failure_reasons: { reason: string; rows: number; last_at: string }[];
   last_backfill: { status: string; trigger: string; rows_processed: number; started_at: string; finished_at: string | null; error: string | null } | null;
-  error: { code: string; message: string; at: string } | null;
+  /** `shown_on`: the integration that needs the fix (this one, or the one it depends on). */
+  error: { code: string; message: string; at: string; fix: string | null; shown_on: number } | null;
 }
 
 interface Overview {
   integrations: IntegrationStatus[];
   jobs: { queued: number; running: number; failed: number };
 }
+
+/** What an operator calls each service; the service name stays beside it, for the CLI. */
+const LABELS: Record<string, string> = {
+  signalwire_message_v1: 'SignalWire SMS',
+  front_signalwire_message_channel_app_v1: 'Front SMS channel',
+  front_ussd_channel_app_v1: 'Front USSD channel',
+  ussd_request_v1: 'USSD service',
+  whatsapp_message_v1: 'WhatsApp',
+};
 
 function Stat({ label, value, tone }: { label: string; value: ComponentChildren; tone?: string }) {
   return (
@@ -35,13 +45,16 @@ function Stat({ label, value, tone }: { label: string; value: ComponentChildren;
 
 function IntegrationCard({ integration: i }: { integration: IntegrationStatus }) {
   const pending = i.pending ?? 0;
+  // A failure caused by the integration this one depends on is shown there, once.
+  const failing = i.error !== null && i.error.shown_on === i.id;
   return (
     <section class="card" data-testid={`integration-${i.service}`}>
       <header>
         <h3>
-          {i.service} <span class="muted">#{i.id}</span>
+          {LABELS[i.service] ?? i.service} <span class="muted">#{i.id}</span>
+          <code class="service small muted">{i.service}</code>
         </h3>
-        <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : (i.setup.state ?? 'setup needed')} />
+        {failing ? <Badge state="failed" label="failing" /> : <Badge state={i.setup.ready ? 'ready' : 'failed'} label={i.setup.ready ? 'ready' : (i.setup.state ?? 'setup needed')} />}
       </header>
       <p class="muted small">
         <Id value={i.opaque_id} />
@@ -67,17 +80,18 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
         {i.last_backfill ? (
           <>
             <Badge state={i.last_backfill.status} /> {i.last_backfill.trigger}, {i.last_backfill.rows_processed} rows, <Ago at={i.last_backfill.finished_at ?? i.last_backfill.started_at} />
-            {i.last_backfill.error ? <span class="bad"> — {i.last_backfill.error}</span> : null}
+            {i.last_backfill.error ? <span class="bad"> — <span data-dynamic class="dyn-text">{i.last_backfill.error}</span></span> : null}
           </>
         ) : (
           'never'
         )}
       </p>
-      {i.error && (
+      {i.error && failing && (
         <Note tone="bad">
-          {i.error.code}: {i.error.message} (<Ago at={i.error.at} />)
+          {i.error.code}: <span data-dynamic class="dyn-text">{i.error.message}</span> (<Ago at={i.error.at} />){i.error.fix && <span class="fix">{i.error.fix}</span>}
         </Note>
       )}
+      {i.error && !failing && <Note>Passes wait for #{i.error.shown_on} to be fixed.</Note>}
     </section>
   );
 }
