@@ -34,6 +34,19 @@ export function toE164(value: string | null | undefined, region: string): string
   return 'e164' in parsed ? parsed.e164 : null;
 }
 
+/**
+ * A caller's number as a USSD gateway sends it: usually the whole international number,
+ * often without its '+'. A national reading valid in the region wins; otherwise digits long
+ * enough to carry a country code are read as international (a caller from another country,
+ * or a test range that is possible but not assigned).
+ */
+export function msisdnToE164(value: string | null | undefined, region: string): string | null {
+  const national = toE164(value, region);
+  if (national) return national;
+  const digits = (value ?? '').trim();
+  return /^[1-9]\d{9,14}$/.test(digits) ? toE164(`+${digits}`, region) : null;
+}
+
 /** For CLI flags: the E.164 form, or an error saying what was wrong. */
 export function parsePhoneFlag(value: string, region: string): string {
   const parsed = parsePhone(value, region);

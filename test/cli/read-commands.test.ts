@@ -72,6 +72,9 @@ describe('read commands and the data directory', () => {
     expect(doctor.json().findings).toEqual([
       expect.objectContaining({ check: 'database', status: 'ok' }),
       expect.objectContaining({ check: 'migrations', status: 'fail', detail: expect.stringMatching(/^0 of \d+ applied: run `npx switchboard migrate`/) }),
+      expect.objectContaining({ check: 'metrics' }),
+      // Not migrated, so not revoked either: doctor says so.
+      expect.objectContaining({ check: 'advisory locks', status: 'warn' }),
       expect.objectContaining({ check: 'PUBLIC_URL' }),
     ]);
 

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { testCaller } from '../../src/cli/commands/ussd.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
-import { toE164 } from '../../src/providers/phone.ts';
+import { msisdnToE164 } from '../../src/providers/phone.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
@@ -124,7 +124,7 @@ describe('the default test caller', () => {
     for (const region of ['GH', 'TZ', 'KE', 'UG', 'ZA']) {
       const number = testCaller(region);
       expect(number).toMatch(/^\+\d+$/);
-      expect(toE164(number.slice(1), region)).toBe(number);
+      expect(msisdnToE164(number.slice(1), region)).toBe(number);
     }
     expect(() => testCaller('XX')).toThrow(/--msisdn/);
   });

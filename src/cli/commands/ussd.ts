@@ -10,9 +10,9 @@ import { sql } from 'kysely';
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { findIntegration } from '../../engine/integrations.ts';
-import { parsePhoneFlag, toE164 } from '../../providers/phone.ts';
+import { msisdnToE164, parsePhoneFlag } from '../../providers/phone.ts';
 import { ussdRequestV1 } from '../../replicators/ussd-request-v1/index.ts';
-import { dial, type UssdHop, type UssdSession } from '../../simulators/ussd.ts';
+import type { UssdHop, UssdSession } from '../../simulators/ussd.ts';
 import { GATEWAYS, type GatewayName } from '../../ussd/types.ts';
 import { config, withRuntime, writeLine, type CliContext } from '../context.ts';
 
@@ -37,7 +37,7 @@ export function testCaller(region: string): string {
       for (const lead of '123456789') {
         const candidate = `+${code}${lead}${'0'.repeat(length - 1)}`;
         const parsed = parsePhoneNumberFromString(candidate);
-        if (parsed?.isPossible() && !parsed.isValid() && toE164(candidate.slice(1), region) === candidate) return candidate;
+        if (parsed?.isPossible() && !parsed.isValid() && msisdnToE164(candidate.slice(1), region) === candidate) return candidate;
       }
     }
   }
@@ -122,6 +122,8 @@ export function registerUssd(program: Command, ctx: CliContext): void {
       const url = `${base}/v1/ussd/${gateway}/${integration.opaque_id}`;
       writeLine(ctx, `[${gateway} → ${base}, caller ${msisdn}; a line per keypress, end of input hangs up]`);
       try {
+        // The gateway requests come from the USSD simulator, loaded only here: --help stays light.
+        const { dial } = await import('../../simulators/ussd.ts');
         const { session, first } = await dial(url, { gateway, msisdn, serviceCode: options.serviceCode ?? pinned(settings.service_code), userId: pinned(settings.gateway_user_id) });
         await play(ctx, session, first, base);
       } catch (error) {

@@ -5,7 +5,7 @@
  * URL here (docs/ussd-gateways.md, "Africa's Talking").
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -34,7 +34,7 @@ export const africastalkingAdapter: GatewayAdapter = {
     const raw = formOf(request);
     const { sessionId, phoneNumber, text, status } = raw;
     if (!sessionId) throw invalidPayload("Africa's Talking request without sessionId");
-    const msisdn = toE164(phoneNumber, region);
+    const msisdn = msisdnToE164(phoneNumber, region);
     if (!msisdn) throw invalidPayload(`Africa's Talking phoneNumber is not a phone number (region ${region})`);
     const common = { gateway: 'africastalking', sessionId, msisdn, network: raw.networkCode || null, serviceCode: raw.serviceCode || null, raw } as const;
 

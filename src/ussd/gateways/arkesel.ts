@@ -4,7 +4,7 @@
  * `message` and `continueSession` (true = continue) (docs/ussd-gateways.md, "Arkesel").
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, UssdTurn } from '../types.ts';
 import { jsonObject, flagOf, latestInputTurn, optionalText } from './fields.ts';
 
@@ -24,7 +24,7 @@ export const arkeselAdapter: GatewayAdapter = {
     if (typeof raw.msisdn !== 'string') throw invalidPayload('Arkesel request without msisdn');
     if (initial === null) throw invalidPayload('Arkesel newSession must be true or false');
     if (typeof userData !== 'string') throw invalidPayload('Arkesel userData must be a string');
-    const msisdn = toE164(raw.msisdn, region);
+    const msisdn = msisdnToE164(raw.msisdn, region);
     if (!msisdn) throw invalidPayload(`Arkesel msisdn is not a phone number (region ${region})`);
     return latestInputTurn({ gateway: 'arkesel', sessionId, msisdn, network: optionalText(raw.network), initial, input: userData, raw });
   },

@@ -6,7 +6,7 @@
  * request: <screen>}`. Sources and what is unconfirmed: docs/guides/ussd-helpline.md.
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, TurnKind, UssdTurn } from '../types.ts';
 import { isObject, jsonObject, optionalText } from './fields.ts';
 
@@ -16,10 +16,6 @@ const KINDS = new Map<string, TurnKind>([
   ['terminate', 'release'],
 ]);
 
-/** Beem sends international digits without '+'; a number that is not one is read in the integration's region. */
-function msisdnOf(value: string, region: string): string | null {
-  return (/^[1-9]\d{9,14}$/.test(value) ? toE164(`+${value}`, region) : null) ?? toE164(value, region);
-}
 
 export const beemAdapter: GatewayAdapter = {
   name: 'beem',
@@ -41,7 +37,7 @@ export const beemAdapter: GatewayAdapter = {
     const response = payload.response ?? '';
     if (typeof response !== 'string' && typeof response !== 'number') throw invalidPayload('Beem payload.response must be a string or a number');
     const answer = String(response);
-    const msisdn = msisdnOf(given, region);
+    const msisdn = msisdnToE164(given, region);
     if (!msisdn) throw invalidPayload(`Beem msisdn is not a phone number (region ${region})`);
     const input = kind === 'continue' ? answer : '';
     return {

@@ -5,7 +5,7 @@
  * (end) with `Message`, echoing SessionId and ClientState (docs/ussd-gateways.md, "Hubtel").
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, GatewayName, TurnKind, UssdTurn } from '../types.ts';
 import { jsonObject, optionalText } from './fields.ts';
 
@@ -40,7 +40,7 @@ export function hubtelStyleTurn(raw: Record<string, unknown>, region: string, ga
   const sequence = sequenceOf(raw.Sequence);
   // Hubtel's documentation does not say Release and Timeout carry a Sequence; the hops that run the flow must.
   if (sequenced && sequence === null && (kind === 'initial' || kind === 'continue')) throw invalidPayload(`${label} Sequence must be a positive integer`);
-  const msisdn = toE164(Mobile, region);
+  const msisdn = msisdnToE164(Mobile, region);
   if (!msisdn) throw invalidPayload(`${label} Mobile is not a phone number (region ${region})`);
   // On initiation Message is the dialled string; Release and Timeout carry no answer.
   const input = kind === 'continue' ? message : '';

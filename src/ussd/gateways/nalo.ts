@@ -5,7 +5,7 @@
  * the integrator's constant id (docs/ussd-gateways.md, "Nalo").
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, UssdTurn } from '../types.ts';
 import { jsonObject, flagOf, latestInputTurn, optionalText } from './fields.ts';
 
@@ -25,7 +25,7 @@ export const naloAdapter: GatewayAdapter = {
     if (typeof MSISDN !== 'string') throw invalidPayload('Nalo request without MSISDN');
     if (initial === null) throw invalidPayload('Nalo MSGTYPE must be true or false');
     if (typeof userData !== 'string') throw invalidPayload('Nalo USERDATA must be a string');
-    const msisdn = toE164(MSISDN, region);
+    const msisdn = msisdnToE164(MSISDN, region);
     if (!msisdn) throw invalidPayload(`Nalo MSISDN is not a phone number (region ${region})`);
     const sessionSuffix = optionalText(raw.SESSIONID);
     // Keyed on the caller (plus SESSIONID when sent), never on USERID, which is the integrator's.

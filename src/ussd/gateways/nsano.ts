@@ -5,7 +5,7 @@
  * three implementations agree on (docs/ussd-gateways.md, "Nsano").
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, GatewayHttpRequest, UssdTurn } from '../types.ts';
 import { isObject, jsonObject, latestInputTurn, optionalText } from './fields.ts';
 
@@ -30,7 +30,7 @@ export const nsanoAdapter: GatewayAdapter = {
     if (!sessionId) throw invalidPayload('Nsano request without UserSessionID');
     if (typeof raw.msisdn !== 'string') throw invalidPayload('Nsano request without msisdn');
     if (typeof msg !== 'string') throw invalidPayload('Nsano msg must be a string');
-    const msisdn = toE164(raw.msisdn, region);
+    const msisdn = msisdnToE164(raw.msisdn, region);
     if (!msisdn) throw invalidPayload(`Nsano msisdn is not a phone number (region ${region})`);
     const initial = DIAL_STRING.test(msg);
     return latestInputTurn({ gateway: 'nsano', sessionId, msisdn, network: optionalText(raw.network), initial, input: msg, raw });

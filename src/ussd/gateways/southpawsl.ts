@@ -6,7 +6,7 @@
  * found; see docs/guides/ussd-helpline.md.
  */
 import { invalidPayload } from '../../engine/errors.ts';
-import { toE164 } from '../../providers/phone.ts';
+import { msisdnToE164 } from '../../providers/phone.ts';
 import type { GatewayAdapter, UssdTurn } from '../types.ts';
 import { jsonObject, latestInputTurn, optionalText } from './fields.ts';
 
@@ -23,7 +23,7 @@ export const southpawslAdapter: GatewayAdapter = {
     if (typeof raw.msisdn !== 'string') throw invalidPayload('Southpawsl request without msisdn');
     if (typeof raw.ussdString !== 'string' || !raw.ussdString) throw invalidPayload('Southpawsl request without ussdString');
     if (typeof option !== 'string') throw invalidPayload('Southpawsl inputOption must be a string');
-    const msisdn = toE164(raw.msisdn, region);
+    const msisdn = msisdnToE164(raw.msisdn, region);
     if (!msisdn) throw invalidPayload(`Southpawsl msisdn is not a phone number (region ${region})`);
     // No new-session flag: the dial is the request whose option is the dialled code itself.
     const turn = latestInputTurn({ gateway: 'southpawsl', sessionId, msisdn, network: optionalText(raw.network), initial: option === raw.ussdString, input: option, raw });
