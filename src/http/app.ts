@@ -80,6 +80,17 @@ export async function buildApp({ engine, config, demoRoutes }: AppOptions): Prom
   });
   // A client may hold only so many sockets; Node closes connections past the cap at once.
   app.server.maxConnections = engine.config.maxConnections;
+  // On close, Fastify ends idle keep-alive connections once; a request still in flight then
+  // leaves its connection open for the whole keep-alive timeout (72 s), holding up shutdown.
+  // From close on, every response closes its connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   // Node enforces requestTimeout only every 30 s and a body trickled in can outlast it: cut
   // a body still arriving after the deadline, answering 408 and closing the connection.
   app.addHook('onRequest', async (request, reply) => {
