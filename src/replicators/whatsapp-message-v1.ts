@@ -82,6 +82,8 @@ function inboundRow(message: unknown, value: Record<string, unknown>, metadata: 
       timestamp: fromUnix(text(message, 'timestamp', UNIX_SECONDS, 'message', false)),
       error_code: null,
       error_title: null,
+      // No flow yet: every inbound message is for the Front channel (migration 0801).
+      routed_to: 'front',
     },
     data: { message, contact: contacts.find((c) => c.wa_id === from) ?? contacts[0] ?? null, metadata },
   };
@@ -165,6 +167,8 @@ export const whatsappMessageV1 = defineReplicator({
     // A failure's code and title stay when a later receipt proves delivery after all.
     { name: 'error_code', type: 'integer', onUpdate: 'coalesce' },
     { name: 'error_title', type: 'text', onUpdate: 'coalesce' },
+    // 'front' | 'flow' | NULL (undecided): set once, never cleared by a later receipt.
+    { name: 'routed_to', type: 'text', onUpdate: 'coalesce' },
   ],
   updateWhere: `${rank('excluded.status')} > ${rank('existing.status')}`,
   dataOnUpdate: {

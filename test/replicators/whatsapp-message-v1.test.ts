@@ -98,8 +98,8 @@ describe('signed webhooks', () => {
     const list = await sim.receiveInbound({ from: '254711000002', type: 'interactive', fields: { interactive: { type: 'list_reply', list_reply: { id: 'r1', title: 'Row' } } } }, created.webhook_url);
     sent.push(list.message);
     const stored = await rows();
-    expect(stored.map((r) => [r.wamid, r.direction, r.from, r.to, r.type, r.status])).toEqual(
-      sent.map((m) => [m.id, 'inbound', m.from, sim.displayPhoneNumber, m.type, 'received']),
+    expect(stored.map((r) => [r.wamid, r.direction, r.from, r.to, r.type, r.status, r.routed_to])).toEqual(
+      sent.map((m) => [m.id, 'inbound', m.from, sim.displayPhoneNumber, m.type, 'received', 'front']),
     );
     expect(stored.map((r) => r.data.message)).toEqual(sent);
     expect(stored[0]!.timestamp).toEqual(new Date(Number(sent[0]!.timestamp) * 1000));
@@ -158,7 +158,7 @@ describe('status receipts', () => {
     const post = (...statuses: unknown[]) => sim.postWebhook(created.webhook_url, JSON.stringify(sim.envelope({ statuses })));
 
     expect((await post(status('delivered', { biz_opaque_callback_data: 'row-1' }))).status).toBe(200);
-    expect(await rows()).toMatchObject([{ wamid, direction: 'outbound', to: '254711000001', from: sim.displayPhoneNumber, status: 'delivered' }]);
+    expect(await rows()).toMatchObject([{ wamid, direction: 'outbound', to: '254711000001', from: sim.displayPhoneNumber, status: 'delivered', routed_to: null }]);
     await post(status('sent'));
     expect((await rows())[0]).toMatchObject({ status: 'delivered' });
     await post(status('read', { timestamp: '1700000200' }));
