@@ -11,7 +11,6 @@ import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString }
 import { SwitchboardError } from '../../engine/errors.ts';
 import { findIntegration } from '../../engine/integrations.ts';
 import { msisdnToE164, parsePhoneFlag } from '../../providers/phone.ts';
-import { ussdRequestV1 } from '../../replicators/ussd-request-v1/index.ts';
 import type { UssdHop, UssdSession } from '../../simulators/ussd.ts';
 import { GATEWAYS, type GatewayName } from '../../ussd/types.ts';
 import { config, withRuntime, writeLine, type CliContext } from '../context.ts';
@@ -104,6 +103,7 @@ export function registerUssd(program: Command, ctx: CliContext): void {
     .action(async (ref: string, options: TryOptions) => {
       if (options.gateway !== undefined && !isGateway(options.gateway)) throw new SwitchboardError('SB_ERR_USAGE', `unknown gateway "${options.gateway}"; one of ${GATEWAYS.join(', ')}`);
       const cfg = config(ctx);
+      const { ussdRequestV1 } = await import('../../replicators/ussd-request-v1/index.ts');
       const { integration, lastGateway } = await withRuntime(ctx, async (rt) => {
         const found = await findIntegration(rt.engine.db, ref);
         const service = ussdRequestV1.name;
