@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type pg from 'pg';
+import { migrateQueue } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
 import { MIGRATIONS_DIR } from '../root.ts';
 
@@ -61,9 +62,7 @@ export async function migrateToLatest(db: Kysely<any>, pool: pg.Pool, log: Logge
         const failed = results?.find((r) => r.status === 'Error')?.migrationName;
         throw new Error(`migration ${failed ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
       }
-      // Loaded here: read commands check migrationState without loading graphile-worker.
-      const [{ runMigrations }, { graphileLogger }] = await Promise.all([import('graphile-worker'), import('../jobs/graphile-logger.ts')]);
-      await runMigrations({ pgPool: pool, logger: graphileLogger(log) });
+      await migrateQueue(pool, log);
       for (const name of applied) log.info({ migration: name }, 'migration applied');
       return { applied };
     } finally {

@@ -7,7 +7,6 @@
  */
 import type net from 'node:net';
 import path from 'node:path';
-import type { Runner } from 'graphile-worker';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.ts';
 import { createPool, wrapPool, type DatabaseHandle } from '../db/connect.ts';
@@ -18,7 +17,7 @@ import type { ServiceIntegration } from '../db/schema.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { createIntegration } from '../engine/integrations.ts';
 import { buildApp } from '../http/app.ts';
-import { startWorker } from '../jobs/worker.ts';
+import { startWorker, type Runner } from '../jobs/worker.ts';
 import { issueAdminToken } from '../web/admin-token.ts';
 import { demoRoutes } from './routes.ts';
 import type { Logger } from '../log.ts';

@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
-import type { Runner } from 'graphile-worker';
+import type { Runner } from '../../jobs/worker.ts';
 import type { Runtime } from '../../runtime.ts';
 import { cliLogger, config, withRuntime, type CliContext } from '../context.ts';
 
