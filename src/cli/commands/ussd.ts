@@ -6,7 +6,6 @@
  */
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { sql } from 'kysely';
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { findIntegration } from '../../engine/integrations.ts';
@@ -109,8 +108,8 @@ export function registerUssd(program: Command, ctx: CliContext): void {
         const service = ussdRequestV1.name;
         if (found.service_name !== service) throw new SwitchboardError('SB_ERR_USAGE', `integration ${found.id} is a ${found.service_name}, not a ${service}`);
         // The gateway this integration really hears from, so a try speaks its format.
-        const { rows } = await sql<{ gateway: string }>`SELECT gateway FROM ussd_request_v1 WHERE integration_id = ${found.id} ORDER BY pk DESC LIMIT 1`.execute(rt.engine.db);
-        return { integration: found, lastGateway: rows[0]?.gateway };
+        const last = await rt.engine.db.selectFrom('ussd_request_v1').select('gateway').where('integration_id', '=', found.id).orderBy('pk', 'desc').limit(1).executeTakeFirst();
+        return { integration: found, lastGateway: last?.gateway };
       });
       const { settings } = integration;
       const known = [settings.gateway, lastGateway].find((name): name is GatewayName => typeof name === 'string' && isGateway(name));
