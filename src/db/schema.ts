@@ -76,6 +76,13 @@ export interface AdminTokensTable {
   last_used_at: Date | null;
 }
 
+export interface AdminTokenAttemptsTable {
+  address: string;
+  failures: number;
+  window_start: Timestamp;
+  locked_until: Date | null;
+}
+
 export interface MediaFilesTable {
   id: string;
   integration_id: number | null;
@@ -138,6 +145,7 @@ export interface UssdHopCountsTable {
 export interface Database {
   service_integrations: ServiceIntegrationsTable;
   admin_tokens: AdminTokensTable;
+  admin_token_attempts: AdminTokenAttemptsTable;
   backfill_runs: BackfillRunsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_log: WebhookLogTable;
