@@ -68,6 +68,12 @@ export interface WebhookLogTable {
   body: string | null;
 }
 
+export interface WebhookLogSourcesTable {
+  source: string;
+  window_start: Date;
+  rows: number;
+}
+
 export interface AdminTokensTable {
   id: Generated<number>;
   token_hash: string;
@@ -149,6 +155,7 @@ export interface Database {
   backfill_runs: BackfillRunsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_log: WebhookLogTable;
+  webhook_log_sources: WebhookLogSourcesTable;
   media_files: MediaFilesTable;
   ussd_request_v1: UssdRequestV1Table;
   ussd_sessions: UssdSessionsTable;
