@@ -85,7 +85,9 @@ export async function build(root, id) {
   }
   for (const entry of fs.readdirSync(buildsDir(root))) {
     const other = path.join(buildsDir(root), entry);
-    if (entry !== id && Date.now() - fs.statSync(other).mtimeMs > KEEP_REPLACED_MS) fs.rmSync(other, { recursive: true, force: true });
+    // Another process may be pruning the same directory: one gone already is no error.
+    const stat = fs.statSync(other, { throwIfNoEntry: false });
+    if (entry !== id && stat && Date.now() - stat.mtimeMs > KEEP_REPLACED_MS) fs.rmSync(other, { recursive: true, force: true });
   }
   return target;
 }
@@ -101,7 +103,7 @@ export async function currentBuild({ root = ROOT, onBuild = () => {} } = {}) {
   if (!fs.existsSync(main)) {
     onBuild(path.relative(root, path.join(buildsDir(root), id)));
     await build(root, id).catch((error) => {
-      throw new Error(`the sources changed since the CLI was built, and rebuilding failed (${error.message.split('\n')[0]}). Fix: run \`npm run build\` (or \`npm install\`) in ${root} as the user who installed it.`, { cause: error });
+      throw new Error(`no CLI build matches the sources (they changed since it was built, or it never was), and building one failed (${error.message.split('\n')[0]}). Fix: run \`npm run build\` (or \`npm install\`) in ${root} as the user who installed it.`, { cause: error });
     });
   }
   return pathToFileURL(main).href;

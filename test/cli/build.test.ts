@@ -55,7 +55,7 @@ describe('the CLI build', () => {
     await describeAs('Edited again, with no esbuild to build it.');
     const refused = await run(['--help']);
     expect(refused.code).toBe(1);
-    expect(refused.output).toContain('the sources changed since the CLI was built');
+    expect(refused.output).toContain('no CLI build matches the sources');
     expect(refused.output).toContain('run `npm run build` (or `npm install`)');
     expect(refused.output).not.toContain('Edited again');
   });
