@@ -126,6 +126,13 @@ const pass = async () => {
 /** What the client was sent, oldest first. */
 const sentTo = (client: string) => sim.sent().filter((m) => m.to === client);
 const text = (from: string, body: string) => sim.receiveInbound({ from, type: 'text', fields: { text: { body } } }, created.webhook_url);
+/** Each message written, and a pass after it. */
+async function say(from: string, ...bodies: string[]) {
+  for (const body of bodies) {
+    await text(from, body);
+    expect(await pass()).toBe('succeeded');
+  }
+}
 /** A tap on a button or list row of the last message the client got. */
 async function tap(from: string, title: string) {
   const last = sentTo(from).at(-1)!.request.interactive as { type: string; action: { buttons?: { reply: { id: string; title: string } }[]; sections?: { rows: { id: string; title: string }[] }[] } };
@@ -236,14 +243,7 @@ describe('a walk to the handoff', () => {
 
   it('after the idle time the handoff closes and the next message starts the flow again', async () => {
     const client = newClient();
-    await text(client, 'hi');
-    await pass();
-    await text(client, '1');
-    await pass();
-    await text(client, 'help');
-    await pass();
-    await text(client, 'No');
-    await pass();
+    await say(client, 'hi', '1', 'help', 'No');
     expect(sentTo(client)).toHaveLength(4);
     // The conversation went quiet for longer than --handoff-idle (30 minutes by default).
     await sql`UPDATE ussd_sessions SET last_hop_at = now() - interval '31 minutes' WHERE integration_id = ${created.id}`.execute(engine.db);
@@ -256,10 +256,7 @@ describe('a walk to the handoff', () => {
 
   it('a counsellor reply (its receipt) keeps the handoff open past the idle time of the client alone', async () => {
     const client = newClient();
-    for (const body of ['hi', '1', 'help', 'No']) {
-      await text(client, body);
-      await pass();
-    }
+    await say(client, 'hi', '1', 'help', 'No');
     await sql`UPDATE ussd_sessions SET last_hop_at = now() - interval '31 minutes' WHERE integration_id = ${created.id}`.execute(engine.db);
     // A reply sent by the Front channel: its receipt arrives by webhook.
     await sim.sendStatus('wamid.counsellor-reply-1', 'sent', created.webhook_url, { recipient: client });
@@ -341,12 +338,7 @@ describe('sends whose answer was lost', () => {
 describe('the sweeper', () => {
   it('closes a WhatsApp session after its own idle time, not the USSD timeout, and what the client wrote goes to Front', async () => {
     const client = newClient();
-    await text(client, 'hi');
-    await pass();
-    await text(client, '1');
-    await pass();
-    await text(client, 'I need help');
-    await pass();
+    await say(client, 'hi', '1', 'I need help');
     expect(await routes(client)).toEqual([null, 'flow', null]);
     await sql`DELETE FROM graphile_worker._private_jobs`.execute(engine.db);
     await sql`UPDATE ussd_sessions SET last_hop_at = now() - interval '10 minutes' WHERE integration_id = ${created.id}`.execute(engine.db);
