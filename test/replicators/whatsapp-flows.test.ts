@@ -354,3 +354,13 @@ describe('the sweeper', () => {
     expect(await routes(client)).toEqual(['front', 'flow', 'front']);
   });
 });
+
+describe('conversation_sessions', () => {
+  it('attributes a session that began in a WhatsApp flow to the entry channel whatsapp', async () => {
+    const client = newClient();
+    await say(client, 'hi', '2');
+    const { rows } = await sql<{ entry: string; inbound_messages: number }>`
+      SELECT entry, inbound_messages::int FROM conversation_sessions WHERE conversation_id = ${`+${client}`}`.execute(engine.db);
+    expect(rows).toEqual([{ entry: 'whatsapp', inbound_messages: 2 }]);
+  });
+});
