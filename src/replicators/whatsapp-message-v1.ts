@@ -215,6 +215,10 @@ export const whatsappMessageV1 = defineReplicator({
     },
     ...FLOW_FIELDS,
   ],
+  // Pending: a message the flow pass has not decided yet (or kept for the session's end), or whose flow reply is not sent.
+  pendingWhere: `direction = 'inbound' AND (routed_to IS NULL OR EXISTS (SELECT 1 FROM whatsapp_flow_steps s
+    WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid
+      AND s.reply IS NOT NULL AND s.sent_wamid IS NULL AND s.error_code IS NULL))`,
   // A webhook's rows ask for the pass that walks undecided messages through the flow (a no-op without one).
   backfillOnChange: true,
   backfillers: (integration) => [{ name: 'flow', run: (ctx) => runFlowPass(ctx, whatsAppClient(integration)) }],

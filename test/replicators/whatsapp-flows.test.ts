@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { enqueueBackfill } from '../../src/engine/backfill-queue.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { Registry } from '../../src/engine/registry.ts';
@@ -18,11 +19,14 @@ import { defineReplicator } from '../../src/engine/replicator.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { BUILT_IN_REPLICATORS } from '../../src/replicators/index.ts';
 import { sweepSessions } from '../../src/replicators/ussd-request-v1/sessions.ts';
+import { UNKNOWN_SEND_HOLD_S } from '../../src/replicators/whatsapp-message-v1/flows.ts';
 import { startWhatsAppSimulator, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { testEngine } from '../helpers/engine.ts';
 import { queuedJobs } from '../helpers/jobs.ts';
+import { spawnNode, type Child } from '../helpers/processes.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const database = useTestDatabase();
 
@@ -362,5 +366,50 @@ describe('conversation_sessions', () => {
     const { rows } = await sql<{ entry: string; inbound_messages: number }>`
       SELECT entry, inbound_messages::int FROM conversation_sessions WHERE conversation_id = ${`+${client}`}`.execute(engine.db);
     expect(rows).toEqual([{ entry: 'whatsapp', inbound_messages: 2 }]);
+  });
+});
+
+describe('a worker killed mid-pass', () => {
+  it('never sends a flow reply twice and loses none', { timeout: 180_000 }, async () => {
+    // The worker process knows only the shipped replicators.
+    await sql`DELETE FROM service_integrations WHERE service_name = 'whatsapp_watch_v1'`.execute(engine.db);
+    const clients = Array.from({ length: 24 }, () => newClient());
+    for (const client of clients) expect((await text(client, 'hi')).status).toBe(200);
+    sim.faults.latencyMs = 40;
+    const env = { DATABASE_URL: database().url, PUBLIC_URL: publicUrl, SWITCHBOARD_POLL_CRON: '0 0 1 1 *', LOG_LEVEL: 'warn' };
+    const posts = () => sim.requests.filter((r) => r.method === 'POST').length;
+    const ours = () => sim.sent().filter((m) => clients.includes(m.to));
+    // As Meta does: a receipt for every message sent, carrying our tag back.
+    const receipts = async () => {
+      for (const m of ours()) await sim.sendStatus(m.wamid, 'sent', created.webhook_url);
+    };
+    const workers: Child[] = [];
+    try {
+      for (let round = 0; round < 3; round++) {
+        const before = posts();
+        const worker = spawnNode(['bin/switchboard.js', 'worker'], env);
+        workers.push(worker);
+        await waitFor(() => posts() >= before + 3, { timeoutMs: 60_000, intervalMs: 5, what: 'sends before the kill' });
+        expect(await worker.stop('SIGKILL')).toBe('SIGKILL');
+        await receipts();
+      }
+      workers.push(spawnNode(['bin/switchboard.js', 'worker'], env));
+      const replied = async () =>
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM whatsapp_flow_steps WHERE integration_id = ${created.id} AND sent_wamid IS NOT NULL`.execute(engine.db)).rows[0]!.n;
+      await waitFor(async () => {
+        await receipts();
+        // A kill before the request reached Meta leaves a send no receipt will name: let its hold pass.
+        const aged = await sql`UPDATE whatsapp_flow_steps SET send_started_at = now() - make_interval(secs => ${UNKNOWN_SEND_HOLD_S + 1})
+          WHERE integration_id = ${created.id} AND sent_wamid IS NULL AND send_started_at < now() - interval '5 seconds'`.execute(engine.db);
+        if (Number(aged.numAffectedRows) > 0) await enqueueBackfill(engine.db, [{ integration_id: created.id, incremental: true, recursive: false, trigger: 'test' }]);
+        return (await replied()) === clients.length;
+      }, { timeoutMs: 120_000, intervalMs: 200, what: 'every client answered' });
+    } finally {
+      sim.faults.latencyMs = 0;
+      await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+    }
+    for (const client of clients) expect(sentTo(client), client).toHaveLength(1);
+    const { rows } = await sql<{ sent: string[] }>`SELECT array_agg(sent_wamid ORDER BY pk) AS sent FROM whatsapp_flow_steps WHERE integration_id = ${created.id}`.execute(engine.db);
+    expect([...rows[0]!.sent].sort()).toEqual(ours().map((m) => m.wamid).sort());
   });
 });
