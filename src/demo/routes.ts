@@ -23,6 +23,23 @@ const whatsappInput = z.union([
   z.strictObject({ from: phoneNumber, reply: z.strictObject({ kind: z.enum(['button_reply', 'list_reply']), id: z.string().min(1).max(256), title: z.string().min(1).max(72) }) }),
 ]);
 const whatsappThread = z.object({ number: phoneNumber });
+
+/** The parts of a WhatsApp message (ours or the client's) the phone page shows. */
+interface GraphChoice {
+  id: string;
+  title: string;
+  description?: string;
+}
+interface GraphMessage {
+  text?: { body?: string };
+  interactive?: {
+    type?: string;
+    body?: { text?: string };
+    button_reply?: GraphChoice;
+    list_reply?: GraphChoice;
+    action?: { button?: string; buttons?: { reply: GraphChoice }[]; sections?: { rows: GraphChoice[] }[] };
+  };
+}
 const replyInput = z.object({ channel: z.enum(['sms', 'ussd']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) });
 
 /** The request's body checked against `schema` (a malformed body is refused with 400, another media type with 415). */
@@ -91,28 +108,25 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
     if (!query.success) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', 'number: an E.164 number such as +15550002222');
     const env = environment()!;
     const to = query.data.number.slice(1);
-    const { rows } = await sql<{ wamid: string; type: string; message: Record<string, any>; at: Date }>`
-      SELECT wamid, type, data->'message' AS message, row_created_at AS at FROM whatsapp_message_v1
+    const { rows } = await sql<{ wamid: string; message: GraphMessage; at: Date }>`
+      SELECT wamid, data->'message' AS message, row_created_at AS at FROM whatsapp_message_v1
       WHERE integration_id = ${env.wa.id} AND direction = 'inbound' AND "from" = ${to} ORDER BY pk`.execute(engine.db);
-    const written = rows.map((r) => ({
-      id: r.wamid,
-      from: 'client' as const,
-      text: r.type === 'interactive' ? (r.message.interactive?.button_reply ?? r.message.interactive?.list_reply)?.title : r.message.text?.body,
-      at: r.at.toISOString(),
-    }));
-    const sent = env.whatsapp.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/messages') && (r.body as { to?: string } | null)?.to === to);
-    const received = sent.map((r, i) => {
-      const body = r.body as Record<string, any>;
-      const interactive = body.interactive;
+    const written = rows.map(({ wamid, message, at }) => {
+      const picked = message.interactive?.button_reply ?? message.interactive?.list_reply;
+      return { id: wamid, from: 'client', text: picked?.title ?? message.text?.body ?? null, at: at.toISOString() };
+    });
+    const sends = env.whatsapp.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/messages') && (r.body as { to?: string } | null)?.to === to);
+    const received = sends.map((r, i) => {
+      const { text, interactive } = r.body as GraphMessage;
+      const action = interactive?.action;
       return {
         id: `sent-${i}`,
-        from: 'helpline' as const,
-        text: body.text?.body ?? interactive?.body?.text ?? '',
-        buttons: interactive?.type === 'button' ? interactive.action.buttons.map((b: any) => ({ kind: 'button_reply', id: b.reply.id, title: b.reply.title })) : undefined,
-        list:
-          interactive?.type === 'list'
-            ? { button: interactive.action.button, rows: interactive.action.sections.flatMap((s: any) => s.rows).map((row: any) => ({ kind: 'list_reply', ...row })) }
-            : undefined,
+        from: 'helpline',
+        text: text?.body ?? interactive?.body?.text ?? null,
+        ...(interactive?.type === 'button' ? { buttons: (action?.buttons ?? []).map((b) => ({ kind: 'button_reply', ...b.reply })) } : {}),
+        ...(interactive?.type === 'list'
+          ? { list: { button: action?.button ?? '', rows: (action?.sections ?? []).flatMap((section) => section.rows).map((row) => ({ kind: 'list_reply', ...row })) } }
+          : {}),
         at: r.at.toISOString(),
       };
     });
