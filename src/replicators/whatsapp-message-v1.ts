@@ -21,7 +21,7 @@ import { invalidPayload } from '../engine/errors.ts';
 import { defineReplicator, type Finding, type RowInput } from '../engine/replicator.ts';
 import { safeEqual } from '../providers/safe-equal.ts';
 import { DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, WhatsAppClient } from '../providers/whatsapp/client.ts';
-import { FLOW_FIELDS, flowOf, runFlowPass } from './whatsapp-message-v1/flows.ts';
+import { DEFAULT_HANDOFF_IDLE_MINUTES, FLOW_FIELDS, flowOf, runFlowPass } from './whatsapp-message-v1/flows.ts';
 
 export const WHATSAPP_MESSAGE = 'whatsapp_message_v1';
 
@@ -269,6 +269,9 @@ export const whatsappMessageV1 = defineReplicator({
       '3. Webhook fields: subscribe to "messages" (inbound messages and status receipts).',
       '4. The app secret (App settings → Basic) signs every webhook; the access token should be a',
       '   system user token (Business settings → System users) with whatsapp_business_messaging.',
+      integration.settings.flow
+        ? `Clients walk the flow given with --flow before their messages go to Front (handoff idle: ${String(integration.settings.handoff_idle ?? DEFAULT_HANDOFF_IDLE_MINUTES)} min).`
+        : 'Optional: --flow <file> greets clients with the menus of a USSD flow document before Front.',
       `Check the token with \`switchboard doctor\`. Guide: docs/guides/whatsapp.md`,
     ].join('\n'),
 });

@@ -151,13 +151,20 @@ const routes = async (from: string) =>
 const bodyOf = (message: { request: Record<string, unknown> }) => (message.request.text as { body: string } | undefined)?.body;
 
 describe('whatsapp_message_v1 --flow', () => {
-  it('refuses an invalid flow at create, storing nothing', async () => {
+  it('stores the flow: info shows it as a summary, and the setup steps say clients walk it', async () => {
+    const info = await cli('integrations', 'info', String(created.id));
+    expect(info.stdout).toContain('flow document, 7 screens, starting at "main"');
+    expect(info.stdout).toContain('Clients walk the flow given with --flow before their messages go to Front (handoff idle: 30 min).');
+  });
+
+  it('refuses an invalid flow at update, keeping the stored one', async () => {
     const bad = path.join(path.dirname(flowFile), 'bad.json');
     fs.writeFileSync(bad, JSON.stringify({ version: 1, start: 'nowhere', screens: {} }));
     const run = await cli('integrations', 'update', String(created.id), '--flow', bad);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('start: unknown screen "nowhere"');
     expect((await cli('integrations', 'update', String(created.id), '--handoff-idle', '0')).stderr).toMatch(/positive whole number of minutes/);
+    expect((await cli('integrations', 'info', String(created.id))).stdout).toContain('flow document, 7 screens');
   });
 
   it('stores inbound messages undecided and asks for the flow pass in the webhook transaction', async () => {
