@@ -219,6 +219,11 @@ export const whatsappMessageV1 = defineReplicator({
   pendingWhere: `direction = 'inbound' AND (routed_to IS NULL OR EXISTS (SELECT 1 FROM whatsapp_flow_steps s
     WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid
       AND s.reply IS NOT NULL AND s.sent_wamid IS NULL AND s.error_code IS NULL))`,
+  // Failed: Meta refused the flow's reply to the message with a final code (131026: not on WhatsApp).
+  failedWhere: `direction = 'inbound' AND EXISTS (SELECT 1 FROM whatsapp_flow_steps s
+    WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid AND s.error_code IS NOT NULL)`,
+  failedReason: `(SELECT 'flow reply refused: ' || s.error_code || coalesce(' ' || s.error_title, '') FROM whatsapp_flow_steps s
+    WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid)`,
   // A webhook's rows ask for the pass that walks undecided messages through the flow (a no-op without one).
   backfillOnChange: true,
   backfillers: (integration) => [{ name: 'flow', run: (ctx) => runFlowPass(ctx, whatsAppClient(integration)) }],

@@ -346,6 +346,32 @@ describe('sends whose answer was lost', () => {
   });
 });
 
+describe('a coded refusal', () => {
+  it('131026 (not on WhatsApp) is final for that reply: kept with its code, not sent again, the pass goes on', async () => {
+    const client = newClient();
+    sim.undeliverable.add(client);
+    try {
+      await say(client, 'hi');
+      await say(client, 'hi again');
+    } finally {
+      sim.undeliverable.delete(client);
+    }
+    const { rows } = await sql<{ error_code: number | null; sent_wamid: string | null }>`
+      SELECT error_code, sent_wamid FROM whatsapp_flow_steps WHERE recipient = ${client} ORDER BY pk`.execute(engine.db);
+    expect(rows).toEqual([{ error_code: 131026, sent_wamid: null }, { error_code: 131026, sent_wamid: null }]);
+    const posts = sim.requests.filter((r) => r.method === 'POST' && (r.body as { to?: string } | null)?.to === client);
+    expect(posts).toHaveLength(2);
+    // Counted as failed by status, each with its reason (the dashboard's grouping).
+    const status = (await cli('status', '--json')).json<{ integrations: { id: number; failed: number }[] }>();
+    expect(status.integrations.find((i) => i.id === created.id)!.failed).toBe(2);
+    const wa = registry().get('whatsapp_message_v1');
+    const reasons = await sql
+      .raw<{ reason: string }>(`SELECT ${wa.failedReason} AS reason FROM whatsapp_message_v1 WHERE integration_id = ${created.id} AND (${wa.failedWhere})`)
+      .execute(engine.db);
+    expect(reasons.rows.map((r) => r.reason)).toEqual([expect.stringMatching(/^flow reply refused: 131026 /), expect.stringMatching(/^flow reply refused: 131026 /)]);
+  });
+});
+
 describe('the sweeper', () => {
   it('closes a WhatsApp session after its own idle time, not the USSD timeout, and what the client wrote goes to Front', async () => {
     const client = newClient();
