@@ -139,6 +139,8 @@ export interface UssdSessionsTable {
   created_at: Timestamp;
   last_hop_at: Timestamp;
   closed_at: Date | null;
+  /** Own idle time (WhatsApp sessions); NULL: the USSD session timeout. */
+  idle_seconds: number | null;
 }
 
 export interface UssdHopCountsTable {
