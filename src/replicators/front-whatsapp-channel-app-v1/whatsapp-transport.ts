@@ -68,11 +68,16 @@ function refusalOf(error: ProviderHttpError): { code: string; title: string | nu
 /**
  * Send one message; a coded refusal first posts its notice (committed on its own: the
  * send's transaction rolls back with the error, and the row then fails with the code).
+ * A 4xx answer to the reply's first message means nothing went: the next attempt need not
+ * wait for a receipt (a 5xx or no answer may hide a send, and keeps the wait).
  */
-async function sendOrNotice(delivery: Delivery, row: ChannelRow, message: Record<string, unknown>): Promise<string> {
+async function sendOrNotice(delivery: Delivery, row: ChannelRow, message: Record<string, unknown>, first = false): Promise<string> {
   try {
     return await whatsAppClient(delivery.parent).sendMessage(message);
   } catch (error) {
+    if (first && error instanceof ProviderHttpError && error.httpStatus !== null && error.httpStatus >= 400 && error.httpStatus < 500) {
+      await sql`UPDATE ${sql.table(delivery.integration.service_name)} SET send_started_at = NULL WHERE pk = ${row.pk}`.execute(delivery.ctx.db);
+    }
     if (error instanceof ProviderHttpError && !error.retryable && error.httpStatus !== null && error.code !== 'SB_ERR_PROVIDER_AUTH') {
       const { code, title } = refusalOf(error);
       await postNotice(delivery.ctx.db, delivery.integration, {
@@ -169,7 +174,7 @@ export const whatsAppTransport: Transport = {
     const tag = sendTag(delivery.integration, row);
     let first: string | null = null;
     for (const [i, part] of (await partsOf(delivery, row, db)).entries()) {
-      const wamid = await sendOrNotice(delivery, row, { to: waIdOf(row.recipient ?? ''), ...part, biz_opaque_callback_data: i === 0 ? tag : `${tag}:${i}` });
+      const wamid = await sendOrNotice(delivery, row, { to: waIdOf(row.recipient ?? ''), ...part, biz_opaque_callback_data: i === 0 ? tag : `${tag}:${i}` }, i === 0);
       first ??= wamid;
     }
     if (!first) throw new ProviderHttpError({ provider: 'whatsapp', message: 'the reply has neither text nor attachments', httpStatus: 400, retryable: false });
