@@ -253,3 +253,23 @@ describe('failures', () => {
     expect(status.error).toMatchObject({ code: 'SB_ERR_PROVIDER_AUTH', fix: expect.stringContaining(`integrations update ${s.wa!.id} --access-token`) });
   });
 });
+
+describe('the views', () => {
+  it('list WhatsApp messages in channel_messages with their wamid and receipt, and attribute the session\'s entry to whatsapp', async () => {
+    const s = await connected();
+    await says(s, 'hello');
+    await reply(s, 'msg_v', 'hi there');
+    await s.pass(s.channel);
+    await s.pass(s.channel);
+    const [sent] = s.whatsapp!.sent();
+    await s.whatsapp!.sendStatus(sent!.wamid, 'delivered', hook(s));
+    const { rows } = await sql<Record<string, unknown>>`
+      SELECT channel, entry, direction, body, delivery_status, provider_message_id, transport_status FROM channel_messages ORDER BY pk`.execute(s.engine.db);
+    expect(rows).toEqual([
+      { channel: 'whatsapp', entry: 'whatsapp', direction: 'inbound', body: 'hello', delivery_status: 'delivered', provider_message_id: expect.stringMatching(/^wamid\./), transport_status: 'received' },
+      { channel: 'whatsapp', entry: 'whatsapp', direction: 'outbound', body: 'hi there', delivery_status: 'delivered', provider_message_id: sent!.wamid, transport_status: 'delivered' },
+    ]);
+    const sessions = await sql<{ entry: string; messages: number }>`SELECT entry, messages FROM conversation_sessions`.execute(s.engine.db);
+    expect(sessions.rows).toEqual([{ entry: 'whatsapp', messages: 2 }]);
+  });
+});
