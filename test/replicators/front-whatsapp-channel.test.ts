@@ -23,8 +23,10 @@ afterEach(async () => {
 
 const WA_ID = CUSTOMER.slice(1);
 
+const ADMIN_TOKEN = 'admin-token-for-whatsapp-0123456789';
+
 async function connected(channelFlags: string[] = []): Promise<ChannelSetup> {
-  setup = await setUpChannel(database(), {}, { whatsapp: true, channelFlags });
+  setup = await setUpChannel(database(), { SWITCHBOARD_ADMIN_TOKEN: ADMIN_TOKEN }, { whatsapp: true, channelFlags });
   await setup.frontClient.authorize(CHANNEL_ID);
   setup.channel = await setup.reload(setup.channel);
   return setup;
@@ -271,5 +273,8 @@ describe('the views', () => {
     ]);
     const sessions = await sql<{ entry: string; messages: number }>`SELECT entry, messages FROM conversation_sessions`.execute(s.engine.db);
     expect(sessions.rows).toEqual([{ entry: 'whatsapp', messages: 2 }]);
+    // The dashboard's thread shows the wamid and the receipt.
+    const thread = await fetch(`${s.publicUrl}/api/v1/dashboard/conversations/${encodeURIComponent(CUSTOMER)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect((await thread.json()).messages[1]).toMatchObject({ channel: 'whatsapp', provider_message_id: sent!.wamid, transport_status: 'delivered', signalwire_sid: null, sms_status: null });
   });
 });
