@@ -275,6 +275,6 @@ describe('the views', () => {
     expect(sessions.rows).toEqual([{ entry: 'whatsapp', messages: 2 }]);
     // The dashboard's thread shows the wamid and the receipt.
     const thread = await fetch(`${s.publicUrl}/api/v1/dashboard/conversations/${encodeURIComponent(CUSTOMER)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    expect((await thread.json()).messages[1]).toMatchObject({ channel: 'whatsapp', provider_message_id: sent!.wamid, transport_status: 'delivered', signalwire_sid: null, sms_status: null });
+    expect(((await thread.json()) as { messages: unknown[] }).messages[1]).toMatchObject({ channel: 'whatsapp', provider_message_id: sent!.wamid, transport_status: 'delivered', signalwire_sid: null, sms_status: null });
   });
 });
