@@ -160,7 +160,7 @@ describe('Front → WhatsApp', () => {
     // Held: no second copy while Meta's receipt may still come.
     expect(textsSent(s)).toEqual(['still there?']);
     expect(await rowOf(s, 'msg_lost')).toMatchObject({ delivery_status: 'pending', whatsapp_wamid: null });
-    // The receipt never comes and the hold (10 minutes) runs out: the reply goes again, and WhatsApp shows it twice.
+    // The receipt never comes and the hold (SWITCHBOARD_WHATSAPP_SEND_HOLD_S, 10 minutes) runs out: the reply goes again, and WhatsApp shows it twice.
     await sql`UPDATE front_whatsapp_channel_app_v1 SET send_started_at = now() - interval '11 minutes', next_attempt_at = now()`.execute(s.engine.db);
     await s.pass(s.channel);
     expect(textsSent(s)).toEqual(['still there?', 'still there?']);

@@ -4,8 +4,8 @@
  * - Each send carries our tag (`biz_opaque_callback_data` = `fwca:<channel>:<row pk>`),
  *   which Meta echoes on the message's status receipts: a send whose answer was lost is
  *   found by that tag among the receipts (and adopted when the receipt comes, index.ts)
- *   instead of sent again. With no receipt yet, the row is held up to SEND_HOLD_MS after
- *   the attempt began; only then is it sent again. That is the residual window: a send
+ *   instead of sent again. With no receipt yet, the row is held up to
+ *   SWITCHBOARD_WHATSAPP_SEND_HOLD_S after the attempt began; only then is it sent again. That is the residual window: a send
  *   that reached Meta but whose receipts all come later than the hold (or never: a
  *   `failed` receipt need not echo the tag) can go twice.
  * - The 24-hour customer service window: free text goes only within 24 hours (less a
@@ -27,8 +27,6 @@ import { NotYet, type Transport } from '../front-channel/transport.ts';
 import { WHATSAPP_MESSAGE, whatsAppClient } from '../whatsapp-message-v1.ts';
 import { failureNoticeText, postNotice, waIdOf } from './rows.ts';
 
-/** How long a send whose answer was lost waits for its receipt before it may be sent again. */
-export const SEND_HOLD_MS = 10 * 60_000;
 /** Meta's customer service window, less a margin for clocks and queues. */
 export const WINDOW_MS = 24 * 3_600_000 - 10 * 60_000;
 
@@ -190,7 +188,7 @@ export const whatsAppTransport: Transport = {
         AND EXISTS (SELECT 1 FROM jsonb_each(data->'statuses') s WHERE s.value->>'biz_opaque_callback_data' = ${sendTag(delivery.integration, row)})
       LIMIT 1`.execute(db);
     if (rows[0]) return rows[0].wamid;
-    const until = new Date(since.getTime() + SEND_HOLD_MS);
+    const until = new Date(since.getTime() + delivery.ctx.config.whatsappSendHoldMs);
     if (until.getTime() > Date.now()) throw new NotYet(until, 'waiting for WhatsApp\'s receipt of a send whose answer was lost');
     return null;
   },
