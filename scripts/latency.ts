@@ -1,7 +1,9 @@
 /**
  * Measures latency on the simulators, one message at a time:
  * SMS → Front (signed SignalWire webhook in → message in the simulated Front inbox),
- * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire), and
+ * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire),
+ * WhatsApp → Front (signed Meta webhook in → message in the Front inbox), Front → WhatsApp
+ * (signed Front `message` in → message received by the simulated Graph API), and
  * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer).
  * Prints median, p90, p99 and worst of N (default 100). Runs on its own database
  * (src/demo/environment.ts), never the user's.
@@ -9,7 +11,7 @@
  *   npm run latency [-- 200]
  */
 import path from 'node:path';
-import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment } from '../src/demo/environment.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment, WHATSAPP_CHANNEL_ID } from '../src/demo/environment.ts';
 import { createLogger } from '../src/log.ts';
 import { dial } from '../src/simulators/ussd.ts';
 
@@ -23,10 +25,10 @@ async function until(check: () => boolean): Promise<void> {
 function summary(label: string, samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1);
-  return `${label.padEnd(12)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  p99 ${at(0.99)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
+  return `${label.padEnd(17)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  p99 ${at(0.99)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
 }
 
-const env = await startDemoEnvironment({ name: 'latency', dataDir: path.resolve('.switchboard'), log: createLogger(process.env.LOG_LEVEL ?? 'warn') });
+const env = await startDemoEnvironment({ name: 'latency', dataDir: path.resolve('.switchboard'), log: createLogger(process.env.LOG_LEVEL ?? 'warn'), whatsapp: true });
 try {
   const smsToFront: number[] = [];
   for (let i = 0; i < COUNT; i++) {
@@ -44,6 +46,23 @@ try {
     await until(() => env.signalwire.sent().length >= expected);
     frontToSms.push(performance.now() - started);
   }
+  const whatsapp = env.whatsapp!;
+  const whatsappToFront: number[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const started = performance.now();
+    const expected = env.front.inbox.length + 1;
+    await whatsapp.simulator.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: `whatsapp ${i}` } } }, whatsapp.hook);
+    await until(() => env.front.inbox.length >= expected);
+    whatsappToFront.push(performance.now() - started);
+  }
+  const frontToWhatsApp: number[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const started = performance.now();
+    const expected = whatsapp.simulator.sent().length + 1;
+    await whatsapp.channel.message({ id: `msg_walat${i}`, channelId: WHATSAPP_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] });
+    await until(() => whatsapp.simulator.sent().length >= expected);
+    frontToWhatsApp.push(performance.now() - started);
+  }
   const ussdHops: number[] = [];
   for (let i = 0; i < COUNT / 2; i++) {
     let started = performance.now();
@@ -55,6 +74,8 @@ try {
   }
   console.log(summary('SMS → Front', smsToFront));
   console.log(summary('Front → SMS', frontToSms));
+  console.log(summary('WhatsApp → Front', whatsappToFront));
+  console.log(summary('Front → WhatsApp', frontToWhatsApp));
   console.log(summary('USSD hop', ussdHops));
 } finally {
   await env.close();

@@ -2,8 +2,9 @@
  * A whole Switchboard on simulated providers, in one process: a fresh database (on the
  * embedded server under `<data dir>/<name>`, or DATABASE_URL's server), the HTTP server and
  * the worker, the SignalWire and Front simulators, and integrations wired to them — the SMS
- * channel, the USSD channel and a USSD service. Used by `switchboard demo` and
- * `npm run latency`; never touches the user's own database.
+ * channel, the USSD channel and a USSD service; with `whatsapp`, the WhatsApp simulator, a
+ * whatsapp_message_v1 integration and the Front WhatsApp channel too. Used by
+ * `switchboard demo` and `npm run latency`; never touches the user's own database.
  */
 import type net from 'node:net';
 import path from 'node:path';
@@ -25,10 +26,12 @@ import type { Logger } from '../log.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { startFrontSimulator, type FrontChannelClient, type FrontSimulator } from '../simulators/front.ts';
 import { startSignalWireSimulator, type SignalWireSimulator } from '../simulators/signalwire.ts';
+import { startWhatsAppSimulator, type WhatsAppSimulator } from '../simulators/whatsapp.ts';
 
 export const DEMO_SUPPORT = '+15550001111';
 export const SMS_CHANNEL_ID = 'cha_demo_sms';
 export const USSD_CHANNEL_ID = 'cha_demo_ussd';
+export const WHATSAPP_CHANNEL_ID = 'cha_demo_whatsapp';
 
 export interface DemoEnvironment {
   publicUrl: string;
@@ -47,6 +50,8 @@ export interface DemoEnvironment {
   ussd: ServiceIntegration;
   /** Where the SignalWire simulator posts inbound SMS. */
   signalwireHook: string;
+  /** With `whatsapp`: the simulator, Front's side of the WhatsApp channel (authorised) and where the simulator posts webhooks. */
+  whatsapp: { simulator: WhatsAppSimulator; channel: FrontChannelClient; hook: string } | null;
   close(): Promise<void>;
 }
 
@@ -93,6 +98,23 @@ export async function connectFrontChannels(front: FrontSimulator, publicUrl: str
   return { sms, ussd };
 }
 
+/** A whatsapp_message_v1 integration on the simulator and the Front WhatsApp channel on it, authorised in Front. */
+async function connectWhatsApp(engine: Engine, config: Config, front: FrontSimulator, simulator: WhatsAppSimulator): Promise<NonNullable<DemoEnvironment['whatsapp']>> {
+  const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
+    createIntegration(engine.db, engine.registry, config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
+  const { integration: wa } = await create('whatsapp_message_v1', {
+    'phone-number-id': simulator.phoneNumberId,
+    'access-token': simulator.accessToken,
+    'app-secret': simulator.appSecret,
+    'verify-token': 'demo-verify-token',
+    'api-url': simulator.url,
+  });
+  const { apiKey } = await create('front_whatsapp_channel_app_v1', { 'reengage-template': 'new_message:en' }, String(wa.id));
+  const channel = front.channelClient({ webhookUrl: `${config.publicUrl}/v1/install/front_whatsapp/channel`, apiKey: apiKey! });
+  await channel.authorize(WHATSAPP_CHANNEL_ID);
+  return { simulator, channel, hook: `${config.publicUrl}/v1/service_integrations/${wa.opaque_id}` };
+}
+
 export interface DemoOptions {
   name: string;
   dataDir: string;
@@ -100,6 +122,8 @@ export interface DemoOptions {
   port?: number;
   /** A Postgres server to create the demo database on (default DATABASE_URL's, else an embedded one). */
   serverUrl?: string;
+  /** Add the WhatsApp simulator and channel. */
+  whatsapp?: boolean;
 }
 
 export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEnvironment> {
@@ -130,6 +154,7 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
 
   const integrations = await createDemoIntegrations(engine, config, signalwire);
   const channels = await connectFrontChannels(front, publicUrl, integrations);
+  const whatsapp = options.whatsapp ? await connectWhatsApp(engine, config, front, await startWhatsAppSimulator()) : null;
 
   ready = {
     publicUrl,
@@ -144,10 +169,11 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
     ussdChannel: channels.ussd,
     ussd: integrations.ussd,
     signalwireHook: `${publicUrl}/v1/service_integrations/${integrations.sw.opaque_id}`,
+    whatsapp,
     async close() {
       await app.close();
       await runner.stop();
-      await Promise.all([signalwire.close(), front.close()]);
+      await Promise.all([signalwire.close(), front.close(), whatsapp?.simulator.close()]);
       await database.close();
       await embedded?.release();
     },

@@ -1,13 +1,15 @@
 /**
  * The demo's scripted conversation, played against a DemoEnvironment: an SMS in, a
- * counsellor's reply to two clients, a failed SMS noticed in Front, and a USSD session —
- * each step printed as it converges, with its latency. Numbers are shown masked.
+ * counsellor's reply to two clients, a failed SMS noticed in Front, a USSD session and,
+ * when the environment has WhatsApp, a WhatsApp message in and its reply out — each step
+ * printed as it converges, with its latency. Numbers are shown masked.
  */
 import { dial } from '../simulators/ussd.ts';
-import { DEMO_SUPPORT, SMS_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, WHATSAPP_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
 
 const CLIENT = '+15550002222';
 const CLIENT_2 = '+15550003333';
+const WHATSAPP_CLIENT = '+254711000222';
 const mask = (number: string) => `…${number.slice(-4)}`;
 
 async function until<T>(check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
@@ -61,6 +63,19 @@ export async function playDemo(env: DemoEnvironment, print: (line: string) => vo
     await session.send('I am scared to go home');
     await session.send('1');
     await until(() => env.front.inbox.find((m) => m.body === 'I am scared to go home'));
+  });
+
+  const whatsapp = env.whatsapp;
+  if (!whatsapp) return steps;
+  print(`5. A client (${mask(WHATSAPP_CLIENT)}) writes on WhatsApp`);
+  await step('the WhatsApp message is in the Front inbox, in the conversation of their number', async () => {
+    const { message } = await whatsapp.simulator.receiveInbound({ from: WHATSAPP_CLIENT.slice(1), type: 'text', fields: { text: { body: 'Can I talk to someone here?' } } }, whatsapp.hook);
+    await until(() => env.front.inbox.find((m) => m.externalId === message.id && m.senderHandle === WHATSAPP_CLIENT));
+  });
+  await step('the counsellor\'s reply goes out on WhatsApp, and Meta\'s receipt comes back', async () => {
+    await whatsapp.channel.message({ id: 'msg_demo_whatsapp', channelId: WHATSAPP_CHANNEL_ID, text: 'Yes. We are listening.', to: [WHATSAPP_CLIENT] });
+    const sent = await until(() => whatsapp.simulator.sent().find((m) => m.type === 'text'));
+    await whatsapp.simulator.sendStatus(sent.wamid, 'delivered', whatsapp.hook);
   });
   return steps;
 }
