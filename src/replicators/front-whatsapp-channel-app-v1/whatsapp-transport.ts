@@ -18,6 +18,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
+import { messageForLog } from '../../engine/errors.ts';
 import { onceEver } from '../../engine/idempotency.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
 import { WHATSAPP_RECORD } from '../front-channel/carrier.ts';
@@ -119,7 +120,8 @@ async function markClientRead(delivery: Delivery, row: ChannelRow, db: Kysely<Da
   try {
     await whatsAppClient(delivery.parent).markRead(last.wamid);
   } catch (error) {
-    delivery.ctx.log.warn({ pk: row.pk, err: (error as Error).message }, 'marking the client\'s messages read failed');
+    // messageForLog: Meta's own words can quote the client's number.
+    delivery.ctx.log.warn({ pk: row.pk, err: messageForLog(error) }, 'marking the client\'s messages read failed');
   }
 }
 
