@@ -28,41 +28,32 @@ function summary(label: string, samples: number[]): string {
   return `${label.padEnd(17)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  p99 ${at(0.99)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
 }
 
+/** COUNT samples, one message at a time: from `send` until `arrived` (a count at the receiving simulator) grows by one. */
+async function measure(arrived: () => number, send: (i: number) => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const started = performance.now();
+    const expected = arrived() + 1;
+    await send(i);
+    await until(() => arrived() >= expected);
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
 const env = await startDemoEnvironment({ name: 'latency', dataDir: path.resolve('.switchboard'), log: createLogger(process.env.LOG_LEVEL ?? 'warn'), whatsapp: true });
 try {
-  const smsToFront: number[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const started = performance.now();
-    const expected = env.front.inbox.length + 1;
-    await env.signalwire.receiveInbound({ from: CUSTOMER, to: DEMO_SUPPORT, body: `inbound ${i}` }, env.signalwireHook);
-    await until(() => env.front.inbox.length >= expected);
-    smsToFront.push(performance.now() - started);
-  }
-  const frontToSms: number[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const started = performance.now();
-    const expected = env.signalwire.sent().length + 1;
-    await env.smsChannel.message({ id: `msg_lat${i}`, channelId: SMS_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] });
-    await until(() => env.signalwire.sent().length >= expected);
-    frontToSms.push(performance.now() - started);
-  }
   const whatsapp = env.whatsapp!;
-  const whatsappToFront: number[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const started = performance.now();
-    const expected = env.front.inbox.length + 1;
-    await whatsapp.simulator.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: `whatsapp ${i}` } } }, whatsapp.hook);
-    await until(() => env.front.inbox.length >= expected);
-    whatsappToFront.push(performance.now() - started);
-  }
-  const frontToWhatsApp: number[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const started = performance.now();
-    const expected = whatsapp.simulator.sent().length + 1;
-    await whatsapp.channel.message({ id: `msg_walat${i}`, channelId: WHATSAPP_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] });
-    await until(() => whatsapp.simulator.sent().length >= expected);
-    frontToWhatsApp.push(performance.now() - started);
-  }
+  const smsToFront = await measure(() => env.front.inbox.length, (i) => env.signalwire.receiveInbound({ from: CUSTOMER, to: DEMO_SUPPORT, body: `inbound ${i}` }, env.signalwireHook));
+  const frontToSms = await measure(() => env.signalwire.sent().length, (i) => env.smsChannel.message({ id: `msg_lat${i}`, channelId: SMS_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] }));
+  const whatsappToFront = await measure(
+    () => env.front.inbox.length,
+    (i) => whatsapp.simulator.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: `whatsapp ${i}` } } }, whatsapp.hook),
+  );
+  const frontToWhatsApp = await measure(
+    () => whatsapp.simulator.sent().length,
+    (i) => whatsapp.channel.message({ id: `msg_walat${i}`, channelId: WHATSAPP_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] }),
+  );
   const ussdHops: number[] = [];
   for (let i = 0; i < COUNT / 2; i++) {
     let started = performance.now();
