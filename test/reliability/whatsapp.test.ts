@@ -1,15 +1,14 @@
 /**
  * The reliability scenarios (test/helpers/reliability.ts) on the Front WhatsApp channel,
- * small: duplicated and reordered webhooks, racing workers, and a worker killed mid-drain.
- * Every client message reaches Front once and every reply is sent once; sends whose answer
- * was lost are settled by Meta's receipts (played back by the harness), never sent again.
- * The provider-fault and outage scenarios run on this channel too (the harness supports it)
- * but do not converge reliably within a fast test yet: a send that got no answer waits its
- * hold, and its retry can wait behind a later queued pass. Not in `npm test` until fixed.
+ * small: duplicated and reordered webhooks, racing workers, a worker killed mid-drain,
+ * providers failing 30% of calls, and an outage of both. Every client message reaches Front
+ * once and every reply is sent once; sends whose answer was lost are settled by Meta's
+ * receipts (played back by the harness within 100 ms, so the send hold is 2 s here), never
+ * sent again. (`npm run soak` runs the SMS channel's full numbers; these share its code.)
  */
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { crashDrain, races, seeded } from '../helpers/reliability.ts';
+import { crashDrain, outage, providerFaults, races, seeded } from '../helpers/reliability.ts';
 import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 
@@ -53,5 +52,17 @@ describe('the Front WhatsApp channel under trouble', () => {
   it('a worker killed mid-drain sends no reply twice and loses none', { timeout: 120_000 }, async () => {
     const result = await crashDrain(setup(), { messages: 20, rounds: 2 });
     expect(result).toMatchObject({ duplicates: 0, lost: 0, faultsInjected: 2, lastWorkerExit: 0 });
+  });
+
+  it('providers failing 30% of calls converge, each message delivered once', { timeout: 120_000 }, async () => {
+    const result = await providerFaults(setup(), { perDirection: 8, rate: 0.3, timeoutMs: 100_000 });
+    expect(result).toMatchObject({ duplicates: 0, lost: 0 });
+    expect(result.faultsInjected).toBeGreaterThan(0);
+  });
+
+  it('an outage of both providers loses nothing and the backlog drains once they are back', { timeout: 90_000 }, async () => {
+    const result = await outage(setup(), { perDirection: 9, outageMs: 2000, simulateLongOutage: true, timeoutMs: 30_000 });
+    expect(result).toMatchObject({ duplicates: 0, lost: 0 });
+    expect(result.backlogAtEnd).toBeGreaterThan(0);
   });
 });

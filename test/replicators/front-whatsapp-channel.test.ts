@@ -159,7 +159,12 @@ describe('Front → WhatsApp', () => {
     await s.pass(s.channel);
     // Held: no second copy while Meta's receipt may still come.
     expect(textsSent(s)).toEqual(['still there?']);
-    expect(await rowOf(s, 'msg_lost')).toMatchObject({ delivery_status: 'pending', whatsapp_wamid: null });
+    const held = await rowOf(s, 'msg_lost');
+    expect(held).toMatchObject({ delivery_status: 'pending', whatsapp_wamid: null });
+    // Looking again does not move the hold: it runs from the unanswered send.
+    await sql`UPDATE front_whatsapp_channel_app_v1 SET next_attempt_at = now()`.execute(s.engine.db);
+    await s.pass(s.channel);
+    expect([textsSent(s), (await rowOf(s, 'msg_lost'))!.send_started_at]).toEqual([['still there?'], held!.send_started_at]);
     // The receipt never comes and the hold (SWITCHBOARD_WHATSAPP_SEND_HOLD_S, 10 minutes) runs out: the reply goes again, and WhatsApp shows it twice.
     await sql`UPDATE front_whatsapp_channel_app_v1 SET send_started_at = now() - interval '11 minutes', next_attempt_at = now()`.execute(s.engine.db);
     await s.pass(s.channel);

@@ -191,7 +191,9 @@ export const whatsAppTransport: Transport = {
       LIMIT 1`.execute(db);
     if (rows[0]) return rows[0].wamid;
     const until = new Date(since.getTime() + delivery.ctx.config.whatsappSendHoldMs);
-    if (until.getTime() > Date.now()) throw new NotYet(until, 'waiting for WhatsApp\'s receipt of a send whose answer was lost');
-    return null;
+    if (until.getTime() <= Date.now()) return null;
+    // This look started a new attempt (deliver.ts moved send_started_at): the hold still runs from the unanswered send.
+    await sql`UPDATE ${sql.table(delivery.integration.service_name)} SET send_started_at = ${since} WHERE pk = ${row.pk}`.execute(delivery.ctx.db);
+    throw new NotYet(until, 'waiting for WhatsApp\'s receipt of a send whose answer was lost');
   },
 };
