@@ -1,7 +1,9 @@
 /**
  * Measures latency on the simulators, one message at a time:
  * SMS → Front (signed SignalWire webhook in → message in the simulated Front inbox),
- * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire), and
+ * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire),
+ * WhatsApp → Front (signed Meta webhook in → message in the Front inbox), Front → WhatsApp
+ * (signed Front `message` in → message received by the simulated Graph API), and
  * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer).
  * Prints median, p90, p99 and worst of N (default 100). Runs on its own database
  * (src/demo/environment.ts), never the user's.
@@ -9,7 +11,7 @@
  *   npm run latency [-- 200]
  */
 import path from 'node:path';
-import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment } from '../src/demo/environment.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment, WHATSAPP_CHANNEL_ID } from '../src/demo/environment.ts';
 import { createLogger } from '../src/log.ts';
 import { dial } from '../src/simulators/ussd.ts';
 
@@ -23,27 +25,36 @@ async function until(check: () => boolean): Promise<void> {
 function summary(label: string, samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1);
-  return `${label.padEnd(12)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  p99 ${at(0.99)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
+  return `${label.padEnd(17)} n=${sorted.length}  median ${at(0.5)} ms  p90 ${at(0.9)} ms  p99 ${at(0.99)} ms  worst ${sorted.at(-1)!.toFixed(1)} ms`;
 }
 
-const env = await startDemoEnvironment({ name: 'latency', dataDir: path.resolve('.switchboard'), log: createLogger(process.env.LOG_LEVEL ?? 'warn') });
+/** COUNT samples, one message at a time: from `send` until `arrived` (a count at the receiving simulator) grows by one. */
+async function measure(arrived: () => number, send: (i: number) => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const started = performance.now();
+    const expected = arrived() + 1;
+    await send(i);
+    await until(() => arrived() >= expected);
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+const env = await startDemoEnvironment({ name: 'latency', dataDir: path.resolve('.switchboard'), log: createLogger(process.env.LOG_LEVEL ?? 'warn'), whatsapp: true, whatsappFlow: false });
 try {
-  const smsToFront: number[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const started = performance.now();
-    const expected = env.front.inbox.length + 1;
-    await env.signalwire.receiveInbound({ from: CUSTOMER, to: DEMO_SUPPORT, body: `inbound ${i}` }, env.signalwireHook);
-    await until(() => env.front.inbox.length >= expected);
-    smsToFront.push(performance.now() - started);
-  }
-  const frontToSms: number[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const started = performance.now();
-    const expected = env.signalwire.sent().length + 1;
-    await env.smsChannel.message({ id: `msg_lat${i}`, channelId: SMS_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] });
-    await until(() => env.signalwire.sent().length >= expected);
-    frontToSms.push(performance.now() - started);
-  }
+  const whatsapp = env.whatsapp;
+  const whatsappChannel = env.whatsappChannel!;
+  const smsToFront = await measure(() => env.front.inbox.length, (i) => env.signalwire.receiveInbound({ from: CUSTOMER, to: DEMO_SUPPORT, body: `inbound ${i}` }, env.signalwireHook));
+  const frontToSms = await measure(() => env.signalwire.sent().length, (i) => env.smsChannel.message({ id: `msg_lat${i}`, channelId: SMS_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] }));
+  const whatsappToFront = await measure(
+    () => env.front.inbox.length,
+    (i) => whatsapp.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: `whatsapp ${i}` } } }, env.whatsappHook),
+  );
+  const frontToWhatsApp = await measure(
+    () => whatsapp.sent().length,
+    (i) => whatsappChannel.message({ id: `msg_walat${i}`, channelId: WHATSAPP_CHANNEL_ID, text: `reply ${i}`, to: [CUSTOMER] }),
+  );
   const ussdHops: number[] = [];
   for (let i = 0; i < COUNT / 2; i++) {
     let started = performance.now();
@@ -55,6 +66,8 @@ try {
   }
   console.log(summary('SMS → Front', smsToFront));
   console.log(summary('Front → SMS', frontToSms));
+  console.log(summary('WhatsApp → Front', whatsappToFront));
+  console.log(summary('Front → WhatsApp', frontToWhatsApp));
   console.log(summary('USSD hop', ussdHops));
 } finally {
   await env.close();

@@ -67,6 +67,7 @@ const schema = z.object({
   FRONT_CHANNEL_APP_UID: z.string().default(''),
   FRONT_CHANNEL_APP_SECRET: z.string().default(''),
   SWITCHBOARD_FRONT_IMPORT_HOLD_S: int(1).default(120),
+  SWITCHBOARD_WHATSAPP_SEND_HOLD_S: int(1).default(600),
   SIGNALWIRE_SMS_ALLOWLIST: z.string().default('*'),
   SWITCHBOARD_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   SWITCHBOARD_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
@@ -114,6 +115,8 @@ export interface Config {
    * notice before it is imported again.
    */
   front: { apiUrl: string; appUid: string; appSecret: string; importHoldMs: number };
+  /** How long a WhatsApp send whose answer was lost waits for Meta's receipt before it is sent again. */
+  whatsappSendHoldMs: number;
   /** Glob patterns a recipient must match for an SMS to be sent (space-separated in the env). */
   smsAllowlist: string[];
   /** Region for phone numbers typed without a country code. */
@@ -190,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     sqlTimeoutMs: e.SWITCHBOARD_SQL_TIMEOUT_MS,
     sqlMaxRows: e.SWITCHBOARD_SQL_MAX_ROWS,
     front: { apiUrl: e.FRONT_API_URL.replace(/\/+$/, ''), appUid: e.FRONT_CHANNEL_APP_UID, appSecret: e.FRONT_CHANNEL_APP_SECRET, importHoldMs: e.SWITCHBOARD_FRONT_IMPORT_HOLD_S * 1000 },
+    whatsappSendHoldMs: e.SWITCHBOARD_WHATSAPP_SEND_HOLD_S * 1000,
     smsAllowlist: e.SIGNALWIRE_SMS_ALLOWLIST.split(/\s+/).filter(Boolean),
     defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
     adminToken: e.SWITCHBOARD_ADMIN_TOKEN,

@@ -3,7 +3,8 @@
  * embedded server under `<data dir>/<name>`, or DATABASE_URL's server), the HTTP server and
  * the worker, the SignalWire, Front and WhatsApp simulators, and integrations wired to them — the SMS
  * channel, the USSD channel, a USSD service and a WhatsApp number greeting clients with the
- * helpline flow. Used by `switchboard demo` and
+ * helpline flow; with `whatsapp`, the Front WhatsApp channel on that number too (without
+ * `whatsappFlow`, its clients write straight to Front). Used by `switchboard demo` and
  * `npm run latency`; never touches the user's own database.
  */
 import fs from 'node:fs';
@@ -33,6 +34,7 @@ import { HELPLINE_FLOW_WITHOUT_REPLIES } from '../ussd/flow/helpline.ts';
 export const DEMO_SUPPORT = '+15550001111';
 export const SMS_CHANNEL_ID = 'cha_demo_sms';
 export const USSD_CHANNEL_ID = 'cha_demo_ussd';
+export const WHATSAPP_CHANNEL_ID = 'cha_demo_whatsapp';
 
 export interface DemoEnvironment {
   publicUrl: string;
@@ -55,6 +57,8 @@ export interface DemoEnvironment {
   wa: ServiceIntegration;
   /** Where the WhatsApp simulator posts webhooks (the whatsapp_message_v1 integration's URL). */
   whatsappHook: string;
+  /** With `whatsapp`: Front's side of the Front WhatsApp channel on `wa`, authorised. */
+  whatsappChannel: FrontChannelClient | null;
   close(): Promise<void>;
 }
 
@@ -101,17 +105,32 @@ export async function connectFrontChannels(front: FrontSimulator, publicUrl: str
   return { sms, ussd };
 }
 
-/** A WhatsApp number on the simulator whose clients walk the helpline flow (written to a file: `--flow` reads one). */
-async function createDemoWhatsApp(engine: Engine, config: Config, whatsapp: WhatsAppSimulator): Promise<ServiceIntegration> {
+/**
+ * A WhatsApp number on the simulator; with `flow`, its clients walk the helpline flow (written
+ * to a file: `--flow` reads one).
+ */
+async function createDemoWhatsApp(engine: Engine, config: Config, whatsapp: WhatsAppSimulator, withFlow: boolean): Promise<ServiceIntegration> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-demo-'));
   try {
     const flow = path.join(dir, 'flow.json');
     fs.writeFileSync(flow, JSON.stringify(HELPLINE_FLOW_WITHOUT_REPLIES));
-    const flags = { 'phone-number-id': whatsapp.phoneNumberId, 'access-token': whatsapp.accessToken, 'app-secret': whatsapp.appSecret, 'verify-token': 'demo-verify-token', 'api-url': whatsapp.url, flow };
+    const flags = { 'phone-number-id': whatsapp.phoneNumberId, 'access-token': whatsapp.accessToken, 'app-secret': whatsapp.appSecret, 'verify-token': 'demo-verify-token', 'api-url': whatsapp.url, ...(withFlow ? { flow } : {}) };
     return (await createIntegration(engine.db, engine.registry, config, { service: 'whatsapp_message_v1', flags })).integration;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The Front WhatsApp channel on the demo's WhatsApp number, authorised in Front. */
+async function connectWhatsAppChannel(engine: Engine, config: Config, front: FrontSimulator, wa: ServiceIntegration): Promise<FrontChannelClient> {
+  const { apiKey } = await createIntegration(engine.db, engine.registry, config, {
+    service: 'front_whatsapp_channel_app_v1',
+    flags: { 'reengage-template': 'new_message:en' },
+    dependsOn: String(wa.id),
+  });
+  const channel = front.channelClient({ webhookUrl: `${config.publicUrl}/v1/install/front_whatsapp/channel`, apiKey: apiKey! });
+  await channel.authorize(WHATSAPP_CHANNEL_ID);
+  return channel;
 }
 
 export interface DemoOptions {
@@ -121,6 +140,10 @@ export interface DemoOptions {
   port?: number;
   /** A Postgres server to create the demo database on (default DATABASE_URL's, else an embedded one). */
   serverUrl?: string;
+  /** Add the Front WhatsApp channel on the demo's WhatsApp number. */
+  whatsapp?: boolean;
+  /** Clients of the WhatsApp number walk the helpline flow first (default true). */
+  whatsappFlow?: boolean;
 }
 
 export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEnvironment> {
@@ -151,7 +174,8 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
 
   const integrations = await createDemoIntegrations(engine, config, signalwire);
   const channels = await connectFrontChannels(front, publicUrl, integrations);
-  const wa = await createDemoWhatsApp(engine, config, whatsapp);
+  const wa = await createDemoWhatsApp(engine, config, whatsapp, options.whatsappFlow ?? true);
+  const whatsappChannel = options.whatsapp ? await connectWhatsAppChannel(engine, config, front, wa) : null;
 
   ready = {
     publicUrl,
@@ -169,6 +193,7 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
     whatsapp,
     wa,
     whatsappHook: `${publicUrl}/v1/service_integrations/${wa.opaque_id}`,
+    whatsappChannel,
     async close() {
       await app.close();
       await runner.stop();

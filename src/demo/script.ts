@@ -1,13 +1,15 @@
 /**
  * The demo's scripted conversation, played against a DemoEnvironment: an SMS in, a
- * counsellor's reply to two clients, a failed SMS noticed in Front, and a USSD session —
- * each step printed as it converges, with its latency. Numbers are shown masked.
+ * counsellor's reply to two clients, a failed SMS noticed in Front, a USSD session and,
+ * when the environment has WhatsApp, a WhatsApp message in and its reply out — each step
+ * printed as it converges, with its latency. Numbers are shown masked.
  */
 import { dial } from '../simulators/ussd.ts';
-import { DEMO_SUPPORT, SMS_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, WHATSAPP_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
 
 const CLIENT = '+15550002222';
 const CLIENT_2 = '+15550003333';
+const WHATSAPP_CLIENT = '+254711000222';
 const mask = (number: string) => `…${number.slice(-4)}`;
 
 async function until<T>(check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
@@ -61,6 +63,30 @@ export async function playDemo(env: DemoEnvironment, print: (line: string) => vo
     await session.send('I am scared to go home');
     await session.send('1');
     await until(() => env.front.inbox.find((m) => m.body === 'I am scared to go home'));
+  });
+
+  const channel = env.whatsappChannel;
+  if (!channel) return steps;
+  const wa = env.whatsapp;
+  const client = WHATSAPP_CLIENT.slice(1);
+  const say = (body: string) => wa.receiveInbound({ from: client, type: 'text', fields: { text: { body } } }, env.whatsappHook);
+  const sentCount = () => wa.sent().filter((m) => m.to === client).length;
+  print(`5. A client (${mask(WHATSAPP_CLIENT)}) writes on WhatsApp and walks the helpline flow`);
+  await step('the menu comes back as buttons; a tap, a message, and the conversation is in the Front inbox', async () => {
+    await say('Hello?');
+    const menu = await until(() => wa.sent().find((m) => m.to === client && m.type === 'interactive'));
+    const buttons = (menu.request.interactive as { action: { buttons: { reply: { id: string; title: string } }[] } }).action.buttons;
+    const talk = buttons.map((b) => b.reply).find((r) => r.title === 'Talk to a counsellor')!;
+    const before = sentCount();
+    await wa.receiveInbound({ from: client, type: 'interactive', fields: { interactive: { type: 'button_reply', button_reply: talk } } }, env.whatsappHook);
+    await until(() => sentCount() > before);
+    const { message } = await say('Can I talk to someone here?');
+    await until(() => env.front.inbox.find((m) => m.externalId === message.id && m.senderHandle === WHATSAPP_CLIENT));
+  });
+  await step('the counsellor\'s reply goes out on WhatsApp, and Meta\'s receipt comes back', async () => {
+    await channel.message({ id: 'msg_demo_whatsapp', channelId: WHATSAPP_CHANNEL_ID, text: 'Yes. We are listening.', to: [WHATSAPP_CLIENT] });
+    const sent = await until(() => wa.sent().find((m) => m.to === client && m.type === 'text' && JSON.stringify(m.request).includes('We are listening')));
+    await wa.sendStatus(sent.wamid, 'delivered', env.whatsappHook);
   });
   return steps;
 }

@@ -33,13 +33,15 @@ export async function conversations(db: Kysely<Database>, filter: { unanswered?:
   return rows;
 }
 
-/** One thread across both channels, oldest first, with each message's state and both ids. */
+/** One thread across every channel, oldest first, with each message's state and both ids. */
 export async function conversationMessages(db: Kysely<Database>, conversationId: string) {
-  // The carrier's word on an SMS (sent, delivered, failed…) is the view's transport_status.
+  // The provider's word on a message (SMS sent, delivered, failed…; WhatsApp's receipts) is the view's
+  // transport_status, and its id (sid or wamid) provider_message_id; the SMS names stay for SMS rows.
   const { rows } = await sql`
     SELECT m.channel, m.entry, m.pk, m.direction, m.body, m.sender, m.recipient, m.delivery_status AS state,
            m.delivery_error_code AS error_code, m.delivery_error_message AS error_message,
-           m.front_message_id, m.signalwire_sid, m.transport_status AS sms_status, m.created_at, m.delivered_at
+           m.front_message_id, m.signalwire_sid, CASE WHEN m.signalwire_sid IS NOT NULL THEN m.transport_status END AS sms_status,
+           m.provider_message_id, m.transport_status, m.created_at, m.delivered_at
     FROM channel_messages m
     WHERE m.conversation_id = ${conversationId}
     ORDER BY m.created_at, m.pk

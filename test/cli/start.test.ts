@@ -44,9 +44,9 @@ describe('npm run demo (switchboard demo)', () => {
       const code = await child.exited;
       const output = child.output();
       expect(code, output).toBe(0);
-      expect(output.match(/✓/g)).toHaveLength(4);
-      expect(output).toMatch(/Converged: 4 steps in \d+ ms; 3 messages in Front, 2 SMS sent\./);
-      expect(output).not.toMatch(/\+1555000\d{4}/);
+      expect(output.match(/✓/g)).toHaveLength(6);
+      expect(output).toMatch(/Converged: 6 steps in \d+ ms; 4 messages in Front, 2 SMS sent, 1 WhatsApp message\(s\) sent\./);
+      expect(output).not.toMatch(/\+1555000\d{4}|\+254711\d{6}/);
     } finally {
       await removeDataDir(path.join(demoDir, 'demo'));
       await fs.rm(demoDir, { recursive: true, force: true });

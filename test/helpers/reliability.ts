@@ -3,11 +3,14 @@
  * (`npm run soak`, the contract's numbers). Each drives a wired channel (channel.ts) through
  * one kind of trouble, waits for convergence and returns its figures, counted from what the
  * simulators received: an expected message missing at its provider is lost; a second copy,
- * or anything no one asked for, is a duplicate.
+ * or anything no one asked for, is a duplicate. The client's side is the channel's line:
+ * SMS through SignalWire, or WhatsApp (where Meta's `sent` receipts are played back, as
+ * Meta sends them, so sends whose answer was lost settle).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Fault, FaultInjector } from '../../src/simulators/faults.ts';
+import type { WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
 import { CHANNEL_ID, SUPPORT, type ChannelSetup } from './channel.ts';
 import { spawnNode, type Child } from './processes.ts';
 import { waitFor } from './wait.ts';
@@ -27,38 +30,110 @@ export interface Figures {
 /** A distinct client number per message, so every SMS and every lookup stands alone. */
 export const clientNumber = (i: number) => `+1555${String(2_000_000 + i)}`;
 
+/** The client's provider, as the scenarios see it. */
+interface Line {
+  faults: FaultInjector;
+  requests: { method: string; at: Date }[];
+  /** A client's message in (`pollOnly`: stored at the provider only, for a poll to find, where the provider is polled). */
+  clientWrites(from: string, body: string, options: { pollOnly?: boolean }): Promise<void>;
+  /** The text of every reply the provider took, in order. */
+  sent(): (string | null)[];
+  /** How many sends the provider was asked for (answered or not). */
+  sendRequests(): number;
+  /** Replies go only to clients who wrote first (WhatsApp's 24-hour window). */
+  replyNeedsClient: boolean;
+  close(): Promise<void>;
+}
+
+function smsLine(setup: ChannelSetup): Line {
+  const { signalwire, sw, publicUrl } = setup;
+  return {
+    faults: signalwire.faults,
+    requests: signalwire.requests,
+    async clientWrites(from, body, { pollOnly }) {
+      if (pollOnly) return void signalwire.addMessage({ from, to: SUPPORT, body });
+      const { status } = await signalwire.receiveInbound({ from, to: SUPPORT, body }, `${publicUrl}/v1/service_integrations/${sw.opaque_id}`);
+      if (status !== 200) throw new Error(`inbound webhook answered ${status}`);
+    },
+    sent: () => signalwire.sent().map((m) => m.body),
+    sendRequests: () => signalwire.requests.filter((r) => r.method === 'POST').length,
+    replyNeedsClient: false,
+    close: async () => {},
+  };
+}
+
+/** Meta's `sent` receipt for every message the simulator took, each once, every 100 ms. */
+function playReceipts(whatsapp: WhatsAppSimulator, hook: string): () => Promise<void> {
+  const told = new Set<string>();
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      for (const message of whatsapp.sent()) {
+        if (told.has(message.wamid) || stop) continue;
+        if ((await whatsapp.sendStatus(message.wamid, 'sent', hook).catch(() => ({ status: 0 }))).status === 200) told.add(message.wamid);
+      }
+      await sleep(100);
+    }
+  })();
+  return async () => {
+    stop = true;
+    await loop;
+  };
+}
+
+function whatsAppLine(setup: ChannelSetup, whatsapp: WhatsAppSimulator): Line {
+  const hook = `${setup.publicUrl}/v1/service_integrations/${setup.wa!.opaque_id}`;
+  const stopReceipts = playReceipts(whatsapp, hook);
+  const isSend = (r: { method: string; path: string; body: unknown }) => r.method === 'POST' && r.path.endsWith('/messages') && (r.body as { status?: unknown } | null)?.status !== 'read';
+  return {
+    faults: whatsapp.faults,
+    requests: whatsapp.requests,
+    // WhatsApp is not polled: every message comes by webhook.
+    async clientWrites(from, body) {
+      const { status } = await whatsapp.receiveInbound({ from: from.slice(1), type: 'text', fields: { text: { body } } }, hook);
+      if (status !== 200) throw new Error(`inbound webhook answered ${status}`);
+    },
+    sent: () => whatsapp.sent().map((m) => (m.request.text as { body?: string } | undefined)?.body ?? null),
+    sendRequests: () => whatsapp.requests.filter(isSend).length,
+    replyNeedsClient: true,
+    close: stopReceipts,
+  };
+}
+
 /** Messages sent through the simulators, and what each provider should end up with. */
 export class Traffic {
   readonly inbound: string[] = [];
   readonly outbound: string[] = [];
   readonly setup: ChannelSetup;
+  readonly line: Line;
   #next = 0;
 
   constructor(setup: ChannelSetup) {
     this.setup = setup;
+    this.line = setup.whatsapp ? whatsAppLine(setup, setup.whatsapp) : smsLine(setup);
+    // As for worker processes (workerEnv): receipts come at once here, so a short hold loses nothing.
+    setup.engine.config.whatsappSendHoldMs = 2000;
   }
 
   get size(): number {
     return this.inbound.length + this.outbound.length;
   }
 
-  /** An SMS from a client (by webhook; `pollOnly`: stored in SignalWire only, for the poll to find). */
+  /** A client's message (by webhook; `pollOnly`: stored at the provider only, for the poll to find). */
   async smsIn(options: { pollOnly?: boolean } = {}): Promise<void> {
     const i = this.#next++;
     const body = `in ${i}`;
     this.inbound.push(body);
-    const { signalwire, sw, publicUrl } = this.setup;
-    if (options.pollOnly) {
-      signalwire.addMessage({ from: clientNumber(i), to: SUPPORT, body });
-      return;
-    }
-    const { status } = await signalwire.receiveInbound({ from: clientNumber(i), to: SUPPORT, body }, `${publicUrl}/v1/service_integrations/${sw.opaque_id}`);
-    if (status !== 200) throw new Error(`inbound webhook answered ${status}`);
+    await this.line.clientWrites(clientNumber(i), body, options);
   }
 
-  /** A counsellor's reply in Front to one client. */
+  /** A counsellor's reply in Front to one client (on WhatsApp, one who wrote first: that message counts as inbound). */
   async reply(): Promise<void> {
     const i = this.#next++;
+    if (this.line.replyNeedsClient) {
+      this.inbound.push(`hello ${i}`);
+      await this.line.clientWrites(clientNumber(i), `hello ${i}`, {});
+    }
     const body = `out ${i}`;
     this.outbound.push(body);
     const response = await this.setup.frontClient.message({ id: `msg_r${i}`, channelId: CHANNEL_ID, text: body, to: [clientNumber(i)] });
@@ -85,13 +160,13 @@ export class Traffic {
       return { lost: wanted.size - seen.size, duplicates: received.length - seen.size };
     };
     const front = count(this.inbound, this.setup.front.inbox.map((m) => m.body));
-    const sms = count(this.outbound, this.setup.signalwire.sent().map((m) => m.body));
+    const sms = count(this.outbound, this.line.sent());
     return { lost: front.lost + sms.lost, duplicates: front.duplicates + sms.duplicates };
   }
 
   async pending(): Promise<number> {
     const { rows } = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM front_signalwire_message_channel_app_v1
+      SELECT count(*)::int AS n FROM ${sql.table(this.setup.channel.service_name)}
       WHERE integration_id = ${this.setup.channel.id} AND delivery_status = 'pending'`.execute(this.setup.engine.db);
     return rows[0]!.n;
   }
@@ -103,13 +178,17 @@ export class Traffic {
     await sleep(1000);
     return at;
   }
+
+  /** Stop what the line plays back on its own (WhatsApp's receipts). */
+  close(): Promise<void> {
+    return this.line.close();
+  }
 }
 
 const injectedCount = (faults: FaultInjector) => Object.entries(faults.injected).reduce((sum, [kind, n]) => (kind === 'latency' ? sum : sum + n), 0);
 
 function figures(scenario: string, traffic: Traffic, convergeMs: number, details: Record<string, number | string> = {}): Figures {
-  const { signalwire, front } = traffic.setup;
-  return { scenario, messages: traffic.size, faultsInjected: injectedCount(signalwire.faults) + injectedCount(front.faults), ...traffic.tally(), convergeMs, ...details };
+  return { scenario, messages: traffic.size, faultsInjected: injectedCount(traffic.line.faults) + injectedCount(traffic.setup.front.faults), ...traffic.tally(), convergeMs, ...details };
 }
 
 /** Settings of a `switchboard worker` process on this setup's database and simulators. */
@@ -121,6 +200,8 @@ export function workerEnv(setup: ChannelSetup, extra: Record<string, string> = {
     FRONT_CHANNEL_APP_UID: setup.front.appUid,
     FRONT_CHANNEL_APP_SECRET: setup.front.appSecret,
     SWITCHBOARD_POLL_CRON: '0 0 1 1 *',
+    // Meta's receipts are played back within 100 ms here: a send that got no answer and no receipt never reached it.
+    SWITCHBOARD_WHATSAPP_SEND_HOLD_S: '2',
     LOG_LEVEL: 'warn',
     ...extra,
   };
@@ -148,7 +229,7 @@ export async function races(setup: ChannelSetup, options: { perDirection: number
   try {
     await Promise.all(workers.map((w) => waitFor(() => w.output().includes('worker running'), { timeoutMs: 60_000, what: 'worker start' })));
     const traffic = new Traffic(setup);
-    const sw = String(setup.sw.id);
+    const sw = String((setup.wa ?? setup.sw).id);
     const channel = String(setup.channel.id);
     // Queued runs only add a job; `--wait` runs run the pass here (waiting for a running one), one at a time.
     const queued = [['backfill', sw, '--incremental'], ['backfill', channel], ['backfill', sw]];
@@ -182,12 +263,13 @@ export async function races(setup: ChannelSetup, options: { perDirection: number
     let lastIn = 0;
     let convergedAt = 0;
     try {
-      await traffic.both(options.perDirection, { pollOnlyEvery: 10 });
+      await traffic.both(options.perDirection, { pollOnlyEvery: setup.whatsapp ? 0 : 10 });
       lastIn = Date.now();
       convergedAt = await traffic.converge(options.timeoutMs ?? 60_000);
     } finally {
       stop = true;
       await interference;
+      await traffic.close();
     }
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM backfill_runs`.execute(setup.engine.db);
     const exits = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
@@ -203,12 +285,13 @@ export async function races(setup: ChannelSetup, options: { perDirection: number
   }
 }
 
-/** Both providers down: SignalWire's API drops every connection, Front answers 503. */
-function takeDown(setup: ChannelSetup): () => void {
-  Object.assign(setup.signalwire.faults, { rate: 1, kinds: [{ kind: 'reset' }] satisfies Fault[] });
+/** Both providers down: the line's API (SignalWire's, WhatsApp's) drops every connection, Front answers 503. */
+function takeDown(traffic: Traffic): () => void {
+  const { line, setup } = traffic;
+  Object.assign(line.faults, { rate: 1, kinds: [{ kind: 'reset' }] satisfies Fault[] });
   Object.assign(setup.front.faults, { rate: 1, kinds: [{ kind: 'status', status: 503, body: { _error: { status: 503, title: 'Service Unavailable' } } }] satisfies Fault[] });
   return () => {
-    setup.signalwire.faults.rate = 0;
+    line.faults.rate = 0;
     setup.front.faults.rate = 0;
   };
 }
@@ -225,43 +308,47 @@ export async function outage(
 ): Promise<Figures> {
   await setup.startWorker();
   const traffic = new Traffic(setup);
-  const third = Math.ceil(options.perDirection / 3);
-  await traffic.both(third);
-  await traffic.converge(options.timeoutMs ?? 60_000);
+  try {
+    const third = Math.ceil(options.perDirection / 3);
+    await traffic.both(third);
+    await traffic.converge(options.timeoutMs ?? 60_000);
 
-  const restore = takeDown(setup);
-  const started = Date.now();
-  await traffic.both(third, { spreadMs: options.outageMs });
-  await sleep(Math.max(0, started + options.outageMs - Date.now()));
-  const backlog = await traffic.pending();
-  if (options.simulateLongOutage) {
-    await sql`
-      UPDATE front_signalwire_message_channel_app_v1 SET next_attempt_at = now() + interval '10 minutes'
-      WHERE integration_id = ${setup.channel.id} AND next_attempt_at > now()`.execute(setup.engine.db);
+    const restore = takeDown(traffic);
+    const started = Date.now();
+    await traffic.both(third, { spreadMs: options.outageMs });
+    await sleep(Math.max(0, started + options.outageMs - Date.now()));
+    const backlog = await traffic.pending();
+    if (options.simulateLongOutage) {
+      await sql`
+        UPDATE ${sql.table(setup.channel.service_name)} SET next_attempt_at = now() + interval '10 minutes'
+        WHERE integration_id = ${setup.channel.id} AND next_attempt_at > now()`.execute(setup.engine.db);
+    }
+    restore();
+    const ended = Date.now();
+    await traffic.both(options.perDirection - 2 * third);
+    const convergedAt = await traffic.converge(options.timeoutMs ?? 60_000);
+    const during = (requests: { at: Date }[]) => requests.filter((r) => r.at.getTime() >= started && r.at.getTime() < ended).length;
+    return figures('outage', traffic, convergedAt - ended, {
+      outageSeconds: Math.round((ended - started) / 1000),
+      backlogAtEnd: backlog,
+      providerCallsDuringOutage: during(traffic.line.requests) + during(setup.front.requests),
+    });
+  } finally {
+    await traffic.close();
   }
-  restore();
-  const ended = Date.now();
-  await traffic.both(options.perDirection - 2 * third);
-  const convergedAt = await traffic.converge(options.timeoutMs ?? 60_000);
-  const during = (requests: { at: Date }[]) => requests.filter((r) => r.at.getTime() >= started && r.at.getTime() < ended).length;
-  return figures('outage', traffic, convergedAt - ended, {
-    outageSeconds: Math.round((ended - started) / 1000),
-    backlogAtEnd: backlog,
-    providerCallsDuringOutage: during(setup.signalwire.requests) + during(setup.front.requests),
-  });
 }
 
 /**
  * Crashes: `messages` replies drained by a worker process SIGKILLed `rounds` times (the
  * faults injected), each time after a (seeded) random number of sends, and restarted.
- * SignalWire answers slowly (`latencyMs`), so kills land between a send and its write-back.
+ * The line's API answers slowly (`latencyMs`), so kills land between a send and its write-back.
  */
 export async function crashDrain(setup: ChannelSetup, options: { messages: number; rounds: number; latencyMs?: number; seed?: number; timeoutMs?: number }): Promise<Figures> {
   const traffic = new Traffic(setup);
   for (let i = 0; i < options.messages; i += 10) await Promise.all(Array.from({ length: Math.min(10, options.messages - i) }, () => traffic.reply()));
-  setup.signalwire.faults.latencyMs = options.latencyMs ?? 40;
+  traffic.line.faults.latencyMs = options.latencyMs ?? 40;
   const random = seeded(options.seed ?? 7);
-  const posts = () => setup.signalwire.requests.filter((r) => r.method === 'POST').length;
+  const posts = () => traffic.line.sendRequests();
   const env = workerEnv(setup);
   const workers: Child[] = [];
   let slowestResumeMs = 0;
@@ -290,12 +377,14 @@ export async function crashDrain(setup: ChannelSetup, options: { messages: numbe
     return figures('crash', traffic, convergedAt - restartedAt, {
       faultsInjected: options.rounds,
       slowestResumeMs,
-      lookupsAfterUnknownOutcome: setup.signalwire.requests.filter((r) => r.method === 'GET' && r.query.To).length,
+      // WhatsApp has no lookup: its receipts settle such sends.
+      lookupsAfterUnknownOutcome: setup.whatsapp ? 'n/a' : setup.signalwire.requests.filter((r) => r.method === 'GET' && r.query.To).length,
       lastWorkerExit: exit,
     });
   } finally {
-    setup.signalwire.faults.latencyMs = 0;
+    traffic.line.faults.latencyMs = 0;
     await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+    await traffic.close();
   }
 }
 
@@ -318,28 +407,31 @@ export async function providerFaults(
   ];
   // Timeouts are rarer than the others: each holds the channel's pass for the whole timeout.
   const slow: Fault[] = options.withTimeouts ? [{ kind: 'timeout' }] : [];
-  Object.assign(setup.signalwire.faults, { rate: options.rate, kinds: [...common, ...common, { kind: 'lost-response' }, ...slow], random: seeded(11) });
+  const traffic = new Traffic(setup);
+  const line = traffic.line.faults;
+  const provider = setup.whatsapp ? 'whatsapp' : 'signalwire';
+  Object.assign(line, { rate: options.rate, kinds: [...common, ...common, { kind: 'lost-response' }, ...slow], random: seeded(11) });
   Object.assign(setup.front.faults, { rate: options.rate, kinds: [...common, ...common, { kind: 'lost-response' }, ...slow], random: seeded(17) });
   setup.front.faults.script = [{ kind: 'lost-response' }];
   setup.engine.config.front.importHoldMs = options.importHoldMs ?? 3000;
   try {
     await setup.startWorker();
-    const traffic = new Traffic(setup);
     await traffic.both(options.perDirection, { parallel: 4 });
     const lastIn = Date.now();
     const convergedAt = await traffic.converge(options.timeoutMs ?? 120_000);
     const kinds = (faults: FaultInjector) => Object.entries(faults.injected).filter(([kind]) => kind !== 'latency');
     const { rows } = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM front_signalwire_message_channel_app_v1
+      SELECT count(*)::int AS n FROM ${sql.table(setup.channel.service_name)}
       WHERE integration_id = ${setup.channel.id} AND front_message_id = front_imported_id`.execute(setup.engine.db);
     return figures('provider-faults', traffic, convergedAt - lastIn, {
       faultRate: options.rate,
       importsSettledByNotice: rows[0]!.n,
-      ...Object.fromEntries(kinds(setup.signalwire.faults).map(([kind, n]) => [`signalwire_${kind}`, n])),
+      ...Object.fromEntries(kinds(line).map(([kind, n]) => [`${provider}_${kind}`, n])),
       ...Object.fromEntries(kinds(setup.front.faults).map(([kind, n]) => [`front_${kind}`, n])),
     });
   } finally {
-    setup.signalwire.faults.rate = 0;
+    line.rate = 0;
     setup.front.faults.rate = 0;
+    await traffic.close();
   }
 }

@@ -18,6 +18,8 @@ const database = useTestDatabase();
 let setup: ChannelSetup;
 let whatsapp: WhatsAppSimulator;
 let whatsappHook: string;
+/** The Front WhatsApp channel's API key (the channel depends on the fuzzed WhatsApp integration, so its webhooks reach it too). */
+let whatsappChannelKey: string;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
 
 beforeAll(async () => {
@@ -26,6 +28,8 @@ beforeAll(async () => {
   whatsapp = await startWhatsAppSimulator();
   const run = await setup.cli('integrations', 'create', 'whatsapp_message_v1', '--phone-number-id', whatsapp.phoneNumberId, '--access-token', whatsapp.accessToken, '--app-secret', whatsapp.appSecret, '--verify-token', 'fuzz-verify-token', '--api-url', whatsapp.url, '--json');
   whatsappHook = run.json().webhook_url;
+  const channel = await setup.cli('integrations', 'create', 'front_whatsapp_channel_app_v1', '--depends-on', String(run.json().id), '--reengage-template', 'new_message:en', '--json');
+  whatsappChannelKey = channel.json().api_key;
 });
 afterAll(async () => {
   await setup.close();
@@ -105,15 +109,18 @@ describe('hostile input', () => {
     );
   });
 
-  it('Front channel requests, correctly signed, with any body', async () => {
-    const url = `${setup.publicUrl}/v1/install/front_ussd/channel`;
+  it.each([
+    ['front_ussd', () => setup.apiKey],
+    ['front_whatsapp', () => whatsappChannelKey],
+  ])('Front channel requests to %s, correctly signed, with any body', async (app, apiKey) => {
+    const url = `${setup.publicUrl}/v1/install/${app}/channel`;
     await fc.assert(
       fc.asyncProperty(fc.oneof(record, fc.record({ type: fc.constantFrom('message', 'message_autoreply', 'authorization', 'delete', 'message_imported'), payload: fc.oneof(record, jsonValue) })), fc.constantFrom('POST', 'DELETE'), async (body, method) => {
         const raw = JSON.stringify(body);
         const ts = String(Date.now());
         const response = await fetch(url, {
           method,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${setup.apiKey}`, 'x-front-request-timestamp': ts, 'x-front-signature': signFrontRequest(setup.front.appSecret, ts, raw) },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey()}`, 'x-front-request-timestamp': ts, 'x-front-signature': signFrontRequest(setup.front.appSecret, ts, raw) },
           body: raw,
         });
         // A fuzzed `delete` really deletes: put the channel back for the next case.
@@ -195,7 +202,7 @@ describe('hostile input', () => {
 
   it('random paths, methods and ids', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), fc.constantFrom('/v1/service_integrations/', '/v1/ussd/nalo/', '/v1/media/', '/v1/install/front_signalwire/'), nasty, async (method, prefix, id) => {
+      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), fc.constantFrom('/v1/service_integrations/', '/v1/ussd/nalo/', '/v1/media/', '/v1/install/front_signalwire/', '/v1/install/front_whatsapp/'), nasty, async (method, prefix, id) => {
         const response = await fetch(`${setup.publicUrl}${prefix}${pathPart(id)}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{' });
         await expectSane(response);
       }),

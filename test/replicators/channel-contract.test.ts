@@ -17,18 +17,42 @@ import { waitFor } from '../helpers/wait.ts';
 interface ChannelCase {
   service: string;
   ussd: boolean;
+  whatsapp: boolean;
+  /** The column of the provider's id of a message. */
+  counterpart: string;
+  /** The replies the provider received, as text. */
+  sent(setup: ChannelSetup): (string | null)[];
+  /** The provider's id of the reply it received first. */
+  firstSentId(setup: ChannelSetup): string;
+  /** The provider does the next send but its answer is lost. */
+  loseNextSendAnswer(setup: ChannelSetup): void;
+  /** What the provider tells us on its own after such a send (a status receipt), if anything. */
+  afterLostSend(setup: ChannelSetup): Promise<void>;
   /** The client writes `text` to the helpline through this channel (and, where it asks, agrees to SMS replies). */
   clientWrites(setup: ChannelSetup, text: string): Promise<void>;
-  /** Make the channel owe the counsellor a notice about a reply; the notice's text. */
-  causeNotice(setup: ChannelSetup): Promise<string>;
+  /** Make the channel owe the counsellor a notice about a reply; what Front's inbox then holds (the notice, after any client message it took). */
+  causeNotice(setup: ChannelSetup): Promise<string[]>;
 }
 
 const hookUrl = (setup: ChannelSetup) => `${setup.publicUrl}/v1/service_integrations/${setup.sw.opaque_id}`;
+const waHookUrl = (setup: ChannelSetup) => `${setup.publicUrl}/v1/service_integrations/${setup.wa!.opaque_id}`;
+
+/** The SMS transport's side of a case (the SMS and USSD channels). */
+const BY_SMS = {
+  whatsapp: false,
+  counterpart: 'signalwire_sid',
+  sent: (setup: ChannelSetup) => setup.signalwire.sent().map((m) => m.body),
+  firstSentId: (setup: ChannelSetup) => setup.signalwire.sent()[0]!.sid,
+  loseNextSendAnswer: (setup: ChannelSetup) => void setup.signalwire.faults.script.push({ kind: 'lost-response' }),
+  // SignalWire says nothing: the channel looks the message up itself.
+  afterLostSend: async () => {},
+};
 
 const CHANNELS: ChannelCase[] = [
   {
     service: 'front_signalwire_message_channel_app_v1',
     ussd: false,
+    ...BY_SMS,
     async clientWrites(setup, text) {
       await setup.signalwire.receiveInbound({ from: CUSTOMER, to: SUPPORT, body: text }, hookUrl(setup));
     },
@@ -40,12 +64,13 @@ const CHANNELS: ChannelCase[] = [
       await setup.signalwire.setStatus(sent!.sid, 'failed', { errorCode: '30008', errorMessage: 'Unknown error', callbackUrl: hookUrl(setup) });
       await setup.pass(setup.channel);
       await setup.signalwire.setStatus(sent!.sid, 'undelivered', { errorCode: '30003', errorMessage: 'Unreachable', callbackUrl: hookUrl(setup) });
-      return 'SMS failed to send. Error (30008): Unknown error\nwill fail';
+      return ['SMS failed to send. Error (30008): Unknown error\nwill fail'];
     },
   },
   {
     service: 'front_ussd_channel_app_v1',
     ussd: true,
+    ...BY_SMS,
     async clientWrites(setup, text) {
       const { session } = await dial(`${setup.publicUrl}/v1/ussd/africastalking/${setup.ussd!.opaque_id}`, { gateway: 'africastalking', msisdn: CUSTOMER });
       await session.send('1');
@@ -55,7 +80,35 @@ const CHANNELS: ChannelCase[] = [
     // A reply to a client who never agreed to SMS: it waits for their next dial, and Front is told.
     async causeNotice(setup) {
       await setup.frontClient.message({ id: 'msg_nosms', channelId: CHANNEL_ID, text: 'for the next dial', to: [CUSTOMER] });
-      return NO_SMS_NOTICE;
+      return [NO_SMS_NOTICE];
+    },
+  },
+  {
+    service: 'front_whatsapp_channel_app_v1',
+    ussd: false,
+    whatsapp: true,
+    counterpart: 'whatsapp_wamid',
+    sent: (setup) => setup.whatsapp!.sent().map((m) => (m.request.text as { body?: string } | undefined)?.body ?? null),
+    firstSentId: (setup) => setup.whatsapp!.sent()[0]!.wamid,
+    loseNextSendAnswer: (setup) => void setup.whatsapp!.faults.script.push({ kind: 'lost-response' }),
+    // Meta's receipt of the send, carrying our tag back.
+    async afterLostSend(setup) {
+      await setup.whatsapp!.sendStatus(setup.whatsapp!.sent()[0]!.wamid, 'sent', waHookUrl(setup));
+    },
+    async clientWrites(setup, text) {
+      await setup.whatsapp!.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: text } } }, waHookUrl(setup));
+    },
+    // A reply WhatsApp accepts and then fails (131026), its receipt delivered twice.
+    async causeNotice(setup) {
+      await setup.whatsapp!.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: 'hi' } } }, waHookUrl(setup));
+      await setup.pass(setup.channel);
+      await setup.frontClient.message({ id: 'msg_fails', channelId: CHANNEL_ID, text: 'will fail', to: [CUSTOMER] });
+      await setup.pass(setup.channel);
+      const [sent] = setup.whatsapp!.sent();
+      await setup.whatsapp!.sendStatus(sent!.wamid, 'failed', waHookUrl(setup), { errorCode: 131026, errorTitle: 'Message undeliverable' });
+      await setup.pass(setup.channel);
+      await setup.whatsapp!.sendStatus(sent!.wamid, 'failed', waHookUrl(setup), { errorCode: 131026, errorTitle: 'Message undeliverable' });
+      return ['hi', 'WhatsApp message failed to send. Error (131026): Message undeliverable\nwill fail'];
     },
   },
 ];
@@ -69,7 +122,7 @@ afterEach(async () => {
 
 describe.each(CHANNELS)('$service', (channel) => {
   async function connected() {
-    setup = await setUpChannel(database(), {}, { ussd: channel.ussd });
+    setup = await setUpChannel(database(), {}, { ussd: channel.ussd, whatsapp: channel.whatsapp });
     await setup.frontClient.authorize(CHANNEL_ID);
     setup.channel = await setup.reload(setup.channel);
     return setup;
@@ -98,19 +151,20 @@ describe.each(CHANNELS)('$service', (channel) => {
     const row = (await s.rows()).find((r) => r.front_message_id === 'msg_kept');
     expect(row).toMatchObject({ body: 'first words', delivery_status: 'delivered' });
     expect(row!.data.payload.text).toBe('first words');
-    expect(s.signalwire.sent().map((m) => m.body)).toEqual(['first words']);
+    expect(channel.sent(s)).toEqual(['first words']);
   });
 
   it('sends a reply once when the answer to its send was lost', async () => {
     const s = await connected();
     await channel.clientWrites(s, 'are you there?');
-    s.signalwire.faults.script.push({ kind: 'lost-response' });
+    channel.loseNextSendAnswer(s);
     await reply(s, { id: 'msg_lost', text: 'we are here' });
     await s.pass(s.channel);
+    await channel.afterLostSend(s);
     await dueNow();
     await s.pass(s.channel);
-    expect(s.signalwire.sent().map((m) => m.body)).toEqual(['we are here']);
-    expect((await s.rows()).find((r) => r.front_message_id === 'msg_lost')).toMatchObject({ delivery_status: 'delivered', signalwire_sid: s.signalwire.sent()[0]!.sid });
+    expect(channel.sent(s)).toEqual(['we are here']);
+    expect((await s.rows()).find((r) => r.front_message_id === 'msg_lost')).toMatchObject({ delivery_status: 'delivered', [channel.counterpart]: channel.firstSentId(s) });
   });
 
   it('imports a client\'s message once when the answer to its import was lost', async () => {
@@ -129,17 +183,17 @@ describe.each(CHANNELS)('$service', (channel) => {
     await channel.clientWrites(s, 'long ago');
     await reply(s, { id: 'msg_old', text: 'too late', createdAt: Date.now() / 1000 - 49 * 3600 });
     await s.pass(s.channel);
-    expect(s.signalwire.sent()).toHaveLength(0);
-    expect((await s.rows()).find((r) => r.front_message_id === 'msg_old')).toMatchObject({ delivery_status: 'skipped', signalwire_sid: 'skipped_due_to_age' });
+    expect(channel.sent(s)).toHaveLength(0);
+    expect((await s.rows()).find((r) => r.front_message_id === 'msg_old')).toMatchObject({ delivery_status: 'skipped', [channel.counterpart]: 'skipped_due_to_age' });
   });
 
   it('posts its notice to the counsellor once', async () => {
     const s = await connected();
-    const notice = await channel.causeNotice(s);
+    const inbox = await channel.causeNotice(s);
     for (let i = 0; i < 3; i++) {
       await s.pass(s.channel);
       await dueNow();
     }
-    expect(s.front.inbox.map((m) => m.body)).toEqual([notice]);
+    expect(s.front.inbox.map((m) => m.body)).toEqual(inbox);
   });
 });

@@ -15,16 +15,16 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .action(async (options: { keep?: boolean; port?: string }) => {
       const cfg = config(ctx);
       const log = await cliLogger(ctx, cfg, true);
-      writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire and USSD gateways…');
+      writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire, WhatsApp and USSD gateways…');
       // Loaded here, not at the top: every other command (and --help) runs without the simulators.
       const [{ startDemoEnvironment }, { playDemo }] = await Promise.all([import('../../demo/environment.ts'), import('../../demo/script.ts')]);
-      const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, ...(options.port ? { port: Number(options.port) } : {}) });
+      const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, whatsapp: true, ...(options.port ? { port: Number(options.port) } : {}) });
       try {
         writeLine(ctx, `Dashboard: ${env.publicUrl}/#token=${env.adminToken}`);
         writeLine(ctx, `Server: ${env.publicUrl}  (metrics: ${env.publicUrl}/metrics)\n`);
         const steps = await playDemo(env, (line) => writeLine(ctx, line));
         const total = steps.reduce((sum, s) => sum + s.ms, 0);
-        writeLine(ctx, `\nConverged: ${steps.length} steps in ${total.toFixed(0)} ms; ${env.front.inbox.length} messages in Front, ${env.signalwire.sent().length} SMS sent.`);
+        writeLine(ctx, `\nConverged: ${steps.length} steps in ${total.toFixed(0)} ms; ${env.front.inbox.length} messages in Front, ${env.signalwire.sent().length} SMS sent, ${env.whatsapp.sent().length} WhatsApp message(s) sent.`);
         if (options.keep) {
           writeLine(ctx, `Still running. Open the dashboard (phone and Front inbox pages included):\n  ${env.publicUrl}/#token=${env.adminToken}\nor query it:\n  DATABASE_URL='${env.databaseUrl}' npx switchboard status\nCtrl-C stops it.`);
           await ctx.untilStopped();

@@ -1,8 +1,9 @@
 /**
  * WhatsApp Cloud API (Meta Graph API) client: bearer-token calls under
- * `<api url>/<version>/`. Only what is used so far: the phone-number lookup `doctor` makes
- * to prove the token, and sending a message (flows over WhatsApp). Errors are ProviderHttpErrors carrying Meta's error code (190 = the
- * token is invalid or expired).
+ * `<api url>/<version>/`: the phone-number lookup `doctor` makes to prove the token, sends,
+ * mark-as-read, and inbound media (id → short-lived URL → bytes, both with the token).
+ * Errors are ProviderHttpErrors carrying Meta's error code (190 = the token is invalid or
+ * expired; 130429/131056 rate limits and 5xx are retryable, with Retry-After).
  */
 import { ProviderHttpError, parseRetryAfter, providerRequest, type ProviderResponse } from '../http.ts';
 
@@ -33,32 +34,45 @@ export class WhatsAppClient {
     this.#credentials = credentials;
   }
 
-  async #call(path: string, body?: unknown): Promise<ProviderResponse> {
-    const { baseUrl, version, accessToken } = this.#credentials;
-    const method = body === undefined ? 'GET' : 'POST';
-    const headers: Record<string, string> = { authorization: `Bearer ${accessToken}`, accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await providerRequest(PROVIDER, `${baseUrl}/${version}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    if (response.status >= 200 && response.status < 300) return response;
-    throw errorFrom(response, `${method} ${path.split('?')[0]}`);
+  async #call(path: string, body?: Record<string, unknown>): Promise<ProviderResponse> {
+    const { baseUrl, version } = this.#credentials;
+    const method = body ? 'POST' : 'GET';
+    return this.#fetch(`${baseUrl}/${version}${path}`, method, body && JSON.stringify(body), `${method} ${path.split('?')[0]}`);
   }
 
-  /**
-   * Sends one message (`message`: the body without `to` and `messaging_product`) and returns
-   * its wamid. `opaque` comes back in the message's status receipts (biz_opaque_callback_data),
-   * the only way to recognise a send whose answer was lost.
-   */
-  async sendMessage(to: string, message: Record<string, unknown>, opaque?: string): Promise<string> {
+  async #fetch(url: string, method: 'GET' | 'POST', body: string | undefined, what: string): Promise<ProviderResponse> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#credentials.accessToken}`, accept: body === undefined && method === 'GET' ? '*/*' : 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await providerRequest(PROVIDER, url, { method, headers, body });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw errorFrom(response, what);
+  }
+
+  /** POST .../messages with `message` (type and content); the new message's wamid. */
+  async sendMessage(message: Record<string, unknown>): Promise<string> {
     const id = encodeURIComponent(this.#credentials.phoneNumberId);
-    const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message, ...(opaque ? { biz_opaque_callback_data: opaque } : {}) };
-    const answer = (await this.#call(`/${id}/messages`, body)).json<{ messages?: { id?: unknown }[] }>();
-    const wamid = answer.messages?.[0]?.id;
-    if (typeof wamid !== 'string') throw new Error('WhatsApp POST /messages answered without a message id');
+    const sent = (await this.#call(`/${id}/messages`, { messaging_product: 'whatsapp', recipient_type: 'individual', ...message })).json<{ messages?: { id?: unknown }[] }>();
+    const wamid = sent.messages?.[0]?.id;
+    if (typeof wamid !== 'string') throw new ProviderHttpError({ provider: PROVIDER, message: 'WhatsApp accepted a send without a message id', httpStatus: 200, retryable: false });
     return wamid;
+  }
+
+  /** Mark an inbound message (and, as WhatsApp shows it, the ones before it) read. */
+  async markRead(wamid: string): Promise<void> {
+    const id = encodeURIComponent(this.#credentials.phoneNumberId);
+    await this.#call(`/${id}/messages`, { messaging_product: 'whatsapp', status: 'read', message_id: wamid });
+  }
+
+  /** An inbound media id's bytes: a fresh URL (it expires within minutes), fetched at once with the token. */
+  async downloadMedia(mediaId: string): Promise<{ bytes: Buffer; mimeType: string }> {
+    const info = (await this.#call(`/${encodeURIComponent(mediaId)}`)).json<{ url?: unknown; mime_type?: unknown }>();
+    if (typeof info.url !== 'string' || !/^https?:\/\//.test(info.url)) {
+      throw new ProviderHttpError({ provider: PROVIDER, message: 'WhatsApp media lookup gave no URL', httpStatus: 200, retryable: false });
+    }
+    const response = await this.#fetch(info.url, 'GET', undefined, 'GET media URL');
+    const header = response.headers['content-type'];
+    const mimeType = typeof info.mime_type === 'string' ? info.mime_type : typeof header === 'string' ? header : 'application/octet-stream';
+    return { bytes: response.body, mimeType };
   }
 
   /** The business phone number the integration sends from; fails with 190 on a bad token. */

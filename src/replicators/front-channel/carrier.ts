@@ -1,7 +1,7 @@
 /**
  * What the carrier finally said about a reply the transport handed over: the provider
  * accepts an SMS, and only its later status (SignalWire's `failed`/`undelivered`, code
- * 30003…) says it never arrived. The channel row stays `delivered` (our send is done and
+ * 30003…; WhatsApp's `failed`, 131026…) says it never arrived. The channel row stays `delivered` (our send is done and
  * never retried); readers derive `carrier_failed` from the provider's row at read time,
  * so a status callback that arrives before the send's sid is committed is never missed.
  * Plain SQL, for the `channel_messages` view (migrations) and the replicators' counts.
@@ -22,6 +22,15 @@ export const SMS_RECORD: CarrierRecord = {
                    JOIN signalwire_message_v1 s ON s.integration_id = i.depends_on AND s.signalwire_id = ${row}.signalwire_sid
                    WHERE i.id = ${row}.integration_id`,
   failedStatuses: ['failed', 'undelivered'],
+};
+
+/** WhatsApp's row for the channel row's wamid (status receipts), in the integration the channel depends on. */
+export const WHATSAPP_RECORD: CarrierRecord = {
+  query: (row) => `SELECT w.status, w.error_code::text AS error_code, w.error_title AS error_message
+                   FROM service_integrations i
+                   JOIN whatsapp_message_v1 w ON w.integration_id = i.depends_on AND w.wamid = ${row}.whatsapp_wamid
+                   WHERE i.id = ${row}.integration_id`,
+  failedStatuses: ['failed'],
 };
 
 /** SQL over a record joined as `t` and the channel row `row`: we delivered it, the carrier failed it. */

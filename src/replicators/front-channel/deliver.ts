@@ -11,7 +11,8 @@
  *   adopted, not imported again) or SWITCHBOARD_FRONT_IMPORT_HOLD_S runs out.
  * - no counterpart id (the transport's column, e.g. signalwire_sid): send the reply, once
  *   ever per row (the transport's key). A send whose outcome we never heard (timeout,
- *   crash) is first looked for at the provider and adopted, never resent.
+ *   crash) is first looked for at the provider and adopted, never resent. A transport may
+ *   answer "not now" (NotYet): the row stays pending until the time it names.
  * - older than 48 h: `skipped_due_to_age`; refused by the transport (e.g. outside
  *   SIGNALWIRE_SMS_ALLOWLIST): its marker, e.g. `skipped`.
  * - a coded provider error marks the row failed with its code (no retry loop); a
@@ -33,7 +34,7 @@ import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
-import type { Transport } from './transport.ts';
+import { NotYet, type Transport } from './transport.ts';
 
 const BATCH = 50;
 /** WebhookDB's channel_sync_refreshness_cutoff. */
@@ -243,6 +244,11 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
       await sql`
         UPDATE ${TABLE} SET next_attempt_at = CASE WHEN front_imported_id IS NULL THEN ${thrown.until}::timestamptz END
         WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
+      return { outcome: 'held' };
+    }
+    if (thrown instanceof NotYet) {
+      ctx.log.info({ pk: row.pk, until: thrown.until, reason: thrown.message }, 'delivery waits');
+      await sql`UPDATE ${TABLE} SET next_attempt_at = ${thrown.until}::timestamptz WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
       return { outcome: 'held' };
     }
     const error = coerceError(thrown);

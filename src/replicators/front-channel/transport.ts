@@ -10,6 +10,20 @@ import type { Database } from '../../db/schema.ts';
 import type { CarrierRecord } from './carrier.ts';
 import type { ChannelRow, Delivery } from './deliver.ts';
 
+/**
+ * Not now: the row stays pending until `until` (or until something clears its
+ * next_attempt_at sooner). Thrown from `refusal` or `findEarlierSend`, e.g. to wait for a
+ * client to reopen a messaging window, or for the provider's receipt of a send whose
+ * answer was lost before deciding to send again.
+ */
+export class NotYet extends Error {
+  readonly until: Date;
+  constructor(until: Date, reason: string) {
+    super(reason);
+    this.until = until;
+  }
+}
+
 /** Why a reply is not sent: `marker` goes in the counterpart column, `message` on the row. */
 export interface Refusal {
   marker: string;
@@ -25,10 +39,10 @@ export interface Transport {
   record: CarrierRecord;
   /** The once-ever key a row's send goes under. */
   sendKey(row: ChannelRow): string;
-  /** What the provider must not be asked to send (outside an allowlist, a closed window), or null. */
+  /** What the provider must not be asked to send (outside an allowlist, a closed window), or null; may throw NotYet. */
   refusal(delivery: Delivery, row: ChannelRow): Promise<Refusal | null>;
   /** Send the reply; the provider's id. Database work joins `db` (the once-ever transaction). */
   send(delivery: Delivery, row: ChannelRow, db: Kysely<Database>): Promise<string>;
-  /** Our send of this row, started at `since`, whose answer never came, if the provider has it. */
+  /** Our send of this row, started at `since`, whose answer never came, if the provider has it; may throw NotYet. */
   findEarlierSend(delivery: Delivery, row: ChannelRow, since: Date, db: Kysely<Database>): Promise<string | null>;
 }

@@ -294,7 +294,7 @@ async function sendReply(pass: Pass, client: string, step: PendingReply): Promis
   await sql`UPDATE whatsapp_flow_steps SET send_started_at = now() WHERE pk = ${step.pk}`.execute(db);
   try {
     await onceEver(db, opaque, async (trx) => {
-      const wamid = await pass.client.sendMessage(client, step.reply, opaque);
+      const wamid = await pass.client.sendMessage({ to: client, ...step.reply, ...(opaque ? { biz_opaque_callback_data: opaque } : {}) });
       await sent(wamid, trx);
       return { wamid };
     }, String(integration.id));

@@ -1,4 +1,4 @@
-/** One conversation's thread across SMS and USSD: each message with its state and both ids (Front message, SignalWire SID). */
+/** One conversation's thread across SMS, USSD and WhatsApp: each message with its state, its provider's status and both ids (Front message, SignalWire SID or WhatsApp wamid). */
 import { usePoll } from '../api.ts';
 import { Badge, Loading, Note } from '../components.tsx';
 import { Id, Time } from '../format.tsx';
@@ -17,6 +17,8 @@ interface ThreadMessage {
   front_message_id: string | null;
   signalwire_sid: string | null;
   sms_status: string | null;
+  provider_message_id: string | null;
+  transport_status: string | null;
   created_at: string;
   delivered_at: string | null;
 }
@@ -39,11 +41,21 @@ export function ConversationPage({ id }: { id: string }) {
             <li key={`${m.channel}-${m.pk}`} class={`message ${m.direction}`} data-state={m.state}>
               <div class="meta">
                 <span class="tag">{m.entry}</span> {m.direction === 'inbound' ? `from ${m.sender ?? '?'}` : `to ${m.recipient ?? '?'}`} · <Time at={m.created_at} /> <Badge state={m.state} />{' '}
-                {m.sms_status && <Badge state={['failed', 'undelivered'].includes(m.sms_status) ? 'failed' : m.sms_status === 'delivered' ? 'delivered' : 'pending'} label={`SMS ${m.sms_status}`} />}
+                {m.sms_status && <ProviderBadge status={m.sms_status} label="SMS" />}
+                {m.channel === 'whatsapp' && m.direction === 'outbound' && m.transport_status && <ProviderBadge status={m.transport_status} label="WhatsApp" />}
               </div>
               <div class="body">{m.body ?? <em class="muted">(no text)</em>}</div>
               <div class="ids small muted">
-                Front: <Id value={m.front_message_id} code /> · SignalWire: <Id value={m.signalwire_sid} code />
+                Front: <Id value={m.front_message_id} code /> ·{' '}
+                {m.channel === 'whatsapp' ? (
+                  <>
+                    WhatsApp: <Id value={m.provider_message_id} code />
+                  </>
+                ) : (
+                  <>
+                    SignalWire: <Id value={m.signalwire_sid} code />
+                  </>
+                )}
               </div>
               {(m.error_code || m.error_message) && (
                 <div class="small bad">
@@ -56,4 +68,10 @@ export function ConversationPage({ id }: { id: string }) {
       )}
     </>
   );
+}
+
+/** The provider's status of a message: failed, delivered (or read), else still on its way. */
+function ProviderBadge({ status, label }: { status: string; label: string }) {
+  const state = ['failed', 'undelivered'].includes(status) ? 'failed' : ['delivered', 'read'].includes(status) ? 'delivered' : 'pending';
+  return <Badge state={state} label={`${label} ${status}`} />;
 }
