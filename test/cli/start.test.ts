@@ -45,7 +45,7 @@ describe('npm run demo (switchboard demo)', () => {
       const output = child.output();
       expect(code, output).toBe(0);
       expect(output.match(/✓/g)).toHaveLength(6);
-      expect(output).toMatch(/Converged: 6 steps in \d+ ms; 4 messages in Front, 2 SMS sent, 1 WhatsApp message\(s\) sent\./);
+      expect(output).toMatch(/Converged: 6 steps in \d+ ms; 5 messages in Front, 2 SMS sent, 4 WhatsApp message\(s\) sent\./);
       expect(output).not.toMatch(/\+1555000\d{4}|\+254711\d{6}/);
     } finally {
       await removeDataDir(path.join(demoDir, 'demo'));
