@@ -30,16 +30,33 @@ export async function ingestRows(
   rows: RowInput[],
   options: { origin: IngestOrigin; db?: Kysely<Database> },
 ): Promise<UpsertedRow[]> {
+  if (rows.length === 0) return [];
+  const [upserted] = await ingestRounds(engine, integration, [rows], options);
+  return upserted!;
+}
+
+/**
+ * Several upserts of one integration in one transaction (group commit, group-commit.ts):
+ * one upsert statement per round, in order, then the dependents lookup and at most one
+ * backfill request for all of them. Returns each round's rows.
+ */
+export async function ingestRounds(
+  engine: Engine,
+  integration: ServiceIntegration,
+  rounds: RowInput[][],
+  options: { origin: IngestOrigin; db?: Kysely<Database> },
+): Promise<UpsertedRow[][]> {
   const work = async (db: Kysely<Database>) => {
     const replicator = engine.registry.get(integration.service_name);
-    const upserted = await upsertRows(db, replicator, integration.id, rows);
-    await notifyDependents(engine, db, integration, upserted);
-    if (replicator.backfillOnChange && options.origin !== 'backfill' && upserted.some((r) => r.changed)) {
+    const upserted: UpsertedRow[][] = [];
+    for (const rows of rounds) upserted.push(await upsertRows(db, replicator, integration.id, rows));
+    const all = upserted.flat();
+    await notifyDependents(engine, db, integration, all);
+    if (replicator.backfillOnChange && options.origin !== 'backfill' && all.some((r) => r.changed)) {
       await requestBackfill(db, integration.id, { incremental: true, trigger: options.origin });
     }
     return upserted;
   };
-  if (rows.length === 0) return [];
   return options.db ? work(options.db) : engine.db.transaction().execute(work);
 }
 

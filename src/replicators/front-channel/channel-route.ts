@@ -8,7 +8,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
 import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
-import { ingestRows, type Engine } from '../../engine/ingest.ts';
+import { commitWebhookRows } from '../../engine/group-commit.ts';
+import type { Engine } from '../../engine/ingest.ts';
 import { deleteIntegration, findByApiKey } from '../../engine/integrations.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';
 import { mayBeLargeBody, toWebhookRequest } from '../../http/webhook-request.ts';
@@ -81,7 +82,7 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
         case 'message':
         case 'message_autoreply': {
           const toRows = engine.registry.get(service).toRows!;
-          const rows = await ingestRows(engine, integration, toRows(body, { integration, config: engine.config }), { origin: 'webhook' });
+          const rows = await commitWebhookRows(engine, integration, toRows(body, { integration, config: engine.config }));
           return JSON.stringify({
             type: 'success',
             external_id: rows.map((r) => r.key).join(','),
