@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { requestBackfill } from './backfill-queue.ts';
+import { dependentsOf, type IntegrationCache } from './integration-cache.ts';
 import type { Registry } from './registry.ts';
 import type { ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
 import { upsertRows } from './upsert.ts';
@@ -19,6 +20,8 @@ export interface Engine {
   registry: Registry;
   log: Logger;
   config: Config;
+  /** The webhook path's integration lookups, cached (servers); without it they read the database. */
+  integrations?: IntegrationCache;
 }
 
 /** Where rows come from: a pass of the integration's own backfill never re-triggers itself. */
@@ -68,12 +71,7 @@ async function notifyDependents(
 ): Promise<void> {
   // Most tables have no dependents at all: skip the lookup when no known replicator can be one.
   if (!engine.registry.hasDependents(integration.service_name)) return;
-  const dependents = await db
-    .selectFrom('service_integrations')
-    .selectAll()
-    .where('depends_on', '=', integration.id)
-    .orderBy('id')
-    .execute();
+  const dependents = await dependentsOf(engine, db, integration.id);
   for (const dependent of dependents) {
     if (!engine.registry.has(dependent.service_name)) {
       engine.log.warn({ integration_id: dependent.id, service: dependent.service_name }, 'dependent of unknown service skipped');

@@ -12,7 +12,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { commitWebhookRows } from '../../engine/group-commit.ts';
 import type { Engine } from '../../engine/ingest.ts';
-import { findByOpaqueId } from '../../engine/integrations.ts';
+import { integrationByOpaqueId } from '../../engine/integration-cache.ts';
 import { toWebhookRequest } from '../webhook-request.ts';
 
 const ACCEPTED = { status: 202, contentType: 'application/json', body: '{"o":"k"}' };
@@ -27,7 +27,7 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
   async function target(request: FastifyRequest<{ Params: { opaque_id: string } }>) {
     const log = (request.webhookLog ??= { integrationId: null, reason: null });
     const opaqueId = request.params.opaque_id;
-    const integration = /^svi_[0-9a-z]{1,40}$/.test(opaqueId) ? await findByOpaqueId(engine.db, opaqueId) : undefined;
+    const integration = /^svi_[0-9a-z]{1,40}$/.test(opaqueId) ? await integrationByOpaqueId(engine, opaqueId) : undefined;
     if (!integration || !engine.registry.has(integration.service_name)) {
       throw new SwitchboardError('SB_ERR_NOT_FOUND', 'no integration with that id');
     }
