@@ -1,6 +1,7 @@
 /**
  * The webhook path's integration lookups, cached per process: an integration by opaque id
- * (every webhook) and an integration's dependents (every commit). Postgres notifies channel
+ * (every webhook) or by API key (every Front channel request), and an integration's
+ * dependents (every commit). Postgres notifies channel
  * `switchboard_integrations` when an integration is created, deleted or reconfigured
  * (migration 2026-11-30T1201); the cache listens on a connection of its own and drops
  * everything on a notice, so a change made by any process reaches this one as it commits
@@ -9,7 +10,7 @@
  * Nothing is served from the cache unless that connection is listening: until it is up,
  * and from the moment it is lost until it is back (tried again on a later lookup), every
  * lookup reads the database as before. A lookup that raced a notice is not kept. Unknown
- * ids are not cached, so strangers cannot grow it.
+ * ids and keys are not cached, so strangers cannot grow it; keys are held by their hash.
  */
 import type { Kysely } from 'kysely';
 import pg from 'pg';
@@ -17,7 +18,7 @@ import { pgTypes } from '../db/connect.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Engine } from './ingest.ts';
-import { findByOpaqueId, findDependents } from './integrations.ts';
+import { findByApiKey, findByOpaqueId, findDependents, hashApiKey } from './integrations.ts';
 
 export const INTEGRATIONS_CHANNEL = 'switchboard_integrations';
 /** After losing the listening connection, lookups read the database this long before one tries to listen again. */
@@ -33,6 +34,7 @@ export class IntegrationCache {
   /** Bumped by every notice: a lookup that started before one is not kept. */
   #generation = 0;
   readonly #byOpaqueId = new Map<string, ServiceIntegration>();
+  readonly #byApiKeyHash = new Map<string, ServiceIntegration>();
   readonly #dependents = new Map<number, ServiceIntegration[]>();
 
   constructor(url: string, log: Logger) {
@@ -42,6 +44,10 @@ export class IntegrationCache {
 
   byOpaqueId(db: Kysely<Database>, opaqueId: string): Promise<ServiceIntegration | undefined> {
     return this.#cached(this.#byOpaqueId, opaqueId, () => findByOpaqueId(db, opaqueId));
+  }
+
+  byApiKey(db: Kysely<Database>, apiKey: string): Promise<ServiceIntegration | undefined> {
+    return this.#cached(this.#byApiKeyHash, hashApiKey(apiKey), () => findByApiKey(db, apiKey));
   }
 
   async dependents(db: Kysely<Database>, integrationId: number): Promise<ServiceIntegration[]> {
@@ -68,6 +74,7 @@ export class IntegrationCache {
   #drop(): void {
     this.#generation++;
     this.#byOpaqueId.clear();
+    this.#byApiKeyHash.clear();
     this.#dependents.clear();
   }
 
@@ -110,6 +117,11 @@ export class IntegrationCache {
 /** The integration an opaque id names: from the process's cache when it has one. */
 export function integrationByOpaqueId(engine: Engine, opaqueId: string): Promise<ServiceIntegration | undefined> {
   return engine.integrations ? engine.integrations.byOpaqueId(engine.db, opaqueId) : findByOpaqueId(engine.db, opaqueId);
+}
+
+/** The integration an API key belongs to: from the process's cache when it has one. */
+export function integrationByApiKey(engine: Engine, apiKey: string): Promise<ServiceIntegration | undefined> {
+  return engine.integrations ? engine.integrations.byApiKey(engine.db, apiKey) : findByApiKey(engine.db, apiKey);
 }
 
 /** An integration's dependents: from the process's cache when it has one, else read through `db` (the caller's transaction: no second connection). */

@@ -15,6 +15,7 @@ import { createIntegration, deleteIntegration, updateIntegration } from '../../s
 import { buildApp } from '../../src/http/app.ts';
 import { signExample } from '../fixtures/example-replicators.ts';
 import { useTestDatabase } from '../helpers/database.ts';
+import { CHANNEL_ID, CUSTOMER, setUpChannel } from '../helpers/channel.ts';
 import { createExamplePair, testEngine } from '../helpers/engine.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -89,6 +90,33 @@ describe('integration cache', () => {
     await deleteIntegration(engine.db, engine.registry, messages);
     await waitFor(async () => (await post(0, 'gone', 'whsec-rotated')) === 404, { timeoutMs: 5000, what: 'server 0 to see the deletion' });
     expect(await post(1, 'gone', 'whsec-rotated')).toBe(404);
+  });
+
+  // Last: setting up the channel empties the tables the tests above used.
+  it("stops taking a Front channel's API key, rolled elsewhere, at a caching server", async () => {
+    const setup = await setUpChannel(database());
+    const engine = { ...setup.engine, integrations: new IntegrationCache(database().url, setup.engine.log) };
+    const app = await buildApp({ engine, config: engine.config });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const listening = await listeners();
+      const front = (apiKey: string) => setup.front.channelClient({ webhookUrl: `${base}/v1/install/front_signalwire/channel`, apiKey });
+      expect((await front(setup.apiKey).authorize(CHANNEL_ID)).status).toBe(200);
+      await waitFor(async () => (await listeners()) === listening + 1, { what: 'the cache listening' });
+      expect((await front(setup.apiKey).message({ id: 'msg_cached', channelId: CHANNEL_ID, text: 'hi', to: [CUSTOMER] })).status).toBe(200);
+
+      const rolled = await setup.cli('integrations', 'roll-key', String(setup.channel.id), '--json');
+      const newKey = rolled.json().api_key as string;
+      await waitFor(async () => (await front(newKey).message({ id: `msg_new_${Date.now()}`, channelId: CHANNEL_ID, text: 'hi', to: [CUSTOMER] })).status === 200, {
+        timeoutMs: 5000,
+        what: 'the new key taken',
+      });
+      expect((await front(setup.apiKey).message({ id: 'msg_old_key', channelId: CHANNEL_ID, text: 'hi', to: [CUSTOMER] })).status).toBe(401);
+    } finally {
+      await app.close();
+      await engine.integrations.close();
+      await setup.close();
+    }
   });
 
   it('notifies on configuration, not on a pass\'s bookkeeping', async () => {
