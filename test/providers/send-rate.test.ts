@@ -22,20 +22,24 @@ afterEach(async () => {
 const recipient = (i: number) => `+1555001${String(1000 + i)}`;
 
 describe('paced sends', () => {
-  it("drains a channel's backlog at the integration's send rate: every SMS once, no 429", { timeout: 60_000 }, async () => {
+  // At 1/s the four lanes' turns take longer than a Retry-After hold that makes rows back off: they still wait their turn.
+  it.each([
+    { perSecond: 10, messages: 25 },
+    { perSecond: 1, messages: 6 },
+  ])("drains a channel's backlog at the integration's send rate ($perSecond/s): every SMS once, no 429", { timeout: 60_000 }, async ({ perSecond, messages }) => {
     const setup: ChannelSetup = await setUpChannel(database());
     closing.push(() => setup.close());
     await setup.frontClient.authorize(CHANNEL_ID);
     setup.channel = await setup.reload(setup.channel);
-    const update = await setup.cli('integrations', 'update', String(setup.sw.id), '--send-rate', '10');
+    const update = await setup.cli('integrations', 'update', String(setup.sw.id), '--send-rate', String(perSecond));
     expect(update.code, update.stderr).toBe(0);
-    setup.signalwire.faults.rateLimit = { perSecond: 10, per: 'sender' };
+    setup.signalwire.faults.rateLimit = { perSecond, per: 'sender' };
 
-    for (let i = 0; i < 25; i++) await setup.frontClient.message({ id: `msg_rate_${i}`, channelId: CHANNEL_ID, text: `reply ${i}`, to: [recipient(i)] });
+    for (let i = 0; i < messages; i++) await setup.frontClient.message({ id: `msg_rate_${i}`, channelId: CHANNEL_ID, text: `reply ${i}`, to: [recipient(i)] });
     expect(await setup.pass(setup.channel)).toMatchObject({ status: 'succeeded' });
 
-    expect((await setup.rows()).map((r) => r.delivery_status)).toEqual(Array(25).fill('delivered'));
-    expect(setup.signalwire.sent().map((m) => m.to).sort()).toEqual(Array.from({ length: 25 }, (_, i) => recipient(i)).sort());
+    expect((await setup.rows()).map((r) => r.delivery_status)).toEqual(Array(messages).fill('delivered'));
+    expect(setup.signalwire.sent().map((m) => m.to).sort()).toEqual(Array.from({ length: messages }, (_, i) => recipient(i)).sort());
     // As the bench counts: none more than a second after the first send.
     const firstSend = setup.signalwire.requests.find((r) => r.method === 'POST')!.at.getTime();
     expect(setup.signalwire.faults.rateLimited.filter((at) => at > firstSend + 1000)).toEqual([]);

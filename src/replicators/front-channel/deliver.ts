@@ -41,7 +41,10 @@ const BATCH = 50;
 export const SYNC_CUTOFF_MS = 48 * 3_600_000;
 /** Low, so an outage's backlog never waits long once the provider answers again (the breaker keeps retries cheap). */
 const MAX_BACKOFF_MS = 30_000;
-/** Longer than this until a paced send's slot, the row backs off instead of its lane sleeping in a transaction. */
+/**
+ * Longer than this until a paced send's slot (beyond the turns of the lanes of two passes
+ * sending from the number), the row backs off instead of its lane sleeping in a transaction.
+ */
 const MAX_SLOT_WAIT_MS = 2000;
 /** Consecutive transient failures of one step after which a pass stops trying that step. */
 const BREAKER = 3;
@@ -374,7 +377,7 @@ async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
   const rate = transport.sendRate?.(delivery, row);
   // Reserved before the lane's transaction (a lane never holds two connections), waited for inside it.
   const slot = rate ? await reserveSendSlot(ctx.db, rate.bucket, rate.perSecond) : null;
-  if (slot && slot.waitMs > MAX_SLOT_WAIT_MS) {
+  if (slot && slot.waitMs > MAX_SLOT_WAIT_MS + (2 * ctx.config.deliveryConcurrency * 1000) / rate!.perSecond) {
     // Held back (a Retry-After, or a long queue for the number): the row waits, not the lane.
     throw new ProviderHttpError({
       provider: rate!.bucket.split(':')[0]!,
