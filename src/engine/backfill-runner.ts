@@ -17,7 +17,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { awaitIngestsInFlight, requestBackfill, type BackfillRequest } from './backfill-queue.ts';
+import { awaitIngestsInFlight, mergeRequests, requestBackfill, type PassRequest } from './backfill-queue.ts';
 import { coerceError, isSwitchboardError, messageForLog } from './errors.ts';
 import { passDuration } from '../metrics.ts';
 import { ingestRows, type Engine } from './ingest.ts';
@@ -48,19 +48,12 @@ export interface PassOptions {
   onRun?(runId: number): void;
 }
 
-type PassRequest = Omit<BackfillRequest, 'integration_id'>;
-
-const merge = (a: PassRequest, b: PassRequest): PassRequest => ({
-  incremental: a.incremental && b.incremental,
-  recursive: a.recursive || b.recursive,
-  trigger: [...new Set([...a.trigger.split(','), ...b.trigger.split(',')])].sort().join(','),
-});
 
 /** Leave a request for the pass that holds the lock (blocks while it is deciding whether to stop). */
 async function leaveRequest(db: Kysely<Database>, integrationId: number, request: PassRequest): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
-    const next = row?.backfill_requested ? merge(row.backfill_requested, request) : request;
+    const next = row?.backfill_requested ? mergeRequests([row.backfill_requested, request]) : request;
     await trx.updateTable('service_integrations').set({ backfill_requested: JSON.stringify(next) }).where('id', '=', integrationId).execute();
   });
 }
@@ -101,7 +94,7 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
         if (!integration) return { status: 'missing' } as const;
         // A request left by a process that died before running it joins this pass.
         const leftOver = integration.backfill_requested ? await takeRequest(engine.db, integrationId) : null;
-        if (leftOver) current = merge(current, leftOver);
+        if (leftOver) current = mergeRequests([current, leftOver]);
         outcome = await runLocked(engine, integration, current, options);
         current = await takeRequest(conn, integrationId, lockKey);
       }
