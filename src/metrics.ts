@@ -60,6 +60,26 @@ export const ussdHopDuration = new Histogram({
   registers: [metrics],
 });
 
+export const webhookCommits = new Counter({
+  name: 'switchboard_webhook_commits_total',
+  help: 'Group commits of webhook rows (src/engine/group-commit.ts): committed, or failed and retried one request at a time.',
+  labelNames: ['outcome'] as const,
+  registers: [metrics],
+});
+
+export const webhookBatchRequests = new Histogram({
+  name: 'switchboard_webhook_batch_requests',
+  help: 'Webhook requests sharing one group commit.',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  registers: [metrics],
+});
+
+export const webhookWaiting = new Gauge({
+  name: 'switchboard_webhook_requests_waiting',
+  help: 'Webhook requests waiting for their integration\'s commit in flight, to share the next one.',
+  registers: [metrics],
+});
+
 export const webhookLogDropped = new Counter({
   name: 'switchboard_webhook_log_dropped_total',
   help: 'Unauthenticated requests left out of the webhook log: over the per-address rate limit.',

@@ -13,6 +13,7 @@ import { openDatabase, type DatabaseHandle } from './db/connect.ts';
 import { migrateToLatest, migrationState } from './db/migrate.ts';
 import { SwitchboardError } from './engine/errors.ts';
 import type { Engine } from './engine/ingest.ts';
+import { IntegrationCache } from './engine/integration-cache.ts';
 import type { Registry } from './engine/registry.ts';
 import { assertTables } from './engine/table-check.ts';
 import { redactUrl, type Logger } from './log.ts';
@@ -48,6 +49,12 @@ export async function openRuntime(options: { config: Config; log: Logger; regist
     await database.close();
     throw error;
   }
-  const engine: Engine = { db: database.db, registry, log, config };
-  return { config, log, database, engine, close: () => database.close() };
+  // The cache listens only once a lookup needs it: commands that serve no webhooks never connect it.
+  const integrations = new IntegrationCache(database.url, log);
+  const engine: Engine = { db: database.db, registry, log, config, integrations };
+  const close = async () => {
+    await integrations.close();
+    await database.close();
+  };
+  return { config, log, database, engine, close };
 }

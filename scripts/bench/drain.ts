@@ -115,6 +115,9 @@ export interface RateLimitedDrainResult {
 export async function measureRateLimitedDrain(system: System, options: { rows: number; perSecond: number }): Promise<RateLimitedDrainResult> {
   const { signalwire } = system;
   signalwire.faults.rateLimit = { perSecond: options.perSecond, per: 'sender' };
+  // Told the limit, as an operator would (`integrations update <signalwire> --send-rate <n>`).
+  await sql`UPDATE service_integrations SET settings = settings || jsonb_build_object('send_rate', ${String(options.perSecond)}::text)
+    WHERE service_name = 'signalwire_message_v1'`.execute(system.engine.db);
   const timeoutS = (3 * options.rows) / options.perSecond + 15;
   const { delivered, lastDeliveredAt } = await drainBacklog(system, { rows: options.rows, timeoutS });
   const stoppedAt = Date.now();

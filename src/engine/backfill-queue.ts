@@ -73,11 +73,15 @@ export async function requestBackfill(
   await enqueueBackfill(db, [request]);
 }
 
-/** Fold the requests merged into one job into the pass to run. */
-export function mergeRequests(requests: BackfillRequest[]): Omit<BackfillRequest, 'integration_id'> {
+/** What a pass is asked to do: requests without their integration. */
+export type PassRequest = Omit<BackfillRequest, 'integration_id'>;
+
+/** Fold requests (those merged into one job, or a pass's and one left for it) into the pass to run. */
+export function mergeRequests(requests: PassRequest[]): PassRequest {
   return {
     incremental: requests.every((r) => r.incremental),
     recursive: requests.some((r) => r.recursive),
-    trigger: [...new Set(requests.map((r) => r.trigger))].sort().join(','),
+    // A merged request's trigger already lists several.
+    trigger: [...new Set(requests.flatMap((r) => r.trigger.split(',')))].sort().join(','),
   };
 }

@@ -17,7 +17,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { awaitIngestsInFlight, requestBackfill, type BackfillRequest } from './backfill-queue.ts';
+import { awaitIngestsInFlight, mergeRequests, requestBackfill, type PassRequest } from './backfill-queue.ts';
 import { coerceError, isSwitchboardError, messageForLog } from './errors.ts';
 import { passDuration } from '../metrics.ts';
 import { ingestRows, type Engine } from './ingest.ts';
@@ -48,19 +48,12 @@ export interface PassOptions {
   onRun?(runId: number): void;
 }
 
-type PassRequest = Omit<BackfillRequest, 'integration_id'>;
-
-const merge = (a: PassRequest, b: PassRequest): PassRequest => ({
-  incremental: a.incremental && b.incremental,
-  recursive: a.recursive || b.recursive,
-  trigger: [...new Set([...a.trigger.split(','), ...b.trigger.split(',')])].sort().join(','),
-});
 
 /** Leave a request for the pass that holds the lock (blocks while it is deciding whether to stop). */
 async function leaveRequest(db: Kysely<Database>, integrationId: number, request: PassRequest): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
-    const next = row?.backfill_requested ? merge(row.backfill_requested, request) : request;
+    const next = row?.backfill_requested ? mergeRequests([row.backfill_requested, request]) : request;
     await trx.updateTable('service_integrations').set({ backfill_requested: JSON.stringify(next) }).where('id', '=', integrationId).execute();
   });
 }
@@ -101,7 +94,7 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
         if (!integration) return { status: 'missing' } as const;
         // A request left by a process that died before running it joins this pass.
         const leftOver = integration.backfill_requested ? await takeRequest(engine.db, integrationId) : null;
-        if (leftOver) current = merge(current, leftOver);
+        if (leftOver) current = mergeRequests([current, leftOver]);
         outcome = await runLocked(engine, integration, current, options);
         current = await takeRequest(conn, integrationId, lockKey);
       }
@@ -113,22 +106,12 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
   });
 }
 
+/** One pass, the lock held: record it, run the backfillers with their context, end it. */
 async function runLocked(engine: Engine, integration: ServiceIntegration, request: PassRequest, options: PassOptions): Promise<PassOutcome> {
   const { db } = engine;
   const replicator = engine.registry.get(integration.service_name);
   const log = engine.log.child({ integration_id: integration.id, service: integration.service_name });
-  // We hold the lock, so any run still marked running belongs to a process that died.
-  await db
-    .updateTable('backfill_runs')
-    .set({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: sql<Date>`now()` })
-    .where('integration_id', '=', integration.id)
-    .where('status', '=', 'running')
-    .execute();
-  const run = await db
-    .insertInto('backfill_runs')
-    .values({ integration_id: integration.id, incremental: request.incremental, trigger: request.trigger, status: 'running' })
-    .returning(['id', 'started_at'])
-    .executeTakeFirstOrThrow();
+  const run = await recordRun(db, integration, request);
   options.onRun?.(run.id);
   const signal = options.signal ?? new AbortController().signal;
 
@@ -197,6 +180,41 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
   }
 
   await report(true);
+  await endRun(db, integration, request, run, failure, interrupted);
+
+  passTimer({ status: failure ? 'failed' : 'succeeded' });
+  if (failure) return { status: 'failed', runId: run.id, rowsProcessed: progress.processed, ...failure };
+  log.info({ rows: progress.processed, trigger: request.trigger }, 'backfill pass succeeded');
+  return { status: 'succeeded', runId: run.id, rowsProcessed: progress.processed };
+}
+
+/** Record the pass in backfill_runs; any run still marked running belongs to a process that died (we hold the lock). */
+async function recordRun(db: Kysely<Database>, integration: ServiceIntegration, request: PassRequest): Promise<{ id: number; started_at: Date }> {
+  await db
+    .updateTable('backfill_runs')
+    .set({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: sql<Date>`now()` })
+    .where('integration_id', '=', integration.id)
+    .where('status', '=', 'running')
+    .execute();
+  return db
+    .insertInto('backfill_runs')
+    .values({ integration_id: integration.id, incremental: request.incremental, trigger: request.trigger, status: 'running' })
+    .returning(['id', 'started_at'])
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * In one transaction: the run's end, the integration's cursor or error, and what comes next
+ * (the interrupted pass again, or the dependents' passes of a recursive one).
+ */
+async function endRun(
+  db: Kysely<Database>,
+  integration: ServiceIntegration,
+  request: PassRequest,
+  run: { id: number; started_at: Date },
+  failure: { error: Error; retryable: boolean } | null,
+  interrupted: boolean,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx
       .updateTable('backfill_runs')
@@ -228,9 +246,4 @@ async function runLocked(engine: Engine, integration: ServiceIntegration, reques
       }
     }
   });
-
-  passTimer({ status: failure ? 'failed' : 'succeeded' });
-  if (failure) return { status: 'failed', runId: run.id, rowsProcessed: progress.processed, ...failure };
-  log.info({ rows: progress.processed, trigger: request.trigger }, 'backfill pass succeeded');
-  return { status: 'succeeded', runId: run.id, rowsProcessed: progress.processed };
 }

@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { requestBackfill } from './backfill-queue.ts';
+import { dependentsOf, type IntegrationCache } from './integration-cache.ts';
 import type { Registry } from './registry.ts';
 import type { ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
 import { upsertRows } from './upsert.ts';
@@ -19,6 +20,8 @@ export interface Engine {
   registry: Registry;
   log: Logger;
   config: Config;
+  /** The webhook path's integration lookups, cached (servers); without it they read the database. */
+  integrations?: IntegrationCache;
 }
 
 /** Where rows come from: a pass of the integration's own backfill never re-triggers itself. */
@@ -30,16 +33,33 @@ export async function ingestRows(
   rows: RowInput[],
   options: { origin: IngestOrigin; db?: Kysely<Database> },
 ): Promise<UpsertedRow[]> {
+  if (rows.length === 0) return [];
+  const [upserted] = await ingestRounds(engine, integration, [rows], options);
+  return upserted!;
+}
+
+/**
+ * Several upserts of one integration in one transaction (group commit, group-commit.ts):
+ * one upsert statement per round, in order, then the dependents lookup and at most one
+ * backfill request for all of them. Returns each round's rows.
+ */
+export async function ingestRounds(
+  engine: Engine,
+  integration: ServiceIntegration,
+  rounds: RowInput[][],
+  options: { origin: IngestOrigin; db?: Kysely<Database> },
+): Promise<UpsertedRow[][]> {
   const work = async (db: Kysely<Database>) => {
     const replicator = engine.registry.get(integration.service_name);
-    const upserted = await upsertRows(db, replicator, integration.id, rows);
-    await notifyDependents(engine, db, integration, upserted);
-    if (replicator.backfillOnChange && options.origin !== 'backfill' && upserted.some((r) => r.changed)) {
+    const upserted: UpsertedRow[][] = [];
+    for (const rows of rounds) upserted.push(await upsertRows(db, replicator, integration.id, rows));
+    const all = upserted.flat();
+    await notifyDependents(engine, db, integration, all);
+    if (replicator.backfillOnChange && options.origin !== 'backfill' && all.some((r) => r.changed)) {
       await requestBackfill(db, integration.id, { incremental: true, trigger: options.origin });
     }
     return upserted;
   };
-  if (rows.length === 0) return [];
   return options.db ? work(options.db) : engine.db.transaction().execute(work);
 }
 
@@ -51,12 +71,7 @@ async function notifyDependents(
 ): Promise<void> {
   // Most tables have no dependents at all: skip the lookup when no known replicator can be one.
   if (!engine.registry.hasDependents(integration.service_name)) return;
-  const dependents = await db
-    .selectFrom('service_integrations')
-    .selectAll()
-    .where('depends_on', '=', integration.id)
-    .orderBy('id')
-    .execute();
+  const dependents = await dependentsOf(engine, db, integration.id);
   for (const dependent of dependents) {
     if (!engine.registry.has(dependent.service_name)) {
       engine.log.warn({ integration_id: dependent.id, service: dependent.service_name }, 'dependent of unknown service skipped');

@@ -196,9 +196,14 @@ export async function rollApiKey(db: Kysely<Database>, integration: ServiceInteg
   return apiKey;
 }
 
+/** The integrations depending directly on this one, by id. */
+export function findDependents(db: Kysely<Database>, integrationId: number): Promise<ServiceIntegration[]> {
+  return db.selectFrom('service_integrations').selectAll().where('depends_on', '=', integrationId).orderBy('id').execute();
+}
+
 /** The integration and everything depending on it, dependents first (the order to delete in). */
 export async function withDependents(db: Kysely<Database>, integration: ServiceIntegration): Promise<ServiceIntegration[]> {
-  const children = await db.selectFrom('service_integrations').selectAll().where('depends_on', '=', integration.id).execute();
+  const children = await findDependents(db, integration.id);
   const nested = await Promise.all(children.map((child) => withDependents(db, child)));
   return [...nested.flat(), integration];
 }

@@ -17,6 +17,7 @@ import { defineReplicator, type RowInput, type WebhookRequest } from '../engine/
 import {
   formatSignalWireDate,
   parseSignalWireDate,
+  SIGNALWIRE_DEFAULT_SEND_RATE,
   signalWireClient,
   spaceBaseUrl,
   type SignalWireMessage,
@@ -169,6 +170,16 @@ export const signalwireMessageV1 = defineReplicator({
     { flag: 'project-id', target: { column: 'backfill_key' }, description: 'project id', required: true },
     { flag: 'api-token', target: { column: 'backfill_secret' }, description: 'API token with the Messaging scope', required: true, secret: true },
     { flag: 'signing-key', target: { column: 'webhook_secret' }, description: 'signing key (PSK_...), to accept webhooks', secret: true },
+    {
+      flag: 'send-rate',
+      target: { setting: 'send_rate' },
+      description: `SMS per second from each number, shared by every worker (default ${SIGNALWIRE_DEFAULT_SEND_RATE}, SignalWire's API limit; your number's rate keeps SignalWire's queue empty: 10DLC 4, toll-free 3, short code 10)`,
+      parse: (value) => {
+        const rate = Number(value);
+        if (!(rate > 0 && rate <= SIGNALWIRE_DEFAULT_SEND_RATE)) throw new Error(`"${value}" is not a rate between 0 and ${SIGNALWIRE_DEFAULT_SEND_RATE} per second`);
+        return String(rate);
+      },
+    },
   ],
   toRows(item, { request }) {
     if (request) {

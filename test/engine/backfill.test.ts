@@ -112,6 +112,9 @@ describe('backfill requests', () => {
     const payload = jobs[0]!.payload as Parameters<typeof mergeRequests>[0];
     expect(payload.map((p) => p.trigger)).toEqual(['cron', 'webhook', 'cli']);
     expect(mergeRequests(payload)).toEqual({ incremental: false, recursive: true, trigger: 'cli,cron,webhook' });
+    // A pass's request and one left for it may each be merged already: each trigger once.
+    const merged = { incremental: true, recursive: false, trigger: 'cron,webhook' };
+    expect(mergeRequests([merged, { ...merged, trigger: 'cli,webhook' }]).trigger).toBe('cli,cron,webhook');
   });
 
   it('made while a pass runs cause exactly one more pass, never concurrently', async () => {

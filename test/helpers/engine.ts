@@ -1,7 +1,10 @@
 /** An Engine over a test database with the example replicators, and integrations to go with it. */
+import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import type { Database } from '../../src/db/schema.ts';
+import type { Database, ServiceIntegration } from '../../src/db/schema.ts';
+import { buildApp } from '../../src/http/app.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
 import { createLogger } from '../../src/log.ts';
@@ -24,4 +27,26 @@ export async function createExamplePair(engine: Engine, sourceUrl = 'http://127.
     flags: { 'api-url': sourceUrl },
   });
   return { messages, deliveries };
+}
+
+export interface ExampleServer {
+  engine: Engine;
+  app: FastifyInstance;
+  /** The server's URL. */
+  base: string;
+  messages: ServiceIntegration;
+  deliveries: ServiceIntegration;
+}
+
+/** For a test file: the example pair served over HTTP (filled in by beforeAll, closed by afterAll). */
+export function useExampleServer(database: () => { db: Kysely<Database> }): ExampleServer {
+  const server = {} as ExampleServer;
+  beforeAll(async () => {
+    server.engine = testEngine(database().db);
+    Object.assign(server, await createExamplePair(server.engine));
+    server.app = await buildApp({ engine: server.engine, config: { bodyLimit: 4096 } });
+    server.base = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(() => server.app.close());
+  return server;
 }

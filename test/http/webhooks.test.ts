@@ -1,35 +1,20 @@
-import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPool, wrapPool } from '../../src/db/connect.ts';
-import type { ServiceIntegration } from '../../src/db/schema.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { signExample } from '../fixtures/example-replicators.ts';
 import { useTestDatabase } from '../helpers/database.ts';
-import { createExamplePair, testEngine } from '../helpers/engine.ts';
+import { useExampleServer } from '../helpers/engine.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const database = useTestDatabase();
-let engine: Engine;
-let app: FastifyInstance;
-let base: string;
-let messages: ServiceIntegration;
-let deliveries: ServiceIntegration;
-
-beforeAll(async () => {
-  engine = testEngine(database().db);
-  ({ messages, deliveries } = await createExamplePair(engine));
-  app = await buildApp({ engine, config: { bodyLimit: 4096 } });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
-});
-afterAll(() => app.close());
+const server = useExampleServer(database);
 
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>
-  fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  fetch(`${server.base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 const signed = (body: string) => ({ 'x-example-signature': signExample('whsec-test', body) });
-const hook = () => `/v1/service_integrations/${messages.opaque_id}`;
+const hook = () => `/v1/service_integrations/${server.messages.opaque_id}`;
 
 async function expectError(response: Response, status: number, code: string) {
   expect(response.status).toBe(status);
@@ -39,7 +24,7 @@ async function expectError(response: Response, status: number, code: string) {
 
 describe('GET /healthz', () => {
   it('answers 200 while the database answers', async () => {
-    const response = await fetch(`${base}/healthz`);
+    const response = await fetch(`${server.base}/healthz`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok' });
   });
@@ -51,9 +36,9 @@ describe('POST /v1/service_integrations/:opaque_id', () => {
     const response = await post(hook(), body, signed(body));
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({ o: 'k' });
-    const stored = await sql<{ message_id: string }>`SELECT message_id FROM example_message_v1 WHERE integration_id = ${messages.id} ORDER BY message_id`.execute(engine.db);
+    const stored = await sql<{ message_id: string }>`SELECT message_id FROM example_message_v1 WHERE integration_id = ${server.messages.id} ORDER BY message_id`.execute(server.engine.db);
     expect(stored.rows.map((r) => r.message_id)).toEqual(['w1', 'w2']);
-    const pending = await sql<{ message_id: string }>`SELECT message_id FROM example_delivery_v1 WHERE integration_id = ${deliveries.id} ORDER BY message_id`.execute(engine.db);
+    const pending = await sql<{ message_id: string }>`SELECT message_id FROM example_delivery_v1 WHERE integration_id = ${server.deliveries.id} ORDER BY message_id`.execute(server.engine.db);
     expect(pending.rows.map((r) => r.message_id)).toEqual(['w1', 'w2']);
   });
 
@@ -62,14 +47,14 @@ describe('POST /v1/service_integrations/:opaque_id', () => {
   });
 
   it('answers 405 for an integration that takes no webhooks', async () => {
-    await expectError(await post(`/v1/service_integrations/${deliveries.opaque_id}`, '{}'), 405, 'SB_ERR_METHOD_NOT_ALLOWED');
+    await expectError(await post(`/v1/service_integrations/${server.deliveries.opaque_id}`, '{}'), 405, 'SB_ERR_METHOD_NOT_ALLOWED');
   });
 
   it('answers 401 for a missing or wrong signature, and stores nothing', async () => {
     const body = JSON.stringify({ messages: [{ id: 'evil', version: 1 }] });
     await expectError(await post(hook(), body), 401, 'SB_ERR_UNAUTHORIZED');
     await expectError(await post(hook(), body, { 'x-example-signature': signExample('wrong', body) }), 401, 'SB_ERR_UNAUTHORIZED');
-    const { rows } = await sql`SELECT 1 FROM example_message_v1 WHERE message_id = 'evil'`.execute(engine.db);
+    const { rows } = await sql`SELECT 1 FROM example_message_v1 WHERE message_id = 'evil'`.execute(server.engine.db);
     expect(rows).toHaveLength(0);
   });
 
@@ -91,20 +76,20 @@ describe('POST /v1/service_integrations/:opaque_id', () => {
   it('logs every request with its integration, status and reason', async () => {
     const logged = await waitFor(
       async () => {
-        const rows = await engine.db.selectFrom('webhook_log').selectAll().orderBy('id').execute();
+        const rows = await server.engine.db.selectFrom('webhook_log').selectAll().orderBy('id').execute();
         return rows.length >= 9 ? rows : null;
       },
       { what: 'webhook log' },
     );
     expect(logged.map((r) => [r.status, r.integration_id, r.reason])).toEqual([
-      [202, messages.id, null],
+      [202, server.messages.id, null],
       [404, null, 'no integration with that id'],
-      [405, deliveries.id, 'example_delivery_v1 does not accept webhooks'],
-      [401, messages.id, 'missing signature'],
-      [401, messages.id, 'invalid signature'],
-      [400, messages.id, expect.stringMatching(/^malformed JSON body/)],
-      [415, messages.id, expect.stringMatching(/^unsupported content type/)],
-      [422, messages.id, 'each message needs a string id and a numeric version'],
+      [405, server.deliveries.id, 'example_delivery_v1 does not accept webhooks'],
+      [401, server.messages.id, 'missing signature'],
+      [401, server.messages.id, 'invalid signature'],
+      [400, server.messages.id, expect.stringMatching(/^malformed JSON body/)],
+      [415, server.messages.id, expect.stringMatching(/^unsupported content type/)],
+      [422, server.messages.id, 'each message needs a string id and a numeric version'],
       [413, null, expect.stringMatching(/too large/i)],
     ]);
     expect(logged[0]!.body).toContain('"w1"');
@@ -116,7 +101,7 @@ describe('with the database down', () => {
   it('answers 503 with Retry-After on webhooks and health checks', async () => {
     const deadUrl = 'postgres://nobody:x@127.0.0.1:1/none';
     const dead = wrapPool(deadUrl, createPool(deadUrl, 2, createLogger('silent')));
-    const deadApp = await buildApp({ engine: { ...engine, db: dead.db }, config: { bodyLimit: 4096 } });
+    const deadApp = await buildApp({ engine: { ...server.engine, db: dead.db }, config: { bodyLimit: 4096 } });
     try {
       const health = await deadApp.inject({ method: 'GET', url: '/healthz' });
       expect(health.statusCode).toBe(503);
@@ -134,7 +119,7 @@ describe('with the database down', () => {
 // Last: its requests would show in the webhook log the tests above count.
 describe('GET /v1/service_integrations/:opaque_id', () => {
   it('answers 405 for a replicator without a subscription handshake, 404 for an unknown id', async () => {
-    await expectError(await fetch(`${base}${hook()}?hub.mode=subscribe&hub.challenge=1`), 405, 'SB_ERR_METHOD_NOT_ALLOWED');
-    await expectError(await fetch(`${base}/v1/service_integrations/svi_nosuch?hub.mode=subscribe`), 404, 'SB_ERR_NOT_FOUND');
+    await expectError(await fetch(`${server.base}${hook()}?hub.mode=subscribe&hub.challenge=1`), 405, 'SB_ERR_METHOD_NOT_ALLOWED');
+    await expectError(await fetch(`${server.base}/v1/service_integrations/svi_nosuch?hub.mode=subscribe`), 404, 'SB_ERR_NOT_FOUND');
   });
 });

@@ -17,8 +17,11 @@ async function connected(env: Record<string, string> = {}) {
 afterEach(() => setup.close());
 
 const hookUrl = () => `${setup.publicUrl}/v1/service_integrations/${setup.sw.opaque_id}`;
-/** Make rows that are backing off due now, instead of waiting for their delay. */
-const dueNow = () => sql`UPDATE front_signalwire_message_channel_app_v1 SET next_attempt_at = now()`.execute(database().db);
+/** Make rows that are backing off due now, instead of waiting for their delay (and the provider's Retry-After, which holds every send). */
+const dueNow = async () => {
+  await sql`UPDATE front_signalwire_message_channel_app_v1 SET next_attempt_at = now()`.execute(database().db);
+  await sql`DELETE FROM provider_send_slots`.execute(database().db);
+};
 
 describe('Front → SMS', () => {
   it('sends one SMS per recipient, signed with Basic auth and a status callback, and writes the sids back', async () => {

@@ -2,15 +2,17 @@
  * The generic webhook route, `POST /v1/service_integrations/:opaque_id`:
  * find the integration (404) → parse the body (400/415) → verify it with the
  * replicator (401) → turn it into rows (422) → upsert them and tell dependents, in one
- * transaction → answer with the replicator's response (default 202 {"o":"k"}).
+ * transaction shared with the integration's concurrent webhooks (group-commit.ts) →
+ * answer with the replicator's response (default 202 {"o":"k"}).
  * Rows are committed before we answer, so a 2xx means the payload is stored.
  * `GET` on the same URL is the subscription handshake of providers that prove the URL
  * first (Meta's hub.challenge), for replicators with `verifySubscription`; it stores nothing.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { SwitchboardError } from '../../engine/errors.ts';
-import { ingestRows, type Engine } from '../../engine/ingest.ts';
-import { findByOpaqueId } from '../../engine/integrations.ts';
+import { commitWebhookRows } from '../../engine/group-commit.ts';
+import type { Engine } from '../../engine/ingest.ts';
+import { integrationByOpaqueId } from '../../engine/integration-cache.ts';
 import { toWebhookRequest } from '../webhook-request.ts';
 
 const ACCEPTED = { status: 202, contentType: 'application/json', body: '{"o":"k"}' };
@@ -25,7 +27,7 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
   async function target(request: FastifyRequest<{ Params: { opaque_id: string } }>) {
     const log = (request.webhookLog ??= { integrationId: null, reason: null });
     const opaqueId = request.params.opaque_id;
-    const integration = /^svi_[0-9a-z]{1,40}$/.test(opaqueId) ? await findByOpaqueId(engine.db, opaqueId) : undefined;
+    const integration = /^svi_[0-9a-z]{1,40}$/.test(opaqueId) ? await integrationByOpaqueId(engine, opaqueId) : undefined;
     if (!integration || !engine.registry.has(integration.service_name)) {
       throw new SwitchboardError('SB_ERR_NOT_FOUND', 'no integration with that id');
     }
@@ -56,7 +58,7 @@ export const webhookRoutes: FastifyPluginAsync<{ engine: Engine }> = async (app,
     if (!verification.ok) throw new SwitchboardError('SB_ERR_UNAUTHORIZED', verification.reason);
     log.authenticated = true;
     const rows = replicator.toRows(webhook.body, { integration, config: engine.config, request: webhook });
-    const upserted = await ingestRows(engine, integration, rows, { origin: 'webhook' });
+    const upserted = await commitWebhookRows(engine, integration, rows);
     const response = replicator.webhookResponse?.(upserted, webhook) ?? ACCEPTED;
     return reply.code(response.status).type(response.contentType).send(response.body);
   });

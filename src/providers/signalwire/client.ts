@@ -54,6 +54,21 @@ export function spaceBaseUrl(space: string): string {
 
 const PROVIDER = 'signalwire';
 
+/**
+ * Sends per second from one number when the integration sets no `send_rate`: SignalWire's
+ * API limit on POSTs (13,800 per 10 s per space), the rate beyond which it refuses (429).
+ * A number's own rate (10DLC 4/s, toll-free 3/s, short code 10/s, Canadian long code 1/s)
+ * only queues what is sent beyond it, up to 10,000 messages; set `--send-rate` to it to
+ * keep that queue empty.
+ */
+export const SIGNALWIRE_DEFAULT_SEND_RATE = 1380;
+
+/** Sends per second from one number for this integration: its `send_rate` setting, else the default. */
+export function signalWireSendRate(integration: Pick<ServiceIntegration, 'settings'>): number {
+  const rate = Number((integration.settings as Record<string, unknown>).send_rate);
+  return Number.isFinite(rate) && rate > 0 ? rate : SIGNALWIRE_DEFAULT_SEND_RATE;
+}
+
 export class SignalWireClient {
   readonly #credentials: SignalWireCredentials;
 

@@ -8,8 +8,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
 import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
-import { ingestRows, type Engine } from '../../engine/ingest.ts';
-import { deleteIntegration, findByApiKey } from '../../engine/integrations.ts';
+import { commitWebhookRows } from '../../engine/group-commit.ts';
+import type { Engine } from '../../engine/ingest.ts';
+import { integrationByApiKey } from '../../engine/integration-cache.ts';
+import { deleteIntegration } from '../../engine/integrations.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';
 import { mayBeLargeBody, toWebhookRequest } from '../../http/webhook-request.ts';
 import { recordImported } from './imported.ts';
@@ -22,7 +24,7 @@ const unauthorized = (message: string) => new SwitchboardError('SB_ERR_UNAUTHORI
 async function keyHolder(engine: Engine, authorization: string | undefined, service: string) {
   if (!authorization) throw unauthorized('Missing Authorization header');
   if (!authorization.startsWith('Bearer ')) throw unauthorized('Expected Bearer authorization');
-  const integration = await findByApiKey(engine.db, authorization.slice('Bearer '.length).trim());
+  const integration = await integrationByApiKey(engine, authorization.slice('Bearer '.length).trim());
   if (!integration || integration.service_name !== service) throw unauthorized('Invalid API key');
   return integration;
 }
@@ -81,7 +83,7 @@ export const channelRoutes = (path: string, service: string): FastifyPluginAsync
         case 'message':
         case 'message_autoreply': {
           const toRows = engine.registry.get(service).toRows!;
-          const rows = await ingestRows(engine, integration, toRows(body, { integration, config: engine.config }), { origin: 'webhook' });
+          const rows = await commitWebhookRows(engine, integration, toRows(body, { integration, config: engine.config }));
           return JSON.stringify({
             type: 'success',
             external_id: rows.map((r) => r.key).join(','),

@@ -34,6 +34,7 @@ import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
+import { awaitSlot, holdSends, reserveSendSlot } from '../../providers/send-rate.ts';
 import { NotYet, type Transport } from './transport.ts';
 
 const BATCH = 50;
@@ -41,6 +42,11 @@ const BATCH = 50;
 export const SYNC_CUTOFF_MS = 48 * 3_600_000;
 /** Low, so an outage's backlog never waits long once the provider answers again (the breaker keeps retries cheap). */
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * Longer than this until a paced send's slot (beyond the turns of the lanes of two passes
+ * sending from the number), the row backs off instead of its lane sleeping in a transaction.
+ */
+const MAX_SLOT_WAIT_MS = 2000;
 /** Consecutive transient failures of one step after which a pass stops trying that step. */
 const BREAKER = 3;
 
@@ -262,6 +268,9 @@ async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<Delivery
       await finish(delivery, row, { status: 'failed', code, message: error.message });
       return { outcome: 'done' };
     }
+    // The provider's word on when to send again holds for every worker sending from the same place.
+    const rate = stepOf(row) === 'send' ? delivery.transport.sendRate?.(delivery, row) : undefined;
+    if (rate && error instanceof ProviderHttpError && error.httpStatus === 429) await holdSends(ctx.db, rate.bucket, error.retryAfterMs ?? 1000);
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
     const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
     ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
@@ -371,11 +380,25 @@ async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
       await notice(trx, delivery, row, refusal);
     });
   }
+  const rate = transport.sendRate?.(delivery, row);
+  // Reserved before the lane's transaction (a lane never holds two connections), waited for inside it.
+  const slot = rate ? await reserveSendSlot(ctx.db, rate.bucket, rate.perSecond) : null;
+  if (slot && slot.waitMs > MAX_SLOT_WAIT_MS + (2 * ctx.config.deliveryConcurrency * 1000) / rate!.perSecond) {
+    // Held back (a Retry-After, or a long queue for the number): the row waits, not the lane.
+    throw new ProviderHttpError({
+      provider: rate!.bucket.split(':')[0]!,
+      message: `sends paced: the next slot is in ${Math.ceil(slot.waitMs / 1000)} s (${rate!.perSecond}/s)`,
+      httpStatus: null,
+      retryAfterMs: slot.waitMs,
+      retryable: true,
+    });
+  }
   // Committed before anything can reach the provider: after a crash, the next attempt knows to look first.
   await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
   const { result, ran } = await onceEver(ctx.db, transport.sendKey(row), async (trx) => {
     // An earlier attempt may have reached the provider without us hearing back: look first.
     const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at, trx) : null;
+    if (!earlier && slot) await awaitSlot(slot);
     const id = earlier ?? (await transport.send(delivery, row, trx));
     await finish(delivery, row, { status: 'delivered', counterpartId: id }, trx);
     return { sid: id };

@@ -6,7 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
-import { parseSignalWireDate, signalWireClient } from '../../providers/signalwire/client.ts';
+import { parseSignalWireDate, signalWireClient, signalWireSendRate } from '../../providers/signalwire/client.ts';
 import { SIGNALWIRE_MESSAGE } from '../signalwire-message-v1.ts';
 import { SMS_RECORD } from './carrier.ts';
 import type { ChannelRow, Delivery } from './deliver.ts';
@@ -42,6 +42,9 @@ export const smsTransport: Transport = {
     const sent = await signalWireClient(parent).sendMessage({ from: row.sender ?? '', to: row.recipient ?? '', body: row.body, mediaUrls, statusCallback });
     return sent.sid;
   },
+
+  // SignalWire limits each sending number (and its space); every channel on the integration shares the number's pace.
+  sendRate: ({ parent }, row) => ({ bucket: `signalwire:${parent.id}:${row.sender ?? ''}`, perSecond: signalWireSendRate(parent) }),
 
   // Our message to this recipient created since the attempt started, not yet claimed by another row.
   async findEarlierSend(delivery: Delivery, row: ChannelRow, since: Date, db: Kysely<Database>) {

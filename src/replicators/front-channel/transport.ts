@@ -45,4 +45,6 @@ export interface Transport {
   send(delivery: Delivery, row: ChannelRow, db: Kysely<Database>): Promise<string>;
   /** Our send of this row, started at `since`, whose answer never came, if the provider has it; may throw NotYet. */
   findEarlierSend(delivery: Delivery, row: ChannelRow, since: Date, db: Kysely<Database>): Promise<string | null>;
+  /** The provider's send limit this row counts against (providers/send-rate.ts); none: sends are not paced. */
+  sendRate?(delivery: Delivery, row: ChannelRow): { bucket: string; perSecond: number };
 }
