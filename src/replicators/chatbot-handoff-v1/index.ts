@@ -1,0 +1,57 @@
+/**
+ * `chatbot_handoff_v1`: a RapidPro/Weni chatbot handing clients to counsellors (issue 17,
+ * the seed's model: the flow calls our API, replies go out through RapidPro's API).
+ * One row per state-changing request of the chatbot-facing API (api.ts), stored raw with
+ * the answer it got; handoffs in `chatbot_handoffs` (handoffs.ts); settings and the bot's
+ * credentials in settings.ts. The Front side is `front_chatbot_channel_app_v1`, which
+ * depends on this integration and sees every row stored here.
+ */
+import { defineReplicator } from '../../engine/replicator.ts';
+import { CHATBOT_HANDOFF, chatbotRoutes } from './api.ts';
+import { CHATBOT_FIELDS, chatbotSettings, issueCredentials } from './settings.ts';
+
+const apiBaseUrl = (opaqueId: string, publicUrl: string) => `${publicUrl}/v1/chatbot/${opaqueId}/`;
+
+export const chatbotHandoffV1 = defineReplicator({
+  name: CHATBOT_HANDOFF,
+  description: 'Chatbot handoffs (RapidPro/Weni)',
+  remoteKey: 'request_key',
+  columns: [
+    { name: 'kind', type: 'text' },
+    { name: 'chat_session', type: 'text' },
+    { name: 'handoff', type: 'integer' },
+    { name: 'message_id', type: 'text' },
+    { name: 'contact', type: 'text' },
+    { name: 'pseudonym', type: 'text' },
+    { name: 'body', type: 'text' },
+    { name: 'body_hash', type: 'text' },
+    { name: 'ack_status', type: 'text' },
+    { name: 'response_status', type: 'integer' },
+    { name: 'response_body', type: 'text' },
+  ],
+  // A request is written once, with its answer; a repeat is answered from it.
+  updateWhere: 'false',
+  fields: CHATBOT_FIELDS,
+  // The bot's credentials and the RapidPro token survive a reset unless given again.
+  resetClears: [],
+  routes: chatbotRoutes,
+  async linkSettings(_db, settings, { creating }) {
+    if (!creating) return { settings: {}, notes: [] };
+    const { settings: added, issued } = issueCredentials(settings);
+    return { settings: added, notes: [], issued };
+  },
+  describe: (integration, publicUrl) => ({ api_base_url: apiBaseUrl(integration.opaque_id, publicUrl) }),
+  webhookUrl: (integration, publicUrl) => apiBaseUrl(integration.opaque_id, publicUrl),
+  setupState(integration) {
+    const settings = chatbotSettings(integration);
+    if (!settings.username || !settings.password_hash) return { ready: false, detail: 'no bot credentials: set --username and --password' };
+    return { ready: true, detail: `RapidPro at ${integration.api_url}; the bot signs in as ${settings.username}` };
+  },
+  setupInstructions: (integration, publicUrl) =>
+    [
+      `The chatbot's API: ${apiBaseUrl(integration.opaque_id, publicUrl)}`,
+      'In the RapidPro flow, get a token with POST token/ ({"username", "password"}) and send each client message',
+      'of a handoff with POST chat/ (Authorization: Token <token>); see docs/guides/chatbot-handoff.md.',
+      'Create a front_chatbot_channel_app_v1 integration with --depends-on ' + `${integration.id} to bring handoffs into Front.`,
+    ].join('\n'),
+});
