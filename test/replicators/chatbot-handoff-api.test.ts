@@ -40,7 +40,7 @@ describe('integrations create chatbot_handoff_v1', () => {
     const info = await setup.cli('integrations', 'info', String(created.id), '--json');
     expect(info.json()).toMatchObject({ api_base_url: created.api_base_url });
     expect(info.stdout).not.toContain(created.password);
-    expect(info.stdout).not.toContain('rp-token');
+    expect(info.stdout).not.toContain(setup.rapidpro.token);
   });
 
   it('issues nothing when --username and --password are given, and those sign in', async () => {

@@ -5,7 +5,7 @@
  * spec and transport). A channel module adds its name, transport, extra columns,
  * dependency hook and setup text.
  */
-import type { ColumnSpec, Finding, Replicator } from '../../engine/replicator.ts';
+import type { ColumnSpec, FieldSpec, Finding, Replicator } from '../../engine/replicator.ts';
 import { channelFailures } from './carrier.ts';
 import { channelRoutes } from './channel-route.ts';
 import { deliverPending, type ChannelSpec } from './deliver.ts';
@@ -31,6 +31,10 @@ export function frontChannel(options: {
   name: string;
   path: string;
   phoneDescription: string;
+  /** CLI fields instead of the phone and region every SMS-backed channel takes. */
+  fields?: FieldSpec[];
+  /** How Front's requests become rows, instead of one per `to` phone number (rows.ts). */
+  rows?: Replicator['toRows'];
   extraColumns?: ColumnSpec[];
   spec: ChannelSpec;
   transport: Transport;
@@ -81,8 +85,8 @@ export function frontChannel(options: {
     backfillOnChange: true,
     // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
     resetClears: [],
-    fields: channelFields(options.phoneDescription),
-    toRows: (item, { integration, config }) => frontRows(item, integration, config, transport.counterpartColumn),
+    fields: options.fields ?? channelFields(options.phoneDescription),
+    toRows: options.rows ?? ((item, { integration, config }) => frontRows(item, integration, config, transport.counterpartColumn)),
     backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, spec, transport) }],
     routes: channelRoutes(options.path, options.name),
     webhookUrl: (_integration, publicUrl) => `${publicUrl}${options.path}`,

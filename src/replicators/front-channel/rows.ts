@@ -23,7 +23,7 @@ interface FrontRecipient {
   role?: unknown;
 }
 
-interface FrontPayload {
+export interface FrontPayload {
   id?: unknown;
   text?: unknown;
   created_at?: unknown;
@@ -32,7 +32,8 @@ interface FrontPayload {
   _links?: { related?: { message_replied_to?: unknown } };
 }
 
-function frontMessageId(type: ChannelType, payload: FrontPayload): string {
+/** Front's id of a `message`, or WebhookDB's `<replied-to id>_autoreply` for an auto-reply. */
+export function frontMessageId(type: ChannelType, payload: FrontPayload): string {
   if (type === 'message') {
     if (typeof payload.id !== 'string' || !payload.id) throw invalidPayload('payload.id is required');
     return payload.id;

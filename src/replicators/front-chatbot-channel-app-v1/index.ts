@@ -1,0 +1,151 @@
+/**
+ * `front_chatbot_channel_app_v1`: a Front application channel for chatbot handoffs
+ * (issue 17), over the `chatbot_handoff_v1` integration it depends on.
+ *
+ * - Bot → Front: every client message the handoff integration stores (chatbot_handoff_v1
+ *   rows of kind `chat`) becomes an inbound row in the handoff's conversation (external
+ *   conversation id `<session>#<handoff>`), imported by the pass in order, the client shown
+ *   by pseudonym. The conversation id is also the handle, so replies name their handoff.
+ * - Front → bot: a counsellor's reply (`message` at POST|DELETE /v1/install/front_chatbot/channel,
+ *   checked like the SMS channel's) is an outbound row per conversation, sent through
+ *   RapidPro to the handoff's contact (transport.ts), its RapidPro status tracked to final
+ *   (status.ts); the bot's receipts (`ack/`) land in client_status.
+ *
+ * Fields: none of its own (no phone number); backfill_key = the Front channel id.
+ */
+import { sql } from 'kysely';
+import type { Config } from '../../config.ts';
+import type { ServiceIntegration } from '../../db/schema.ts';
+import { invalidPayload } from '../../engine/errors.ts';
+import { defineReplicator, type RowInput } from '../../engine/replicator.ts';
+import type { ChannelSpec } from '../front-channel/deliver.ts';
+import { frontChannel } from '../front-channel/descriptor.ts';
+import { frontMessageId, type FrontPayload } from '../front-channel/rows.ts';
+import { conversationIdOf } from '../chatbot-handoff-v1/handoffs.ts';
+import { trackReplies } from './status.ts';
+import { rapidProTransport } from './transport.ts';
+
+export const FRONT_CHATBOT_CHANNEL = 'front_chatbot_channel_app_v1';
+export const CHATBOT_CHANNEL_PATH = '/v1/install/front_chatbot/channel';
+const TABLE = sql.table(FRONT_CHATBOT_CHANNEL);
+
+/** `<session>#<handoff>` back into its parts; null for a conversation that is no handoff's. */
+export function handoffOfConversation(id: string): { session: string; handoff: number } | null {
+  const at = id.lastIndexOf('#');
+  const handoff = Number(id.slice(at + 1));
+  return at > 0 && Number.isInteger(handoff) && handoff > 0 ? { session: id.slice(0, at), handoff } : null;
+}
+
+/**
+ * A counsellor's reply: one row per handoff conversation it belongs to (Front's
+ * `external_conversation_ids`, else the `to` handles, which are conversation ids).
+ */
+function replyRows(body: unknown, integration: ServiceIntegration, _config: Config): RowInput[] {
+  const request = body as { type?: unknown; payload?: unknown; metadata?: { external_conversation_ids?: unknown } };
+  if (request.type !== 'message' && request.type !== 'message_autoreply') return [];
+  const payload = request.payload as (FrontPayload & { author?: unknown }) | undefined;
+  if (!payload || typeof payload !== 'object') throw invalidPayload('payload is required');
+  const mid = frontMessageId(request.type, payload);
+  if (!('text' in payload) || (payload.text !== null && typeof payload.text !== 'string')) throw invalidPayload('payload.text is required');
+  const listed = Array.isArray(request.metadata?.external_conversation_ids) ? request.metadata.external_conversation_ids : [];
+  const handles = (Array.isArray(payload.recipients) ? payload.recipients : []).filter((r) => r?.role === 'to').map((r) => r?.handle);
+  const conversations = [...new Set([...listed, ...handles].filter((c): c is string => typeof c === 'string' && handoffOfConversation(c) !== null))];
+  if (conversations.length === 0) throw invalidPayload('no chatbot handoff conversation among the recipients');
+  return conversations.map((conversation) => {
+    const { session, handoff } = handoffOfConversation(conversation)!;
+    const key = `${mid}-${conversation}`;
+    const columns = {
+      front_message_id: mid,
+      rapidpro_message_uuid: null,
+      external_conversation_id: conversation,
+      direction: 'outbound',
+      body: payload.text as string | null,
+      sender: integration.opaque_id,
+      recipient: conversation,
+      chat_session: session,
+      handoff,
+    };
+    return { key, columns, data: { ...(body as object), ...columns, external_id: key } };
+  });
+}
+
+const chatbotChannelSpec: ChannelSpec = {
+  invariant: (row) =>
+    row.direction === 'outbound' && row.front_message_id === null
+      ? 'reply without its Front message'
+      : row.direction === 'inbound' && !row.external_conversation_id
+        ? 'client message without its handoff'
+        : null,
+  writtenAt: (row) => row.row_created_at,
+  importPlan: async (_delivery, row) => ({
+    body: row.body?.trim() ? row.body : '<no body>',
+    files: [],
+    externalId: row.external_id,
+    key: `fcca-fims-${row.external_id}`,
+    ...(typeof row.pseudonym === 'string' && row.pseudonym ? { senderName: row.pseudonym } : {}),
+  }),
+};
+
+const channel = frontChannel({
+  name: FRONT_CHATBOT_CHANNEL,
+  path: CHATBOT_CHANNEL_PATH,
+  phoneDescription: '',
+  fields: [],
+  rows: (item, { integration, config }) => replyRows(item, integration, config),
+  extraColumns: [
+    { name: 'chat_session', type: 'text' },
+    { name: 'handoff', type: 'integer' },
+    { name: 'pseudonym', type: 'text' },
+  ],
+  spec: chatbotChannelSpec,
+  transport: rapidProTransport,
+});
+
+export const frontChatbotChannelAppV1 = defineReplicator({
+  name: FRONT_CHATBOT_CHANNEL,
+  description: 'Front/chatbot handoffs',
+  ...channel,
+  stateColumns: [
+    ...channel.stateColumns!,
+    { name: 'rapidpro_status', type: 'text' },
+    { name: 'rapidpro_checked_at', type: 'timestamptz' },
+    { name: 'client_status', type: 'text' },
+  ],
+  // Deliver first, then learn what became of earlier replies.
+  backfillers: (integration) => [...channel.backfillers!(integration), { name: 'rapidpro status', run: (ctx) => trackReplies(ctx, integration) }],
+  // Replies not final at RapidPro are checked by the periodic pass.
+  polls: true,
+  async onDependencyUpsert(ctx, { row }) {
+    if (!row.changed) return;
+    const c = row.columns as Record<string, unknown>;
+    if (c.kind === 'chat') {
+      const conversation = conversationIdOf(String(c.chat_session), Number(c.handoff));
+      const columns = {
+        external_conversation_id: conversation,
+        direction: 'inbound',
+        body: c.body,
+        // The handle is the conversation id, so a reply's recipient names its handoff; Front shows the pseudonym.
+        sender: conversation,
+        recipient: ctx.integration.opaque_id,
+        chat_session: c.chat_session,
+        handoff: c.handoff,
+        pseudonym: c.pseudonym,
+      };
+      await ctx.upsert([{ key: row.key, columns, data: { ...columns, request_key: row.key } }]);
+    } else if (c.kind === 'ack') {
+      // A later receipt never undoes an earlier one: read after delivered, not the reverse.
+      await sql`
+        UPDATE ${TABLE} SET client_status = ${c.ack_status as string}, row_updated_at = now()
+        WHERE integration_id = ${ctx.integration.id} AND rapidpro_message_uuid = ${c.message_id as string}
+          AND (client_status IS NULL OR client_status = 'delivered' OR ${c.ack_status as string} = 'failed')`.execute(ctx.db);
+    }
+  },
+  setupInstructions: (integration, publicUrl) =>
+    [
+      'In Front, connect your Switchboard/chatbot channel app (Settings -> Company -> Channels -> Connect a Channel)',
+      'and enter the API key printed when this integration was created as its token',
+      `(\`switchboard integrations roll-key ${integration.id}\` prints a new one). Front calls ${publicUrl}${CHATBOT_CHANNEL_PATH}.`,
+      'Each handoff from the chatbot becomes one conversation; replies go back through RapidPro.',
+      integration.backfill_key ? `Connected to Front channel ${integration.backfill_key}.` : 'Not connected to a Front channel yet.',
+    ].join('\n'),
+});
