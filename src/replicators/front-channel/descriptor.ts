@@ -10,7 +10,7 @@ import { channelFailures } from './carrier.ts';
 import { channelRoutes } from './channel-route.ts';
 import { deliverPending, type ChannelSpec } from './deliver.ts';
 import { channelFields } from './fields.ts';
-import { frontRows } from './rows.ts';
+import { frontRows, type HandleParser } from './rows.ts';
 import type { Transport } from './transport.ts';
 
 /** What deliver.ts writes on every channel row: where its delivery stands, and what an unknown outcome needs. */
@@ -30,11 +30,12 @@ const DELIVERY_STATE_COLUMNS: ColumnSpec[] = [
 export function frontChannel(options: {
   name: string;
   path: string;
-  phoneDescription: string;
-  /** CLI fields instead of the phone and region every SMS-backed channel takes. */
+  /** The CLI's phone number and region fields (channelFields)... */
+  phoneDescription?: string;
+  /** ...or the channel's own fields instead. */
   fields?: FieldSpec[];
-  /** How Front's requests become rows, instead of one per `to` phone number (rows.ts). */
-  rows?: Replicator['toRows'];
+  /** How Front's recipient handles become client ids (default: E.164 numbers). */
+  parseHandle?: HandleParser;
   extraColumns?: ColumnSpec[];
   spec: ChannelSpec;
   transport: Transport;
@@ -85,8 +86,8 @@ export function frontChannel(options: {
     backfillOnChange: true,
     // The Front channel id survives a reset (WebhookDB wiped it, breaking imports until Front re-authorised).
     resetClears: [],
-    fields: options.fields ?? channelFields(options.phoneDescription),
-    toRows: options.rows ?? ((item, { integration, config }) => frontRows(item, integration, config, transport.counterpartColumn)),
+    fields: options.fields ?? channelFields(options.phoneDescription ?? 'the number replies come from'),
+    toRows: (item, { integration, config }) => frontRows(item, integration, config, transport.counterpartColumn, options.parseHandle),
     backfillers: (integration) => [{ name: 'deliver', run: (ctx) => deliverPending(ctx, integration, spec, transport) }],
     routes: channelRoutes(options.path, options.name),
     webhookUrl: (_integration, publicUrl) => `${publicUrl}${options.path}`,

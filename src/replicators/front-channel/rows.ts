@@ -2,7 +2,7 @@
  * How Front's channel requests become channel rows, with WebhookDB's ids: a `message`
  * yields one row per `to` recipient, keyed "<front message id>-<E.164 recipient>"
  * (auto-replies: "<replied-to id>_autoreply"). Numbers are E.164 through libphonenumber-js
- * with the integration's region. Shared by every Front application channel.
+ * with the integration's region (a channel may accept other client ids too). Shared by every Front application channel.
  */
 import type { Config } from '../../config.ts';
 import type { ServiceIntegration } from '../../db/schema.ts';
@@ -23,7 +23,7 @@ interface FrontRecipient {
   role?: unknown;
 }
 
-export interface FrontPayload {
+interface FrontPayload {
   id?: unknown;
   text?: unknown;
   created_at?: unknown;
@@ -32,8 +32,7 @@ export interface FrontPayload {
   _links?: { related?: { message_replied_to?: unknown } };
 }
 
-/** Front's id of a `message`, or WebhookDB's `<replied-to id>_autoreply` for an auto-reply. */
-export function frontMessageId(type: ChannelType, payload: FrontPayload): string {
+function frontMessageId(type: ChannelType, payload: FrontPayload): string {
   if (type === 'message') {
     if (typeof payload.id !== 'string' || !payload.id) throw invalidPayload('payload.id is required');
     return payload.id;
@@ -43,8 +42,17 @@ export function frontMessageId(type: ChannelType, payload: FrontPayload): string
   return `${repliedTo.split('/').filter(Boolean).at(-1)}_autoreply`;
 }
 
+/** How a Front recipient handle becomes the client's id (the conversation key), or what is wrong with it. */
+export type HandleParser = (handle: string | null, region: string) => { id: string } | { problem: string };
+
+/** A phone number, as E.164 (the SMS and USSD channels' clients). */
+export const phoneHandle: HandleParser = (handle, region) => {
+  const parsed = parsePhone(handle, region);
+  return 'problem' in parsed ? parsed : { id: parsed.e164 };
+};
+
 /** Rows for a Front `message` or `message_autoreply` request (no counterpart id yet); none for other types. */
-export function frontRows(body: unknown, integration: ServiceIntegration, config: Config, counterpartColumn: string): RowInput[] {
+export function frontRows(body: unknown, integration: ServiceIntegration, config: Config, counterpartColumn: string, parseHandle: HandleParser = phoneHandle): RowInput[] {
   const request = body as { type?: unknown; payload?: unknown };
   if (request.type !== 'message' && request.type !== 'message_autoreply') return [];
   const payload = request.payload as FrontPayload | undefined;
@@ -57,9 +65,9 @@ export function frontRows(body: unknown, integration: ServiceIntegration, config
   if (recipients.length === 0) throw invalidPayload('no recipient found');
   const sender = integration.api_url;
   return recipients.map((recipient) => {
-    const parsed = parsePhone(typeof recipient.handle === 'string' ? recipient.handle : null, region);
+    const parsed = parseHandle(typeof recipient.handle === 'string' ? recipient.handle : null, region);
     if ('problem' in parsed) throw invalidPayload(`recipient: ${parsed.problem}`);
-    const phone = parsed.e164;
+    const phone = parsed.id;
     const externalId = `${mid}-${phone}`;
     const columns = {
       front_message_id: mid,

@@ -14,13 +14,10 @@
  * Fields: none of its own (no phone number); backfill_key = the Front channel id.
  */
 import { sql } from 'kysely';
-import type { Config } from '../../config.ts';
-import type { ServiceIntegration } from '../../db/schema.ts';
-import { invalidPayload } from '../../engine/errors.ts';
-import { defineReplicator, type RowInput } from '../../engine/replicator.ts';
+import { defineReplicator } from '../../engine/replicator.ts';
 import type { ChannelSpec } from '../front-channel/deliver.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
-import { frontMessageId, type FrontPayload } from '../front-channel/rows.ts';
+import type { HandleParser } from '../front-channel/rows.ts';
 import { conversationIdOf } from '../chatbot-handoff-v1/handoffs.ts';
 import { trackReplies } from './status.ts';
 import { rapidProTransport } from './transport.ts';
@@ -36,38 +33,9 @@ export function handoffOfConversation(id: string): { session: string; handoff: n
   return at > 0 && Number.isInteger(handoff) && handoff > 0 ? { session: id.slice(0, at), handoff } : null;
 }
 
-/**
- * A counsellor's reply: one row per handoff conversation it belongs to (Front's
- * `external_conversation_ids`, else the `to` handles, which are conversation ids).
- */
-function replyRows(body: unknown, integration: ServiceIntegration, _config: Config): RowInput[] {
-  const request = body as { type?: unknown; payload?: unknown; metadata?: { external_conversation_ids?: unknown } };
-  if (request.type !== 'message' && request.type !== 'message_autoreply') return [];
-  const payload = request.payload as (FrontPayload & { author?: unknown }) | undefined;
-  if (!payload || typeof payload !== 'object') throw invalidPayload('payload is required');
-  const mid = frontMessageId(request.type, payload);
-  if (!('text' in payload) || (payload.text !== null && typeof payload.text !== 'string')) throw invalidPayload('payload.text is required');
-  const listed = Array.isArray(request.metadata?.external_conversation_ids) ? request.metadata.external_conversation_ids : [];
-  const handles = (Array.isArray(payload.recipients) ? payload.recipients : []).filter((r) => r?.role === 'to').map((r) => r?.handle);
-  const conversations = [...new Set([...listed, ...handles].filter((c): c is string => typeof c === 'string' && handoffOfConversation(c) !== null))];
-  if (conversations.length === 0) throw invalidPayload('no chatbot handoff conversation among the recipients');
-  return conversations.map((conversation) => {
-    const { session, handoff } = handoffOfConversation(conversation)!;
-    const key = `${mid}-${conversation}`;
-    const columns = {
-      front_message_id: mid,
-      rapidpro_message_uuid: null,
-      external_conversation_id: conversation,
-      direction: 'outbound',
-      body: payload.text as string | null,
-      sender: integration.opaque_id,
-      recipient: conversation,
-      chat_session: session,
-      handoff,
-    };
-    return { key, columns, data: { ...(body as object), ...columns, external_id: key } };
-  });
-}
+/** A reply's recipient handle is its handoff's conversation id (the handle its client messages were imported with). */
+const conversationHandle: HandleParser = (handle) =>
+  handle && handoffOfConversation(handle) ? { id: handle } : { problem: 'not a chatbot handoff conversation (<chat_session>#<handoff>)' };
 
 const chatbotChannelSpec: ChannelSpec = {
   invariant: (row) =>
@@ -89,9 +57,8 @@ const chatbotChannelSpec: ChannelSpec = {
 const channel = frontChannel({
   name: FRONT_CHATBOT_CHANNEL,
   path: CHATBOT_CHANNEL_PATH,
-  phoneDescription: '',
   fields: [],
-  rows: (item, { integration, config }) => replyRows(item, integration, config),
+  parseHandle: conversationHandle,
   extraColumns: [
     { name: 'chat_session', type: 'text' },
     { name: 'handoff', type: 'integer' },

@@ -34,7 +34,7 @@ export async function trackReplies(ctx: BackfillContext, integration: ServiceInt
   const { rows } = await sql<Tracked>`
     SELECT m.pk, m.external_id, m.external_conversation_id, m.rapidpro_message_uuid, m.body, h.contact, COALESCE(m.send_started_at, m.row_created_at) AS since
     FROM ${TABLE} m
-    JOIN chatbot_handoffs h ON h.integration_id = ${parent.id} AND h.chat_session = m.chat_session AND h.handoff = m.handoff
+    JOIN chatbot_handoffs h ON h.integration_id = ${parent.id} AND h.chat_session || '#' || h.handoff = m.external_conversation_id
     WHERE m.integration_id = ${integration.id} AND m.direction = 'outbound' AND m.delivery_status = 'delivered' AND NOT m.data ? 'notice'
       AND (m.rapidpro_status IS NULL OR m.rapidpro_status NOT IN ('delivered', 'read', 'failed'))
     ORDER BY m.pk LIMIT 500`.execute(ctx.db);

@@ -40,10 +40,11 @@ interface HandoffState {
   status: string;
 }
 
+/** The handoff a reply answers, named by its conversation id. */
 async function handoffOf(db: Kysely<Database>, parent: ServiceIntegration, row: ChannelRow): Promise<HandoffState | null> {
   const { rows } = await sql<HandoffState>`
     SELECT contact, status FROM chatbot_handoffs
-    WHERE integration_id = ${parent.id} AND chat_session = ${row.chat_session as string} AND handoff = ${row.handoff as number}`.execute(db);
+    WHERE integration_id = ${parent.id} AND chat_session || '#' || handoff = ${row.external_conversation_id ?? ''}`.execute(db);
   return rows[0] ?? null;
 }
 
