@@ -36,7 +36,7 @@ export interface ChatbotSetup {
   channel: ServiceIntegration;
   /** What `integrations create chatbot_handoff_v1 --json` printed. */
   created: Record<string, any>;
-  /** Front's client for the channel, authenticated with its API key (authorised already). */
+  /** Front's client for the channel, authenticated with its API key (authorised already, as CHATBOT_CHANNEL_ID unless told). */
   frontClient: ReturnType<FrontSimulator['channelClient']>;
   cli(...args: string[]): ReturnType<typeof runCli>;
   /** A request to the chatbot-facing API, relative to api_base_url; `token` adds Authorization: Token. */
@@ -58,7 +58,7 @@ export interface ChatbotSetup {
 export async function setUpChatbot(
   database: Pick<TestDatabase, 'db' | 'url'>,
   flags: string[] = [],
-  options: { env?: Record<string, string>; rapidpro?: RapidProSimulatorOptions } = {},
+  options: { env?: Record<string, string>; rapidpro?: RapidProSimulatorOptions; channelId?: string } = {},
 ): Promise<ChatbotSetup> {
   await sql`TRUNCATE service_integrations, webhook_log, idempotency_keys, graphile_worker._private_jobs CASCADE`.execute(database.db);
   const front = await startFrontSimulator();
@@ -78,7 +78,7 @@ export async function setUpChatbot(
   const channelRun = await cli('integrations', 'create', 'front_chatbot_channel_app_v1', '--depends-on', String(created.id), '--json');
   if (channelRun.code !== 0) throw new Error(`channel create failed: ${channelRun.stderr}`);
   const frontClient = front.channelClient({ webhookUrl: `${publicUrl}${CHATBOT_CHANNEL_PATH}`, apiKey: channelRun.json().api_key as string });
-  await frontClient.authorize(CHATBOT_CHANNEL_ID);
+  await frontClient.authorize(options.channelId ?? CHATBOT_CHANNEL_ID);
   const reload = (id: number) => database.db.selectFrom('service_integrations').selectAll().where('id', '=', id).executeTakeFirstOrThrow() as Promise<ServiceIntegration>;
   const handoff = await reload(created.id);
   const channel = await reload(channelRun.json().id);
