@@ -5,14 +5,16 @@
  * workspace's shared rate budget (429 + Retry-After) and per-endpoint fault injection. Outgoing
  * messages move queued → wired → sent → delivered (or errored → failed) on demand or over time.
  * A bot driver plays the chatbot platform against Switchboard's chatbot-facing API the way flow
- * webhooks do: 15 s timeout, no retry, and the client's message also lands in the workspace so
- * that polling can recover what a dropped webhook lost.
+ * webhooks do: 15 s timeout, no retry (or Weni's narrow retry rule), and the client's message also
+ * lands in the workspace so that polling can recover what a dropped webhook lost.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FaultInjector } from './faults.ts';
 import { flattenHeaders, readBody, sendJson } from './signalwire-wire.ts';
+import type { WhatsAppRequest } from './whatsapp.ts';
 
 /** Upstream RapidPro/TextIt, or Weni Flows (a RapidPro v7 fork: no `POST messages.json`, broadcasts only). */
 export type RapidProVariant = 'rapidpro' | 'weni';
@@ -51,15 +53,8 @@ export interface RapidProSimulatorOptions {
   now?: () => number;
 }
 
-export interface RapidProRequest {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  /** The JSON body, when there was one. */
-  body: unknown;
-  at: Date;
-}
+/** A request as received: method, path, query, headers, the JSON body, when. */
+export type RapidProRequest = WhatsAppRequest;
 
 export interface ContactRef {
   uuid: string;
@@ -152,6 +147,8 @@ export interface BotCall {
   status: number | null;
   /** The parsed JSON answer, or the raw text when it was not JSON. */
   response: unknown;
+  /** 0 for the first try; retries (Weni's rule) are recorded as further calls. */
+  attempt: number;
   at: Date;
 }
 
@@ -167,6 +164,17 @@ export interface ChatbotDriverOptions {
   /** Fraction of chat/ calls (messages, closes, acks) not sent at all, to exercise polling recovery. */
   dropRate?: number;
   random?: () => number;
+  /**
+   * none: mailroom since v10.3.0 never retries a webhook. weni (the default for the Weni
+   * variant): Weni's mailroom keeps the old rule — up to 2 retries, after `retryBackoffMs`, only
+   * when the answer's Retry-After is no longer than the backoff, or when the call carries an
+   * Idempotency-Key and failed at the network or with a status above 501.
+   */
+  retries?: 'none' | 'weni';
+  /** Send `Idempotency-Key: <message_id>` with chat/ messages, as a flow author may add. */
+  idempotencyKey?: boolean;
+  /** Backoffs before the first and second retry (mailroom: about 5 s and 10 s, ±50% jitter, here none). */
+  retryBackoffMs?: [number, number];
 }
 
 export interface BotMessage {
@@ -186,7 +194,8 @@ export interface BotMessage {
 /**
  * The chatbot platform, driven by tests: each method is one flow "Call Webhook" against
  * Switchboard's chatbot-facing API with `Authorization: Token`, fetched by `token()` and
- * fetched again once on a 401. Calls are never retried otherwise.
+ * fetched again once on a 401. Otherwise a call is not retried, except under Weni's rule
+ * (`retries: 'weni'`).
  */
 export interface ChatbotDriver {
   readonly calls: BotCall[];
@@ -848,25 +857,44 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
   return sim;
 }
 
-/** The bot: every call is one flow webhook (15 s, no retry), with a token fetched again once on 401. */
+/** The bot: every call is one flow webhook (15 s, retried only under Weni's rule), with a token fetched again once on 401. */
 function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): ChatbotDriver {
   const base = options.apiBaseUrl.endsWith('/') ? options.apiBaseUrl : `${options.apiBaseUrl}/`;
   const timeoutMs = options.timeoutMs ?? WEBHOOK_TIMEOUT_MS;
   const random = options.random ?? Math.random;
+  const retries = options.retries ?? (sim.variant === 'weni' ? 'weni' : 'none');
+  const backoffs = options.retryBackoffMs ?? [5_000, 10_000];
   const userAgent = sim.variant === 'weni' ? 'RapidProMailroom/7.1' : 'Mailroom/10.3';
   const flow = sim.addFlow('Talk to a counsellor');
   let apiToken: string | null = null;
 
-  async function call(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean): Promise<BotCall> {
-    const record: BotCall = { method, path, body, outcome: 'dropped', status: null, response: null, at: new Date() };
-    bot.calls.push(record);
+  /** One webhook call, retried only under Weni's rule (`retries: 'weni'`). */
+  async function call(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean, idempotencyKey?: string): Promise<BotCall> {
     if (droppable && (bot.dropNext > 0 || random() < bot.dropRate)) {
       if (bot.dropNext > 0) bot.dropNext--;
-      return record;
+      const dropped: BotCall = { method, path, body, outcome: 'dropped', status: null, response: null, attempt: 0, at: new Date() };
+      bot.calls.push(dropped);
+      return dropped;
     }
+    for (let attempt = 0; ; attempt++) {
+      const { record, retryAfterS } = await attemptCall(method, path, body, attempt, idempotencyKey);
+      const backoff = retries === 'weni' ? backoffs[attempt] : undefined;
+      if (backoff === undefined) return record;
+      const idempotent = idempotencyKey !== undefined && (record.outcome !== 'answered' || (record.status ?? 0) > 501);
+      const shortRetryAfter = retryAfterS !== null && retryAfterS * 1000 <= backoff;
+      if (!idempotent && !shortRetryAfter) return record;
+      await sleep(shortRetryAfter ? retryAfterS * 1000 : backoff);
+    }
+  }
+
+  async function attemptCall(method: 'POST' | 'GET', path: string, body: unknown, attempt: number, idempotencyKey?: string) {
+    const record: BotCall = { method, path, body, outcome: 'error', status: null, response: null, attempt, at: new Date() };
+    bot.calls.push(record);
+    let retryAfterS: number | null = null;
     const headers: Record<string, string> = { 'user-agent': userAgent, 'x-mailroom-mode': 'normal' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (apiToken !== null && path !== 'token/') headers.authorization = `Token ${apiToken}`;
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     try {
       const response = await fetch(new URL(path, base), {
         method,
@@ -877,6 +905,8 @@ function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): Chatb
       const text = await response.text();
       record.outcome = 'answered';
       record.status = response.status;
+      const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+      if (Number.isFinite(retryAfter)) retryAfterS = retryAfter;
       try {
         record.response = JSON.parse(text);
       } catch {
@@ -885,16 +915,16 @@ function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): Chatb
     } catch (error) {
       record.outcome = error instanceof DOMException && error.name === 'TimeoutError' ? 'timeout' : 'error';
     }
-    return record;
+    return { record, retryAfterS };
   }
 
   /** A token-authenticated call; a 401 (expired token) fetches a new one and repeats the call once. */
-  async function authed(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean): Promise<BotCall> {
+  async function authed(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean, idempotencyKey?: string): Promise<BotCall> {
     if (apiToken === null) await bot.token();
-    const first = await call(method, path, body, droppable);
+    const first = await call(method, path, body, droppable, idempotencyKey);
     if (first.status !== 401) return first;
     await bot.token();
-    return call(method, path, body, false);
+    return call(method, path, body, false, idempotencyKey);
   }
 
   const bot: ChatbotDriver = {
@@ -923,7 +953,8 @@ function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): Chatb
         contact: input.contact,
       };
       if (input.pseudonym !== undefined) body.pseudonym = input.pseudonym;
-      return { message, call: await authed('POST', 'chat/', body, true) };
+      const key = options.idempotencyKey ? String(body.message_id) : undefined;
+      return { message, call: await authed('POST', 'chat/', body, true, key) };
     },
     close: (session) => authed('POST', `chat/${encodeURIComponent(session)}/close/`, { chat_source: options.source ?? 'WENI' }, true),
     ack: (session, messageId, status) => authed('POST', `chat/${encodeURIComponent(session)}/ack/`, { message_id: messageId, status }, true),

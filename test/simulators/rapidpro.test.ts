@@ -374,7 +374,7 @@ describe('Weni variant', () => {
 /** A tiny fake of Switchboard's chatbot-facing API: it issues tokens, can expire them, and records requests. */
 async function startFakeChatbotApi() {
   const received: { method: string; path: string; headers: IncomingHttpHeaders; body: unknown }[] = [];
-  const state = { token: 'tok-1', issued: 0, hang: false, status: 200 };
+  const state = { token: 'tok-1', issued: 0, hang: false, status: 200, script: [] as { status: number; retryAfter?: string }[] };
   const hanging: ServerResponse[] = [];
   const server = createServer(async (req, res) => {
     let raw = '';
@@ -390,7 +390,9 @@ async function startFakeChatbotApi() {
     }
     if (req.headers.authorization !== `Token ${state.token}`) return json(401, { error: 'invalid token' });
     if (state.hang) return void hanging.push(res);
-    json(state.status, { ok: true });
+    const next = state.script.shift();
+    if (next?.retryAfter !== undefined) res.setHeader('retry-after', next.retryAfter);
+    json(next?.status ?? state.status, { ok: true });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chatbot/abc/`;
@@ -483,5 +485,29 @@ describe('the bot', () => {
     const bot = sim.bot({ apiBaseUrl: fake.base, username: 'bot', password: 'pw', dropRate: 0.5, random: (() => { let i = 0; return () => (i++ % 2 === 0 ? 0.9 : 0.1); })() });
     for (const text of ['a', 'b', 'c', 'd']) await bot.say({ contact: client.uuid, text, session: 's' });
     expect(bot.calls.filter((c) => c.path === 'chat/').map((c) => c.outcome)).toEqual(['answered', 'dropped', 'answered', 'dropped']);
+  });
+
+  it("retries under Weni's rule only: an Idempotency-Key call on a 502 and a short Retry-After, never a plain 500", async () => {
+    const bot = sim.bot({ apiBaseUrl: fake.base, username: 'bot', password: 'pw', retries: 'weni', idempotencyKey: true, retryBackoffMs: [10, 20] });
+    fake.state.script.push({ status: 502 }, { status: 200 });
+    const { message, call } = await bot.say({ contact: client.uuid, text: 'again', session: 's' });
+    expect(call).toMatchObject({ outcome: 'answered', status: 200, attempt: 1 });
+    const chats = fake.received.filter((r) => r.path === 'chat/');
+    expect(chats.map((r) => r.headers['idempotency-key'])).toEqual([message.uuid, message.uuid]);
+
+    const plain = sim.bot({ apiBaseUrl: fake.base, username: 'bot', password: 'pw', retries: 'weni', retryBackoffMs: [10, 20] });
+    fake.state.script.push({ status: 502 }, { status: 429, retryAfter: '0' }, { status: 200 }, { status: 429, retryAfter: '60' });
+    expect((await plain.say({ contact: client.uuid, text: 'a', session: 's' })).call).toMatchObject({ status: 502, attempt: 0 });
+    expect((await plain.say({ contact: client.uuid, text: 'b', session: 's' })).call).toMatchObject({ status: 200, attempt: 1 });
+    expect((await plain.say({ contact: client.uuid, text: 'c', session: 's' })).call).toMatchObject({ status: 429, attempt: 0 });
+    expect(fake.received.filter((r) => r.path === 'chat/')).toHaveLength(6);
+  });
+
+  it('is fire-and-forget by default, even for an Idempotency-Key call', async () => {
+    const bot = sim.bot({ apiBaseUrl: fake.base, username: 'bot', password: 'pw', idempotencyKey: true });
+    fake.state.script.push({ status: 503 }, { status: 429, retryAfter: '0' });
+    expect((await bot.say({ contact: client.uuid, text: 'a', session: 's' })).call.status).toBe(503);
+    expect((await bot.say({ contact: client.uuid, text: 'b', session: 's' })).call.status).toBe(429);
+    expect(fake.received.filter((r) => r.path === 'chat/')).toHaveLength(2);
   });
 });
