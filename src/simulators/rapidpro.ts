@@ -5,14 +5,16 @@
  * workspace's shared rate budget (429 + Retry-After) and per-endpoint fault injection. Outgoing
  * messages move queued → wired → sent → delivered (or errored → failed) on demand or over time.
  * A bot driver plays the chatbot platform against Switchboard's chatbot-facing API the way flow
- * webhooks do: 15 s timeout, no retry, and the client's message also lands in the workspace so
- * that polling can recover what a dropped webhook lost.
+ * webhooks do: 15 s timeout, no retry (or Weni's narrow retry rule), and the client's message also
+ * lands in the workspace so that polling can recover what a dropped webhook lost.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FaultInjector } from './faults.ts';
 import { flattenHeaders, readBody, sendJson } from './signalwire-wire.ts';
+import type { WhatsAppRequest } from './whatsapp.ts';
 
 /** Upstream RapidPro/TextIt, or Weni Flows (a RapidPro v7 fork: no `POST messages.json`, broadcasts only). */
 export type RapidProVariant = 'rapidpro' | 'weni';
@@ -24,6 +26,12 @@ export type OutgoingStatus = 'queued' | 'wired' | 'sent' | 'delivered' | 'read' 
 export type MessageStatus = OutgoingStatus | 'handled';
 
 /** The workspace's request budget; RapidPro counts every token request of a workspace in one bucket. */
+/**
+ * Throttle scopes: RapidPro keeps one bucket per scope per workspace (`v2.messages`,
+ * `v2.contacts`, everything else `v2`); Weni adds `v2.broadcasts` and `v2.flowstart`.
+ */
+export type RateScope = 'v2' | 'v2.messages' | 'v2.contacts' | 'v2.broadcasts' | 'v2.flowstart';
+
 export interface RateBudget {
   /** Requests admitted per window. */
   requests: number;
@@ -35,23 +43,18 @@ export interface RapidProSimulatorOptions {
   /** The API token (default: random 40 hex characters, RapidPro's format). */
   token?: string;
   variant?: RapidProVariant;
-  /** Default: 2,500 requests per hour (RapidPro before Nov 2025 and Weni). Null: no limit. */
+  /** Default: 2,500 requests per hour per scope (RapidPro before Nov 2025 and Weni). Null: no limit. */
   rateLimit?: RateBudget | null;
+  /** Budgets that replace `rateLimit` for a scope (Weni default: broadcasts 36,000 per hour). */
+  scopeLimits?: Partial<Record<RateScope, RateBudget>>;
   /** Results per page of a list (RapidPro: 250 for messages). */
   pageSize?: number;
   /** The simulator's clock (epoch ms): message dates and the rate budget read it. */
   now?: () => number;
 }
 
-export interface RapidProRequest {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  /** The JSON body, when there was one. */
-  body: unknown;
-  at: Date;
-}
+/** A request as received: method, path, query, headers, the JSON body, when. */
+export type RapidProRequest = WhatsAppRequest;
 
 export interface ContactRef {
   uuid: string;
@@ -69,15 +72,18 @@ export interface RapidProMessage {
   direction: 'in' | 'out';
   type: 'text';
   status: MessageStatus;
-  visibility: 'visible';
+  archived: boolean;
+  visibility: 'visible' | 'archived';
   text: string;
   attachments: { content_type: string; url: string }[];
-  quick_replies: { text: string }[];
+  quick_replies: { text: string; extra?: string }[];
   labels: { uuid: string; name: string }[];
   flow: { uuid: string; name: string } | null;
   created_on: string;
   sent_on: string | null;
   modified_on: string;
+  /** Deprecated upstream: the first attachment as `content_type:url`. */
+  media: string | null;
 }
 
 export interface RapidProContact {
@@ -120,6 +126,8 @@ export interface RapidProFlowStart {
   restart_participants: boolean;
   exclude_active: boolean;
   params: Record<string, unknown>;
+  /** The old name of `params`, still returned. */
+  extra: Record<string, unknown>;
   created_on: string;
   modified_on: string;
 }
@@ -139,6 +147,8 @@ export interface BotCall {
   status: number | null;
   /** The parsed JSON answer, or the raw text when it was not JSON. */
   response: unknown;
+  /** 0 for the first try; retries (Weni's rule) are recorded as further calls. */
+  attempt: number;
   at: Date;
 }
 
@@ -154,6 +164,17 @@ export interface ChatbotDriverOptions {
   /** Fraction of chat/ calls (messages, closes, acks) not sent at all, to exercise polling recovery. */
   dropRate?: number;
   random?: () => number;
+  /**
+   * none: mailroom since v10.3.0 never retries a webhook. weni (the default for the Weni
+   * variant): Weni's mailroom keeps the old rule — up to 2 retries, after `retryBackoffMs`, only
+   * when the answer's Retry-After is no longer than the backoff, or when the call carries an
+   * Idempotency-Key and failed at the network or with a status above 501.
+   */
+  retries?: 'none' | 'weni';
+  /** Send `Idempotency-Key: <message_id>` with chat/ messages, as a flow author may add. */
+  idempotencyKey?: boolean;
+  /** Backoffs before the first and second retry (mailroom: about 5 s and 10 s, ±50% jitter, here none). */
+  retryBackoffMs?: [number, number];
 }
 
 export interface BotMessage {
@@ -173,7 +194,8 @@ export interface BotMessage {
 /**
  * The chatbot platform, driven by tests: each method is one flow "Call Webhook" against
  * Switchboard's chatbot-facing API with `Authorization: Token`, fetched by `token()` and
- * fetched again once on a 401. Calls are never retried otherwise.
+ * fetched again once on a 401. Otherwise a call is not retried, except under Weni's rule
+ * (`retries: 'weni'`).
  */
 export interface ChatbotDriver {
   readonly calls: BotCall[];
@@ -205,10 +227,11 @@ export interface RapidProSimulator {
   /** Faults for every endpoint, applied before the endpoint's own (`faultsFor`). */
   faults: FaultInjector;
   faultsFor(endpoint: RapidProEndpoint): FaultInjector;
-  /** Change at any time; null: no limit. */
+  /** The budget of each scope's bucket; change at any time; null: no limit. */
   rateLimit: RateBudget | null;
-  /** Authenticated requests counted against the budget, and those refused with 429. */
-  readonly usage: { requests: number; throttled: number };
+  scopeLimits: Partial<Record<RateScope, RateBudget>>;
+  /** Authenticated requests counted against the budgets, and those refused with 429, in all and per scope. */
+  readonly usage: { requests: number; throttled: number; byScope: Partial<Record<RateScope, { requests: number; throttled: number }>> };
   /** Every API request received, in order. */
   requests: RapidProRequest[];
   pageSize: number;
@@ -252,7 +275,10 @@ const DEFAULT_BUDGET: RateBudget = { requests: 2_500, per: 'hour' };
 const DEFAULT_PAGE_SIZE = 250;
 /** RapidPro caps contacts, groups and URNs per request at 100 each. */
 const MAX_PER_REQUEST = 100;
-const MAX_TEXT = 640;
+/** Msg.MAX_TEXT_LEN upstream; Weni's broadcasts document 640. */
+const MAX_TEXT = 4096;
+const WENI_MAX_TEXT = 640;
+const CONTACT_ACTIONS = new Set(['add', 'remove', 'block', 'unblock', 'interrupt', 'archive_messages', 'archive', 'delete']);
 const ENDPOINTS = new Set<RapidProEndpoint>(['messages', 'broadcasts', 'contacts', 'contact_actions', 'groups', 'flows', 'flow_starts']);
 const SUCCESS_PATH: OutgoingStatus[] = ['queued', 'wired', 'sent', 'delivered'];
 const FAILURE_PATH: OutgoingStatus[] = ['queued', 'errored', 'failed'];
@@ -297,12 +323,25 @@ function decodeCursor(cursor: string): { at: number; id: number } {
   return { at: Number(match[1]), id: Number(match[2]) };
 }
 
-function dateFilter(query: URLSearchParams, name: 'before' | 'after'): number | null {
-  const value = query.get(name);
-  if (value === null) return null;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw invalid(name, `Value for ${name} must be an ISO8601 datetime`);
-  return ms;
+/** `before`/`after` are inclusive; an unparseable date matches nothing (RapidPro's filter_before_after). */
+function dateRange(query: URLSearchParams): (ms: number) => boolean {
+  const bound = (name: string) => (query.get(name) ? Date.parse(query.get(name)!) : null);
+  const before = bound('before');
+  const after = bound('after');
+  if (Number.isNaN(before) || Number.isNaN(after)) return () => false;
+  return (ms) => (before === null || ms <= before) && (after === null || ms >= after);
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const badQuery = (detail: string) => new ApiError(400, { detail });
+
+/** Which throttle bucket an endpoint's requests count in. */
+function scopeOf(endpoint: RapidProEndpoint, variant: RapidProVariant): RateScope {
+  if (endpoint === 'messages') return 'v2.messages';
+  if (endpoint === 'contacts') return 'v2.contacts';
+  if (variant === 'weni' && endpoint === 'broadcasts') return 'v2.broadcasts';
+  if (variant === 'weni' && endpoint === 'flow_starts') return 'v2.flowstart';
+  return 'v2';
 }
 
 export async function startRapidProSimulator(options: RapidProSimulatorOptions = {}): Promise<RapidProSimulator> {
@@ -314,8 +353,8 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
   const flows = new Map<string, RapidProFlow>();
   const starts: RapidProFlowStart[] = [];
   const endpointFaults = new Map<RapidProEndpoint, FaultInjector>();
-  const admitted: number[] = [];
-  const usage = { requests: 0, throttled: 0 };
+  const admitted = new Map<RateScope, number[]>();
+  const usage: RapidProSimulator['usage'] = { requests: 0, throttled: 0, byScope: {} };
   let nextId = 1000;
   let autoProgressMs: number | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -340,6 +379,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       channel,
       type: 'text',
       status: fields.direction === 'out' ? 'queued' : 'handled',
+      archived: false,
       visibility: 'visible',
       attachments: [],
       quick_replies: [],
@@ -348,8 +388,11 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       created_on: iso(at),
       sent_on: null,
       modified_on: iso(at),
+      media: null,
       ...fields,
     };
+    const first = message.attachments[0];
+    if (first) message.media = `${first.content_type}:${first.url}`;
     const entry: StoredMessage = { message, at, path: fields.direction === 'out' ? (failing ? FAILURE_PATH : SUCCESS_PATH) : null };
     store.set(message.id, entry);
     byUuid.set(message.uuid, message.id);
@@ -402,23 +445,39 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     });
   }
 
+  /** The message as the API shows it: Weni's fork (RapidPro v7) has no uuid or quick replies and types messages inbox/flow. */
+  function apiMessage(m: RapidProMessage): Record<string, unknown> {
+    if (sim.variant === 'rapidpro') return structuredClone(m) as unknown as Record<string, unknown>;
+    const { uuid: _uuid, quick_replies: _replies, flow: _flow, ...rest } = structuredClone(m);
+    return { ...rest, type: m.flow ? 'flow' : 'inbox' };
+  }
+
   function listMessages(url: URL) {
     const q = url.searchParams;
-    const after = dateFilter(q, 'after');
-    const before = dateFilter(q, 'before');
-    const folder = q.get('folder');
+    const exclusive = ['contact', 'folder', 'label', 'broadcast'];
+    if (exclusive.filter((name) => q.get(name)).length > 1) throw badQuery(`You may only specify one of the ${exclusive.join(', ')} parameters`);
+    const uuid = q.get('uuid');
+    if (uuid && (sim.variant === 'weni' || !UUID_PATTERN.test(uuid))) throw badQuery(`Param 'uuid': ${uuid} is not a valid UUID.`);
+    const id = q.get('id');
+    if (id !== null && !/^-?\d+$/.test(id)) throw badQuery('Value for id must be an integer');
+    const folder = q.get('folder')?.toLowerCase() ?? null;
+    const inRange = dateRange(q);
     const picked = [...store.values()].filter(({ message: m, at }) => {
-      if (q.has('uuid') && m.uuid !== q.get('uuid')) return false;
-      if (q.has('id') && String(m.id) !== q.get('id')) return false;
-      if (q.has('contact') && m.contact.uuid !== q.get('contact')) return false;
-      if (q.has('broadcast') && String(m.broadcast) !== q.get('broadcast')) return false;
-      if (after !== null && at < after) return false;
-      if (before !== null && at > before) return false;
+      if (uuid && m.uuid.toLowerCase() !== uuid.toLowerCase()) return false;
+      if (id !== null && m.id !== Number(id)) return false;
+      if (q.get('contact') && m.contact.uuid !== q.get('contact')) return false;
+      if (q.get('broadcast') && String(m.broadcast) !== q.get('broadcast')) return false;
+      if (q.get('label')) return false;
+      if (!inRange(at)) return false;
       if (folder === null) return true;
-      if (m.direction === 'in') return folder === 'incoming' || (folder === 'flows' ? m.flow !== null : folder === 'inbox' && m.flow === null);
+      if (folder === 'archived') return m.visibility === 'archived';
+      if (m.visibility !== 'visible') return false;
+      if (m.direction === 'in') return folder === (m.flow ? 'flows' : 'inbox');
       return OUT_FOLDERS[folder]?.has(m.status) ?? false;
     });
-    return paginate(url, picked.map((e) => ({ at: e.at, id: e.message.id, json: structuredClone(e.message) })));
+    // The sent folder is ordered by sent_on, every other list by created_on.
+    const key = (e: StoredMessage) => (folder === 'sent' ? Date.parse(e.message.sent_on ?? e.message.created_on) : e.at);
+    return paginate(url, picked.map((e) => ({ at: key(e), id: e.message.id, json: apiMessage(e.message) })));
   }
 
   function sendMessage(body: Record<string, unknown>): RapidProMessage {
@@ -440,13 +499,14 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     return (value as string[]).map((uuid) => ({ content_type: 'application/octet-stream', url: `${sim.url}/media/${uuid}` }));
   }
 
+  /** Quick replies are objects `{text, extra?}` (text ≤ 64); plain strings, as older versions took, are accepted too. */
   function quickRepliesFrom(value: unknown): RapidProMessage['quick_replies'] {
     if (value === undefined) return [];
-    if (!Array.isArray(value) || value.length > 10) throw invalid('quick_replies', 'Expected a list of at most 10 items.');
+    if (!Array.isArray(value) || value.length > 10) throw invalid('quick_replies', 'Ensure this field has no more than 10 elements.');
     return value.map((v) => {
-      const text = isObject(v) ? v.text : v;
-      if (typeof text !== 'string' || text === '') throw invalid('quick_replies', 'Each quick reply needs text.');
-      return { text };
+      const reply: Record<string, unknown> = isObject(v) ? v : { text: v };
+      if (typeof reply.text !== 'string' || reply.text === '' || reply.text.length > 64) throw invalid('quick_replies', 'Each quick reply needs a text of 1 to 64 characters.');
+      return typeof reply.extra === 'string' ? { text: reply.text, extra: reply.extra } : { text: reply.text };
     });
   }
 
@@ -466,7 +526,8 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     const baseLanguage = typeof body.base_language === 'string' ? body.base_language : 'eng';
     const translations = typeof body.text === 'string' ? { [baseLanguage]: body.text } : body.text;
     const text = isObject(translations) ? translations[baseLanguage] : undefined;
-    if (typeof text !== 'string' || text === '' || text.length > MAX_TEXT) throw invalid('text', `Must provide text of 1 to ${MAX_TEXT} characters in the base language.`);
+    const limit = sim.variant === 'weni' ? WENI_MAX_TEXT : MAX_TEXT;
+    if (typeof text !== 'string' || text === '' || text.length > limit) throw invalid('text', `Must provide text of 1 to ${limit} characters in the base language.`);
     const id = nextId++;
     for (const contact of recipients.values()) addMessage(contact, { direction: 'out', text, broadcast: id });
     return {
@@ -484,13 +545,20 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
   }
 
   function contactAction(body: Record<string, unknown>): void {
+    if (body.contacts === undefined) throw invalid('contacts', 'This field is required.');
     const targets = contactsFrom('contacts', body.contacts);
-    if (targets.length === 0) throw invalid('contacts', 'This field is required.');
+    if (targets.length === 0) throw invalid('contacts', "Contacts can't be empty.");
     const action = body.action;
-    if (action === 'add' || action === 'remove') {
-      if (body.group === undefined) throw invalid('non_field_errors', `For action "${action}" you should also specify a group`);
+    if (typeof action !== 'string' || !CONTACT_ACTIONS.has(action)) throw invalid('action', `"${String(action)}" is not a valid choice.`);
+    const withGroup = action === 'add' || action === 'remove';
+    if (withGroup !== (body.group !== undefined && body.group !== null)) {
+      throw invalid('non_field_errors', `For action "${action}" you should ${withGroup ? 'also' : 'not'} specify a group`);
+    }
+    if (withGroup) {
       const group = typeof body.group === 'string' ? findGroup(body.group) : undefined;
       if (!group) throw noSuchObject('group', body.group);
+      const inactive = targets.filter((c) => c.status !== 'active').map((c) => c.uuid);
+      if (action === 'add' && inactive.length > 0) throw invalid('non_field_errors', `Non-active contacts cannot be added to groups: ${inactive.join(', ')}`);
       for (const contact of targets) {
         if (action === 'add') group.members.add(contact.uuid);
         else group.members.delete(contact.uuid);
@@ -512,7 +580,22 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       for (const contact of targets) contact.status = action === 'block' ? 'blocked' : 'active';
       return;
     }
-    throw invalid('action', `"${String(action)}" is not a valid choice.`);
+    if (action === 'delete') {
+      for (const contact of targets) {
+        contacts.delete(contact.uuid);
+        for (const { members } of groups.values()) members.delete(contact.uuid);
+      }
+      for (const { group, members } of groups.values()) group.count = members.size;
+      return;
+    }
+    // archive_messages (and its old name archive): the contacts' incoming messages leave the inbox.
+    const uuids = new Set(targets.map((c) => c.uuid));
+    for (const { message } of store.values()) {
+      if (message.direction === 'in' && uuids.has(message.contact.uuid)) {
+        message.visibility = 'archived';
+        message.archived = true;
+      }
+    }
   }
 
   function startFlow(body: Record<string, unknown>): RapidProFlowStart {
@@ -529,7 +612,8 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     });
     if (targets.size === 0 && startGroups.length === 0) throw invalid('non_field_errors', 'Must specify at least one group, contact or URN');
     const params = body.params ?? body.extra ?? {};
-    if (!isObject(params)) throw invalid('params', 'Must be a valid JSON object');
+    if (!isObject(params)) throw invalid(body.params === undefined ? 'extra' : 'params', 'Must be a valid JSON object');
+    if (JSON.stringify(params).length > 10_000) throw invalid('params', 'Cannot exceed 10,000 characters encoded.');
     for (const contact of targets.values()) contact.flow = { uuid: flow.uuid, name: flow.name };
     const at = iso(now());
     const start: RapidProFlowStart = {
@@ -541,6 +625,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       restart_participants: body.restart_participants !== false,
       exclude_active: body.exclude_active === true,
       params,
+      extra: params,
       created_on: at,
       modified_on: at,
     };
@@ -548,20 +633,28 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     return structuredClone(start);
   }
 
-  /** Count an authenticated request against the workspace budget; the wait in seconds when refused. */
-  function throttle(): number | null {
+  /**
+   * Count an authenticated request in its scope's bucket (a sliding window, as DRF's throttle);
+   * the wait in seconds until the bucket has room when refused. Refused requests do not count.
+   */
+  function throttle(scope: RateScope): number | null {
+    const counts = (usage.byScope[scope] ??= { requests: 0, throttled: 0 });
     usage.requests++;
-    const budget = sim.rateLimit;
+    counts.requests++;
+    const budget = sim.scopeLimits[scope] ?? sim.rateLimit;
     if (!budget) return null;
     const windowMs = budget.per === 'hour' ? 3_600_000 : 1_000;
     const t = now();
-    while (admitted.length > 0 && admitted[0]! <= t - windowMs) admitted.shift();
-    if (admitted.length < budget.requests) {
-      admitted.push(t);
+    const history = admitted.get(scope) ?? [];
+    admitted.set(scope, history);
+    while (history.length > 0 && history[0]! <= t - windowMs) history.shift();
+    if (history.length < budget.requests) {
+      history.push(t);
       return null;
     }
     usage.throttled++;
-    return Math.max(1, Math.ceil((admitted[0]! + windowMs - t) / 1000));
+    counts.throttled++;
+    return Math.max(1, Math.ceil((history[0]! + windowMs - t) / 1000));
   }
 
   async function route(endpoint: RapidProEndpoint, method: string, url: URL, body: unknown): Promise<[number, unknown]> {
@@ -576,7 +669,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       case 'POST messages':
         // Weni Flows predates POST messages.json (RapidPro 2023); it sends with broadcasts only.
         if (sim.variant === 'weni') break;
-        return [201, sendMessage(post)];
+        return [201, apiMessage(sendMessage(post))];
       case 'POST broadcasts':
         return [201, broadcast(post)];
       case 'GET contacts': {
@@ -627,19 +720,20 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       }
     }
     sim.requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: flattenHeaders(req.headers), body, at: new Date(now()) });
-    const match = /^\/api\/v2\/([a-z_]+)(?:\.json)?$/.exec(url.pathname);
+    // Without `.json` RapidPro serves the endpoint's HTML documentation, which is no API.
+    const match = /^\/api\/v2\/([a-z_]+)\.json$/.exec(url.pathname);
     const endpoint = match && ENDPOINTS.has(match[1] as RapidProEndpoint) ? (match[1] as RapidProEndpoint) : null;
     if (await sim.faults.apply(req, res)) return;
     if (endpoint && (await sim.faultsFor(endpoint).apply(req, res))) return;
     const auth = req.headers.authorization;
     if (auth === undefined) return sendJson(res, 403, { detail: 'Authentication credentials were not provided.' });
-    if (auth !== `Token ${sim.token}`) return sendJson(res, 403, { detail: 'Invalid token.' });
-    const wait = throttle();
+    if (auth !== `Token ${sim.token}`) return sendJson(res, 403, { detail: 'Invalid token' });
+    if (!endpoint) return sendJson(res, 404, { detail: 'Not found.' });
+    const wait = throttle(scopeOf(endpoint, sim.variant));
     if (wait !== null) {
       res.setHeader('retry-after', String(wait));
       return sendJson(res, 429, { detail: `Request was throttled. Expected available in ${wait} seconds.` });
     }
-    if (!endpoint) return sendJson(res, 404, { detail: 'Not found.' });
     try {
       const [status, answer] = await route(endpoint, method, url, body);
       if (status === 204) return void res.writeHead(204).end();
@@ -661,6 +755,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       return faults;
     },
     rateLimit: options.rateLimit === undefined ? { ...DEFAULT_BUDGET } : options.rateLimit,
+    scopeLimits: options.scopeLimits ?? (options.variant === 'weni' ? { 'v2.broadcasts': { requests: 36_000, per: 'hour' } } : {}),
     usage,
     requests: [],
     pageSize: options.pageSize ?? DEFAULT_PAGE_SIZE,
@@ -762,25 +857,44 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
   return sim;
 }
 
-/** The bot: every call is one flow webhook (15 s, no retry), with a token fetched again once on 401. */
+/** The bot: every call is one flow webhook (15 s, retried only under Weni's rule), with a token fetched again once on 401. */
 function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): ChatbotDriver {
   const base = options.apiBaseUrl.endsWith('/') ? options.apiBaseUrl : `${options.apiBaseUrl}/`;
   const timeoutMs = options.timeoutMs ?? WEBHOOK_TIMEOUT_MS;
   const random = options.random ?? Math.random;
+  const retries = options.retries ?? (sim.variant === 'weni' ? 'weni' : 'none');
+  const backoffs = options.retryBackoffMs ?? [5_000, 10_000];
   const userAgent = sim.variant === 'weni' ? 'RapidProMailroom/7.1' : 'Mailroom/10.3';
   const flow = sim.addFlow('Talk to a counsellor');
   let apiToken: string | null = null;
 
-  async function call(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean): Promise<BotCall> {
-    const record: BotCall = { method, path, body, outcome: 'dropped', status: null, response: null, at: new Date() };
-    bot.calls.push(record);
+  /** One webhook call, retried only under Weni's rule (`retries: 'weni'`). */
+  async function call(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean, idempotencyKey?: string): Promise<BotCall> {
     if (droppable && (bot.dropNext > 0 || random() < bot.dropRate)) {
       if (bot.dropNext > 0) bot.dropNext--;
-      return record;
+      const dropped: BotCall = { method, path, body, outcome: 'dropped', status: null, response: null, attempt: 0, at: new Date() };
+      bot.calls.push(dropped);
+      return dropped;
     }
+    for (let attempt = 0; ; attempt++) {
+      const { record, retryAfterS } = await attemptCall(method, path, body, attempt, idempotencyKey);
+      const backoff = retries === 'weni' ? backoffs[attempt] : undefined;
+      if (backoff === undefined) return record;
+      const idempotent = idempotencyKey !== undefined && (record.outcome !== 'answered' || (record.status ?? 0) > 501);
+      const shortRetryAfter = retryAfterS !== null && retryAfterS * 1000 <= backoff;
+      if (!idempotent && !shortRetryAfter) return record;
+      await sleep(shortRetryAfter ? retryAfterS * 1000 : backoff);
+    }
+  }
+
+  async function attemptCall(method: 'POST' | 'GET', path: string, body: unknown, attempt: number, idempotencyKey?: string) {
+    const record: BotCall = { method, path, body, outcome: 'error', status: null, response: null, attempt, at: new Date() };
+    bot.calls.push(record);
+    let retryAfterS: number | null = null;
     const headers: Record<string, string> = { 'user-agent': userAgent, 'x-mailroom-mode': 'normal' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (apiToken !== null && path !== 'token/') headers.authorization = `Token ${apiToken}`;
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     try {
       const response = await fetch(new URL(path, base), {
         method,
@@ -791,6 +905,8 @@ function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): Chatb
       const text = await response.text();
       record.outcome = 'answered';
       record.status = response.status;
+      const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+      if (Number.isFinite(retryAfter)) retryAfterS = retryAfter;
       try {
         record.response = JSON.parse(text);
       } catch {
@@ -799,16 +915,16 @@ function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): Chatb
     } catch (error) {
       record.outcome = error instanceof DOMException && error.name === 'TimeoutError' ? 'timeout' : 'error';
     }
-    return record;
+    return { record, retryAfterS };
   }
 
   /** A token-authenticated call; a 401 (expired token) fetches a new one and repeats the call once. */
-  async function authed(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean): Promise<BotCall> {
+  async function authed(method: 'POST' | 'GET', path: string, body: unknown, droppable: boolean, idempotencyKey?: string): Promise<BotCall> {
     if (apiToken === null) await bot.token();
-    const first = await call(method, path, body, droppable);
+    const first = await call(method, path, body, droppable, idempotencyKey);
     if (first.status !== 401) return first;
     await bot.token();
-    return call(method, path, body, false);
+    return call(method, path, body, false, idempotencyKey);
   }
 
   const bot: ChatbotDriver = {
@@ -837,7 +953,8 @@ function createBot(sim: RapidProSimulator, options: ChatbotDriverOptions): Chatb
         contact: input.contact,
       };
       if (input.pseudonym !== undefined) body.pseudonym = input.pseudonym;
-      return { message, call: await authed('POST', 'chat/', body, true) };
+      const key = options.idempotencyKey ? String(body.message_id) : undefined;
+      return { message, call: await authed('POST', 'chat/', body, true, key) };
     },
     close: (session) => authed('POST', `chat/${encodeURIComponent(session)}/close/`, { chat_source: options.source ?? 'WENI' }, true),
     ack: (session, messageId, status) => authed('POST', `chat/${encodeURIComponent(session)}/ack/`, { message_id: messageId, status }, true),
