@@ -12,7 +12,8 @@ const PROVIDER = 'rapidpro';
 
 export interface RapidProMessage {
   id: number;
-  uuid: string;
+  /** Absent on Weni Flows (RapidPro v7), whose messages are known by `id` only. */
+  uuid?: string;
   broadcast?: number | null;
   contact: { uuid: string; name: string | null };
   direction: 'in' | 'out';
@@ -21,6 +22,9 @@ export interface RapidProMessage {
   created_on: string;
   modified_on?: string;
 }
+
+/** How a message is named for good: its uuid, or its id where the server has no uuids. */
+export const messageKey = (message: Pick<RapidProMessage, 'id' | 'uuid'>): string => message.uuid ?? String(message.id);
 
 export interface MessagePage {
   next: string | null;
@@ -55,8 +59,9 @@ export class RapidProClient {
       if (!(error instanceof ProviderHttpError) || (error.httpStatus !== 404 && error.httpStatus !== 405)) throw error;
     }
     const broadcast = (await this.#call('/api/v2/broadcasts.json', { method: 'POST', json: { contacts: [contact], text } })).json<{ id: number }>();
-    const page = await this.listMessages({ broadcast: String(broadcast.id), contact });
-    const message = page.results[0];
+    // RapidPro filters by one of contact or broadcast, not both.
+    const page = await this.listMessages({ broadcast: String(broadcast.id) });
+    const message = page.results.find((m) => m.contact.uuid === contact) ?? page.results[0];
     if (!message) throw new ProviderHttpError({ provider: PROVIDER, message: `RapidPro broadcast ${broadcast.id} has no message yet`, httpStatus: null, retryable: true });
     return message;
   }

@@ -10,6 +10,7 @@ import { messageForLog } from '../../engine/errors.ts';
 import { ingestRows } from '../../engine/ingest.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
+import { messageKey } from '../../providers/rapidpro/client.ts';
 import { rapidProClient } from './transport.ts';
 
 export const FINAL_STATUSES = ['delivered', 'read', 'failed'] as const;
@@ -46,7 +47,7 @@ export async function trackReplies(ctx: BackfillContext, integration: ServiceInt
     const statuses = new Map<string, string>();
     try {
       for (let page = await client.listMessages({ contact, after: since }), n = 0; ; n++) {
-        for (const message of page.results) if (message.direction === 'out') statuses.set(message.uuid, message.status);
+        for (const message of page.results) if (message.direction === 'out') statuses.set(messageKey(message), message.status);
         if (!page.next || n >= 10) break;
         page = await client.listMessages({}, page.next);
       }

@@ -8,7 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
-import { RapidProClient } from '../../providers/rapidpro/client.ts';
+import { messageKey, RapidProClient } from '../../providers/rapidpro/client.ts';
 import { CHATBOT_HANDOFF } from '../chatbot-handoff-v1/api.ts';
 import type { CarrierRecord } from '../front-channel/carrier.ts';
 import type { ChannelRow, Delivery } from '../front-channel/deliver.ts';
@@ -71,7 +71,7 @@ export const rapidProTransport: Transport = {
   async send(delivery, row, db) {
     const sent = await rapidProClient(delivery.parent).sendMessage(await contactOf(delivery, row, db), signedText(row));
     await sql`UPDATE front_chatbot_channel_app_v1 SET rapidpro_status = ${sent.status} WHERE pk = ${row.pk}`.execute(db);
-    return sent.uuid;
+    return messageKey(sent);
   },
 
   // Our outgoing message to the contact with this text, created since the attempt began and not another row's.
@@ -83,8 +83,8 @@ export const rapidProTransport: Transport = {
     for (const message of page.results) {
       if (message.direction !== 'out' || message.text !== text) continue;
       const { rows } = await sql`
-        SELECT 1 FROM front_chatbot_channel_app_v1 WHERE integration_id = ${delivery.integration.id} AND rapidpro_message_uuid = ${message.uuid}`.execute(db);
-      if (rows.length === 0) return message.uuid;
+        SELECT 1 FROM front_chatbot_channel_app_v1 WHERE integration_id = ${delivery.integration.id} AND rapidpro_message_uuid = ${messageKey(message)}`.execute(db);
+      if (rows.length === 0) return messageKey(message);
     }
     return null;
   },
