@@ -195,6 +195,8 @@ export interface Replicator {
     settings: Record<string, string>,
     context: { creating: boolean },
   ): Promise<{ settings: Record<string, string>; notes: string[]; issued?: Record<string, string> }>;
+  /** What `status` (and the dashboard) show of this integration besides the convergence gap (e.g. a provider budget's use). */
+  statusDetails?(integration: ServiceIntegration, db: Kysely<Database>): Promise<Record<string, unknown>>;
   /** Facts about an integration its users need besides the generic ones (e.g. an API's base URL), shown by `create` and `info`. */
   describe?(integration: ServiceIntegration, publicUrl: string): Record<string, string>;
   /** Human setup steps shown by `integrations create` and `info`. */

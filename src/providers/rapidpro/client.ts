@@ -31,13 +31,18 @@ export interface MessagePage {
   results: RapidProMessage[];
 }
 
+/** Told of every answer (status null: none came), to count requests against the workspace's budget. */
+export type AnswerHook = (answer: { status: number | null; retryAfterMs: number | null }) => Promise<void>;
+
 export class RapidProClient {
   readonly #baseUrl: string;
   readonly #token: string;
+  readonly #onAnswer: AnswerHook | null;
 
-  constructor(baseUrl: string, token: string) {
+  constructor(baseUrl: string, token: string, onAnswer: AnswerHook | null = null) {
     this.#baseUrl = baseUrl.replace(/\/+$/, '');
     this.#token = token;
+    this.#onAnswer = onAnswer;
   }
 
   async #call(pathOrUrl: string, options: { method?: 'GET' | 'POST'; json?: unknown } = {}): Promise<ProviderResponse> {
@@ -45,7 +50,14 @@ export class RapidProClient {
     const headers: Record<string, string> = { authorization: `Token ${this.#token}`, accept: 'application/json' };
     if (options.json !== undefined) headers['content-type'] = 'application/json';
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${this.#baseUrl}${pathOrUrl}`;
-    const response = await providerRequest(PROVIDER, url, { method, headers, body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+    let response: ProviderResponse;
+    try {
+      response = await providerRequest(PROVIDER, url, { method, headers, body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+    } catch (error) {
+      await this.#onAnswer?.({ status: null, retryAfterMs: null });
+      throw error;
+    }
+    await this.#onAnswer?.({ status: response.status, retryAfterMs: parseRetryAfter(response.headers['retry-after']) });
     if (response.status >= 200 && response.status < 300) return response;
     throw errorFrom(response, `${method} ${new URL(url).pathname}`);
   }

@@ -129,7 +129,8 @@ async function postChat(engine: Engine, integration: ServiceIntegration, request
       : await storedAnswer(
           trx,
           integration.id,
-          sql`kind = 'chat' AND chat_session = ${session} AND body_hash = ${bodyHash} AND message_id IS NULL
+          // A message polled meanwhile counts: its webhook came late.
+          sql`kind = 'chat' AND chat_session = ${session} AND body_hash = ${bodyHash} AND (message_id IS NULL OR data->>'source' = 'poll')
               AND row_created_at > now() - make_interval(secs => ${REPEAT_WINDOW_S})`,
         );
     if (repeat) return repeat;

@@ -8,6 +8,8 @@
  */
 import { defineReplicator } from '../../engine/replicator.ts';
 import { CHATBOT_HANDOFF, chatbotRoutes } from './api.ts';
+import { usageOf } from './budget.ts';
+import { pollHandoffs } from './poll.ts';
 import { CHATBOT_FIELDS, chatbotSettings, issueCredentials } from './settings.ts';
 
 const apiBaseUrl = (opaqueId: string, publicUrl: string) => `${publicUrl}/v1/chatbot/${opaqueId}/`;
@@ -35,6 +37,10 @@ export const chatbotHandoffV1 = defineReplicator({
   // The bot's credentials and the RapidPro token survive a reset unless given again.
   resetClears: [],
   routes: chatbotRoutes,
+  // The safety net for messages whose webhook was lost (poll.ts), on the periodic pass.
+  backfillers: (integration) => [{ name: 'poll rapidpro', run: (ctx) => pollHandoffs(ctx, integration) }],
+  polls: true,
+  statusDetails: async (integration, db) => ({ rapidpro: await usageOf(db, integration) }),
   async linkSettings(_db, settings, { creating }) {
     if (!creating) return { settings: {}, notes: [] };
     const { settings: added, issued } = issueCredentials(settings);

@@ -44,7 +44,8 @@ const chatbotChannelSpec: ChannelSpec = {
       : row.direction === 'inbound' && !row.external_conversation_id
         ? 'client message without its handoff'
         : null,
-  writtenAt: (row) => row.row_created_at,
+  // A message recovered by polling was written when RapidPro received it, not when we found it.
+  writtenAt: (row) => (typeof row.data.written_at === 'string' ? new Date(row.data.written_at) : row.row_created_at),
   importPlan: async (_delivery, row) => ({
     body: row.body?.trim() ? row.body : '<no body>',
     files: [],
@@ -98,7 +99,9 @@ export const frontChatbotChannelAppV1 = defineReplicator({
         handoff: c.handoff,
         pseudonym: c.pseudonym,
       };
-      await ctx.upsert([{ key: row.key, columns, data: { ...columns, request_key: row.key } }]);
+      const polled = (row.data as { rapidpro_message?: { created_on?: unknown } } | null)?.rapidpro_message;
+      const writtenAt = typeof polled?.created_on === 'string' ? { written_at: polled.created_on } : {};
+      await ctx.upsert([{ key: row.key, columns, data: { ...columns, request_key: row.key, ...writtenAt } }]);
     } else if (c.kind === 'ack') {
       // A later receipt never undoes an earlier one: read after delivered, not the reverse.
       await sql`

@@ -11,7 +11,7 @@ import { ingestRows } from '../../engine/ingest.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
 import { messageKey } from '../../providers/rapidpro/client.ts';
-import { rapidProClient } from './transport.ts';
+import { rapidProClient } from '../chatbot-handoff-v1/budget.ts';
 
 export const FINAL_STATUSES = ['delivered', 'read', 'failed'] as const;
 const TABLE = sql.table('front_chatbot_channel_app_v1');
@@ -41,7 +41,7 @@ export async function trackReplies(ctx: BackfillContext, integration: ServiceInt
     ORDER BY m.pk LIMIT 500`.execute(ctx.db);
   const byContact = new Map<string, Tracked[]>();
   for (const row of rows) byContact.set(row.contact, [...(byContact.get(row.contact) ?? []), row]);
-  const client = rapidProClient(parent);
+  const client = rapidProClient(parent, ctx.db);
   for (const [contact, tracked] of byContact) {
     const since = new Date(Math.min(...tracked.map((t) => t.since.getTime())) - 60_000).toISOString();
     const statuses = new Map<string, string>();

@@ -8,7 +8,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
-import { messageKey, RapidProClient } from '../../providers/rapidpro/client.ts';
+import { messageKey } from '../../providers/rapidpro/client.ts';
+import { rapidProClient } from '../chatbot-handoff-v1/budget.ts';
 import { CHATBOT_HANDOFF } from '../chatbot-handoff-v1/api.ts';
 import type { CarrierRecord } from '../front-channel/carrier.ts';
 import type { ChannelRow, Delivery } from '../front-channel/deliver.ts';
@@ -22,11 +23,6 @@ export const RAPIDPRO_RECORD: CarrierRecord = {
   query: (row) => `SELECT ${row}.rapidpro_status AS status, NULL::text AS error_code, NULL::text AS error_message WHERE ${row}.rapidpro_status IS NOT NULL`,
   failedStatuses: ['failed'],
 };
-
-export function rapidProClient(parent: ServiceIntegration): RapidProClient {
-  if (!parent.api_url || !parent.backfill_secret) throw new SwitchboardError('SB_ERR_NOT_CONNECTED', 'the chatbot handoff integration has no RapidPro URL or token');
-  return new RapidProClient(parent.api_url, parent.backfill_secret);
-}
 
 /** What the client reads: the reply signed with the counsellor's first name (their pseudonym). */
 export function signedText(row: ChannelRow): string {
@@ -69,7 +65,7 @@ export const rapidProTransport: Transport = {
   },
 
   async send(delivery, row, db) {
-    const sent = await rapidProClient(delivery.parent).sendMessage(await contactOf(delivery, row, db), signedText(row));
+    const sent = await rapidProClient(delivery.parent, delivery.ctx.db).sendMessage(await contactOf(delivery, row, db), signedText(row));
     await sql`UPDATE front_chatbot_channel_app_v1 SET rapidpro_status = ${sent.status} WHERE pk = ${row.pk}`.execute(db);
     return messageKey(sent);
   },
@@ -78,7 +74,7 @@ export const rapidProTransport: Transport = {
   async findEarlierSend(delivery, row, since, db) {
     const contact = await contactOf(delivery, row, db);
     const after = new Date(since.getTime() - CLOCK_SLACK_MS).toISOString();
-    const page = await rapidProClient(delivery.parent).listMessages({ contact, after });
+    const page = await rapidProClient(delivery.parent, delivery.ctx.db).listMessages({ contact, after });
     const text = signedText(row);
     for (const message of page.results) {
       if (message.direction !== 'out' || message.text !== text) continue;
