@@ -7,6 +7,7 @@
  * depends on this integration and sees every row stored here.
  */
 import { defineReplicator } from '../../engine/replicator.ts';
+import { ACK_PENDING, sendAcks } from './acks.ts';
 import { CHATBOT_HANDOFF, chatbotRoutes } from './api.ts';
 import { usageOf } from './budget.ts';
 import { pollHandoffs } from './poll.ts';
@@ -31,14 +32,26 @@ export const chatbotHandoffV1 = defineReplicator({
     { name: 'response_status', type: 'integer' },
     { name: 'response_body', type: 'text' },
   ],
+  stateColumns: [
+    { name: 'helpline_ack_at', type: 'timestamptz' },
+    { name: 'helpline_ack_attempts', type: 'integer' },
+    { name: 'helpline_ack_error', type: 'text' },
+  ],
   // A request is written once, with its answer; a repeat is answered from it.
   updateWhere: 'false',
+  // What is owed to the bot platform: the acknowledgement of a message imported into Front (acks.ts).
+  pendingWhere: ACK_PENDING,
+  failedWhere: 'helpline_ack_error IS NOT NULL',
+  failedReason: `'acknowledgement refused: ' || helpline_ack_error`,
   fields: CHATBOT_FIELDS,
   // The bot's credentials and the RapidPro token survive a reset unless given again.
   resetClears: [],
   routes: chatbotRoutes,
-  // The safety net for messages whose webhook was lost (poll.ts), on the periodic pass.
-  backfillers: (integration) => [{ name: 'poll rapidpro', run: (ctx) => pollHandoffs(ctx, integration) }],
+  // The safety net for messages whose webhook was lost (poll.ts), then the acknowledgements owed, on the periodic pass.
+  backfillers: (integration) => [
+    { name: 'poll rapidpro', run: (ctx) => pollHandoffs(ctx, integration) },
+    { name: 'acknowledge', run: (ctx) => sendAcks(ctx, integration) },
+  ],
   polls: true,
   statusDetails: async (integration, db) => ({ rapidpro: await usageOf(db, integration) }),
   async linkSettings(_db, settings, { creating }) {

@@ -19,7 +19,7 @@ import type { ChannelSpec } from '../front-channel/deliver.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
 import type { HandleParser } from '../front-channel/rows.ts';
 import { conversationIdOf } from '../chatbot-handoff-v1/handoffs.ts';
-import { trackReplies } from './status.ts';
+import { requestAcks, trackReplies } from './status.ts';
 import { rapidProTransport } from './transport.ts';
 
 export const FRONT_CHATBOT_CHANNEL = 'front_chatbot_channel_app_v1';
@@ -80,7 +80,12 @@ export const frontChatbotChannelAppV1 = defineReplicator({
     { name: 'client_status', type: 'text' },
   ],
   // Deliver first, then learn what became of earlier replies.
-  backfillers: (integration) => [...channel.backfillers!(integration), { name: 'rapidpro status', run: (ctx) => trackReplies(ctx, integration) }],
+  backfillers: (integration) => [
+    ...channel.backfillers!(integration),
+    { name: 'rapidpro status', run: (ctx) => trackReplies(ctx, integration) },
+    // Messages now in Front may owe the bot platform an acknowledgement: the handoff integration's pass sends them.
+    { name: 'acknowledgements due', run: (ctx) => requestAcks(ctx, integration) },
+  ],
   // Replies not final at RapidPro are checked by the periodic pass.
   polls: true,
   async onDependencyUpsert(ctx, { row }) {

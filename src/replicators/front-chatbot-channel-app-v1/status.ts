@@ -12,6 +12,7 @@ import type { BackfillContext } from '../../engine/replicator.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
 import { messageKey } from '../../providers/rapidpro/client.ts';
 import { rapidProClient } from '../chatbot-handoff-v1/budget.ts';
+import { requestBackfill } from '../../engine/backfill-queue.ts';
 
 export const FINAL_STATUSES = ['delivered', 'read', 'failed'] as const;
 const TABLE = sql.table('front_chatbot_channel_app_v1');
@@ -80,4 +81,17 @@ export async function trackReplies(ctx: BackfillContext, integration: ServiceInt
       });
     }
   }
+}
+
+/** Ask for a pass of the handoff integration when a message in Front still owes the bot platform its acknowledgement (acks.ts). */
+export async function requestAcks(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
+  const parent = integration.depends_on;
+  if (parent === null) return;
+  const { rows } = await sql`
+    SELECT 1 FROM chatbot_handoff_v1 h
+    JOIN ${TABLE} c ON c.integration_id = ${integration.id} AND c.external_id = h.request_key AND c.delivery_status = 'delivered'
+    JOIN service_integrations p ON p.id = h.integration_id AND p.settings ? 'ack_url'
+    WHERE h.integration_id = ${parent} AND h.kind = 'chat' AND h.helpline_ack_at IS NULL AND h.helpline_ack_error IS NULL
+    LIMIT 1`.execute(ctx.db);
+  if (rows.length > 0) await requestBackfill(ctx.db, parent, { incremental: true, trigger: 'acknowledgements' });
 }
