@@ -94,6 +94,7 @@ describe('polling RapidPro for open handoffs', () => {
     expect(messageRequests(setup)).toHaveLength(3);
     // An hour later the budget is free again.
     await sql`UPDATE chatbot_rapidpro_usage SET minute = minute - interval '2 hours'`.execute(setup.engine.db);
+    await sql`UPDATE chatbot_handoffs SET polled_at = polled_at - interval '2 hours'`.execute(setup.engine.db);
     await setup.pass(setup.handoff);
     expect(messageRequests(setup)).toHaveLength(6);
   });

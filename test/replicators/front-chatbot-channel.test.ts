@@ -6,6 +6,7 @@
  * failure told to Front once; the bot's receipts recorded; nothing sent to a closed handoff.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { endNotice } from '../../src/replicators/front-chatbot-channel-app-v1/index.ts';
 import { failedNotice } from '../../src/replicators/front-chatbot-channel-app-v1/status.ts';
 import { CHATBOT_CHANNEL_ID, setUpChatbot, type ChatbotSetup } from '../helpers/chatbot.ts';
 import { useTestDatabase } from '../helpers/database.ts';
@@ -63,6 +64,7 @@ describe('bot → Front', () => {
     await setup.pass(setup.channel);
     expect(setup.front.inbox.map((m) => [m.body, m.externalConversationId])).toEqual([
       ['I am scared', 's-1#1'],
+      [endNotice('bot', 1440), 's-1#1'],
       ['back again', 's-1#2'],
     ]);
   });

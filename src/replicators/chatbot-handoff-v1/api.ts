@@ -18,7 +18,7 @@ import { ingestRows, type Engine } from '../../engine/ingest.ts';
 import { findByOpaqueId } from '../../engine/integrations.ts';
 import type { RowInput } from '../../engine/replicator.ts';
 import { requestBody } from '../../http/webhook-request.ts';
-import { closeHandoff, conversationIdOf, handoffForMessage, latestHandoff, lockSession } from './handoffs.ts';
+import { conversationIdOf, endHandoff, handoffForMessage, latestHandoff, lockSession } from './handoffs.ts';
 import { chatbotSettings, passwordMatches } from './settings.ts';
 
 export const CHATBOT_HANDOFF = 'chatbot_handoff_v1';
@@ -159,15 +159,9 @@ async function postClose(engine: Engine, integration: ServiceIntegration, sessio
     const key = `close:${session}:${latest.handoff}`;
     const repeat = await storedAnswer(trx, integration.id, sql`request_key = ${key}`);
     if (repeat) return repeat;
-    const closedNow = await closeHandoff(trx, integration.id, session, latest.handoff, 'bot');
-    const closedBy = closedNow ? 'bot' : latest.closed_by;
-    const row: RowInput = {
-      key,
-      columns: { kind: 'close', chat_session: session, handoff: latest.handoff, contact: latest.contact, body: null },
-      data: { raw_body: raw, content_type: contentType, chat_source: typeof body.chat_source === 'string' ? body.chat_source : null, closed_now: closedNow },
-    };
-    const answer = { status: 200, body: { status: 'closed', chat_session: session, handoff: latest.handoff, conversation_id: conversationIdOf(session, latest.handoff), closed_by: closedBy } };
-    return store(engine, trx, integration, row, answer);
+    const chatSource = typeof body.chat_source === 'string' ? body.chat_source : null;
+    await endHandoff(engine, trx, integration, latest, 'bot', { raw_body: raw, content_type: contentType, chat_source: chatSource });
+    return (await storedAnswer(trx, integration.id, sql`request_key = ${key}`))!;
   });
 }
 

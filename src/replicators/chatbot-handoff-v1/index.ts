@@ -9,7 +9,9 @@
 import { defineReplicator } from '../../engine/replicator.ts';
 import { ACK_PENDING, sendAcks } from './acks.ts';
 import { CHATBOT_HANDOFF, chatbotRoutes } from './api.ts';
+import { tellRapidPro } from './bot-actions.ts';
 import { usageOf } from './budget.ts';
+import { sweepIdle } from './handoffs.ts';
 import { pollHandoffs } from './poll.ts';
 import { CHATBOT_FIELDS, chatbotSettings, issueCredentials } from './settings.ts';
 
@@ -51,7 +53,11 @@ export const chatbotHandoffV1 = defineReplicator({
   backfillers: (integration) => [
     { name: 'poll rapidpro', run: (ctx) => pollHandoffs(ctx, integration) },
     { name: 'acknowledge', run: (ctx) => sendAcks(ctx, integration) },
+    { name: 'close idle handoffs', run: async (ctx) => void (await sweepIdle(ctx.engine, integration, chatbotSettings(integration).session_timeout)) },
+    { name: 'tell rapidpro', run: (ctx) => tellRapidPro(ctx, integration) },
   ],
+  // A handoff opened or ended (a stored request changed) has RapidPro to tell: a pass does it.
+  backfillOnChange: true,
   polls: true,
   statusDetails: async (integration, db) => ({ rapidpro: await usageOf(db, integration) }),
   async linkSettings(_db, settings, { creating }) {

@@ -2,7 +2,8 @@
  * The safety net under the flow's webhooks: RapidPro's webhooks time out after 15 s and
  * (upstream, since mailroom v10.3.0) are never retried, so a client message can miss
  * Switchboard. Each pass reads every open handoff's contact's incoming messages since the
- * handoff's cursor (`poll_after`, first the handoff's opening minus CLOCK_SLACK) and stores
+ * handoff's cursor (`poll_after`, first the handoff's opening minus CLOCK_SLACK), at most once
+ * a minute per handoff, and stores
  * those the webhook path did not: as `chat` rows, which the Front channel imports like any
  * other. A message is the webhook's when it has the same key (the bot sent `@input.uuid` as
  * message_id) or, sent without id, the same session and text near the same time. Within the
@@ -24,11 +25,14 @@ const CLOCK_SLACK_S = 60;
 /** A message sent without id is the webhook's when one with its text came this close in time. */
 const SAME_MESSAGE_WINDOW_S = 600;
 const MAX_PAGES = 20;
+/** Passes also run on every stored request: one handoff is read at most this often. */
+export const POLL_INTERVAL_S = 60;
 
 export async function pollHandoffs(ctx: BackfillContext, integration: ServiceIntegration): Promise<void> {
   const { rows: open } = await sql<Handoff & { poll_after: Date | null }>`
     SELECT * FROM chatbot_handoffs WHERE integration_id = ${integration.id} AND status = 'open'
-    ORDER BY poll_after NULLS FIRST, opened_at`.execute(ctx.db);
+      AND (polled_at IS NULL OR polled_at < now() - make_interval(secs => ${POLL_INTERVAL_S}))
+    ORDER BY polled_at NULLS FIRST, opened_at`.execute(ctx.db);
   await ctx.progress(0, open.length);
   const client = rapidProClient(integration, ctx.db);
   for (const handoff of open) {
@@ -54,11 +58,9 @@ export async function pollHandoffs(ctx: BackfillContext, integration: ServiceInt
     incoming.sort((a, b) => Date.parse(a.created_on) - Date.parse(b.created_on) || a.id - b.id);
     for (const message of incoming) await storeMissed(ctx, integration, handoff, message);
     const newest = incoming.at(-1);
-    if (newest) {
-      await sql`
-        UPDATE chatbot_handoffs SET poll_after = GREATEST(poll_after, ${new Date(newest.created_on)}::timestamptz)
-        WHERE integration_id = ${integration.id} AND chat_session = ${handoff.chat_session} AND handoff = ${handoff.handoff}`.execute(ctx.db);
-    }
+    await sql`
+      UPDATE chatbot_handoffs SET polled_at = now(), poll_after = GREATEST(poll_after, ${newest ? new Date(newest.created_on) : null}::timestamptz)
+      WHERE integration_id = ${integration.id} AND chat_session = ${handoff.chat_session} AND handoff = ${handoff.handoff}`.execute(ctx.db);
     await ctx.progress(1);
   }
 }

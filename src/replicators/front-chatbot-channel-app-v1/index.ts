@@ -19,6 +19,8 @@ import type { ChannelSpec } from '../front-channel/deliver.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
 import type { HandleParser } from '../front-channel/rows.ts';
 import { conversationIdOf } from '../chatbot-handoff-v1/handoffs.ts';
+import { chatbotSettings } from '../chatbot-handoff-v1/settings.ts';
+import { chatbotEventRoutes } from './events.ts';
 import { requestAcks, trackReplies } from './status.ts';
 import { rapidProTransport } from './transport.ts';
 
@@ -36,6 +38,13 @@ export function handoffOfConversation(id: string): { session: string; handoff: n
 /** A reply's recipient handle is its handoff's conversation id (the handle its client messages were imported with). */
 const conversationHandle: HandleParser = (handle) =>
   handle && handoffOfConversation(handle) ? { id: handle } : { problem: 'not a chatbot handoff conversation (<chat_session>#<handoff>)' };
+
+/** Posted into the conversation when the handoff ends other than by the counsellor. */
+export function endNotice(by: 'bot' | 'timeout', timeoutMinutes: number): string {
+  return by === 'bot'
+    ? 'The chatbot ended this conversation: the client is back with the bot. A new message from them opens a new conversation.'
+    : `Closed after ${timeoutMinutes} minutes without a message from the client; the bot has been told. A new message from them opens a new conversation.`;
+}
 
 const chatbotChannelSpec: ChannelSpec = {
   invariant: (row) =>
@@ -86,9 +95,14 @@ export const frontChatbotChannelAppV1 = defineReplicator({
     // Messages now in Front may owe the bot platform an acknowledgement: the handoff integration's pass sends them.
     { name: 'acknowledgements due', run: (ctx) => requestAcks(ctx, integration) },
   ],
+  // Front's channel requests, and its application events (a counsellor archiving a handoff).
+  routes: async (app, options) => {
+    await channel.routes!(app, options);
+    await chatbotEventRoutes(app, options);
+  },
   // Replies not final at RapidPro are checked by the periodic pass.
   polls: true,
-  async onDependencyUpsert(ctx, { row }) {
+  async onDependencyUpsert(ctx, { row, dependency }) {
     if (!row.changed) return;
     const c = row.columns as Record<string, unknown>;
     if (c.kind === 'chat') {
@@ -107,6 +121,13 @@ export const frontChatbotChannelAppV1 = defineReplicator({
       const polled = (row.data as { rapidpro_message?: { created_on?: unknown } } | null)?.rapidpro_message;
       const writtenAt = typeof polled?.created_on === 'string' ? { written_at: polled.created_on } : {};
       await ctx.upsert([{ key: row.key, columns, data: { ...columns, request_key: row.key, ...writtenAt } }]);
+    } else if (c.kind === 'close') {
+      // The counsellor ended it in Front and knows; otherwise the conversation says how it ended, once.
+      const by = (row.data as { closed_by?: unknown } | null)?.closed_by;
+      if (by !== 'bot' && by !== 'timeout') return;
+      const conversation = conversationIdOf(String(c.chat_session), Number(c.handoff));
+      const columns = { external_conversation_id: conversation, direction: 'inbound', body: endNotice(by, chatbotSettings(dependency).session_timeout), sender: conversation, recipient: ctx.integration.opaque_id };
+      await ctx.upsert([{ key: `closed-${conversation}`, columns, data: { ...columns, notice: `closed_by_${by}` } }]);
     } else if (c.kind === 'ack') {
       // A later receipt never undoes an earlier one: read after delivered, not the reverse.
       await sql`
