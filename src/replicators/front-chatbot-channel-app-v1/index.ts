@@ -22,6 +22,7 @@ import { conversationIdOf } from '../chatbot-handoff-v1/handoffs.ts';
 import { chatbotSettings } from '../chatbot-handoff-v1/settings.ts';
 import { chatbotEventRoutes } from './events.ts';
 import { requestAcks, trackReplies } from './status.ts';
+import { raiseAlerts, unattended } from './unattended.ts';
 import { rapidProTransport } from './transport.ts';
 
 export const FRONT_CHATBOT_CHANNEL = 'front_chatbot_channel_app_v1';
@@ -90,6 +91,8 @@ export const frontChatbotChannelAppV1 = defineReplicator({
   ],
   // Deliver first, then learn what became of earlier replies.
   backfillers: (integration) => [
+    // Alerts first, so the same pass imports them.
+    { name: 'unattended alerts', run: (ctx) => raiseAlerts(ctx.engine, integration) },
     ...channel.backfillers!(integration),
     { name: 'rapidpro status', run: (ctx) => trackReplies(ctx, integration) },
     // Messages now in Front may owe the bot platform an acknowledgement: the handoff integration's pass sends them.
@@ -100,7 +103,8 @@ export const frontChatbotChannelAppV1 = defineReplicator({
     await channel.routes!(app, options);
     await chatbotEventRoutes(app, options);
   },
-  // Replies not final at RapidPro are checked by the periodic pass.
+  statusDetails: async (integration, db) => ({ unattended: await unattended(db, integration) }),
+  // Replies not final at RapidPro, and clients left waiting, are checked by the periodic pass.
   polls: true,
   async onDependencyUpsert(ctx, { row, dependency }) {
     if (!row.changed) return;
