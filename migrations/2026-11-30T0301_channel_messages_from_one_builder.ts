@@ -5,8 +5,8 @@
  * provider's table by name.
  */
 import type { Kysely } from 'kysely';
-import { channelMessagesView } from '../src/replicators/front-channel/channel-messages.ts';
+import { channelMessagesView, VIEWS_BEFORE_CHATBOT } from '../src/replicators/front-channel/channel-messages.ts';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await channelMessagesView().execute(db);
+  await channelMessagesView(VIEWS_BEFORE_CHATBOT).execute(db);
 }

@@ -5,10 +5,10 @@
  * a counsellor's USSD reply has `entry` `ussd` instead of `ussd:?`.
  */
 import { sql, type Kysely } from 'kysely';
-import { channelMessagesView } from '../src/replicators/front-channel/channel-messages.ts';
+import { channelMessagesView, VIEWS_BEFORE_CHATBOT } from '../src/replicators/front-channel/channel-messages.ts';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await channelMessagesView().execute(db);
+  await channelMessagesView(VIEWS_BEFORE_CHATBOT).execute(db);
   await sql`
     CREATE OR REPLACE VIEW delivery_failures AS
       SELECT channel, integration_id, pk, conversation_id, direction, delivery_error_code AS error_code,

@@ -5,6 +5,7 @@
  * signed, reconciled when its answer is lost; its RapidPro status tracked to final, a
  * failure told to Front once; the bot's receipts recorded; nothing sent to a closed handoff.
  */
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endNotice } from '../../src/replicators/front-chatbot-channel-app-v1/index.ts';
 import { failedNotice } from '../../src/replicators/front-chatbot-channel-app-v1/status.ts';
@@ -85,6 +86,15 @@ describe('Front → bot', () => {
     expect(row).toMatchObject({ delivery_status: 'delivered', rapidpro_message_uuid: sent[0]!.uuid, rapidpro_status: 'queued' });
     const post = setup.rapidpro.requests.find((r) => r.method === 'POST' && r.path === '/api/v2/messages.json');
     expect(post?.body).toEqual({ contact, text: 'Ada: You are safe here' });
+    // The SQL views show the handoff with entry channel `chatbot`.
+    const { rows: messages } = await sql<Record<string, unknown>>`
+      SELECT channel, entry, conversation_id, direction, provider_message_id, transport_status FROM channel_messages ORDER BY pk`.execute(setup.engine.db);
+    expect(messages).toEqual([
+      { channel: 'chatbot', entry: 'chatbot', conversation_id: conversation, direction: 'inbound', provider_message_id: null, transport_status: null },
+      { channel: 'chatbot', entry: 'chatbot', conversation_id: conversation, direction: 'outbound', provider_message_id: sent[0]!.uuid, transport_status: 'queued' },
+    ]);
+    const { rows: sessions } = await sql`SELECT conversation_id, entry, messages::int FROM conversation_sessions`.execute(setup.engine.db);
+    expect(sessions).toEqual([{ conversation_id: conversation, entry: 'chatbot', messages: 2 }]);
   });
 
   it('sends once when RapidPro\'s answer to the send is lost, finding the message it already made', async () => {
