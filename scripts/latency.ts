@@ -2,7 +2,10 @@
  * Measures latency on the simulators, one message at a time:
  * SMS → Front (signed SignalWire webhook in → message in the simulated Front inbox),
  * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire), and
- * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer).
+ * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer), and a
+ * chatbot handoff on the RapidPro simulator: bot → Front (the flow's `POST chat/` → message in
+ * the simulated Front inbox) and Front → bot (signed Front `message` → message sent through
+ * the simulated RapidPro).
  * Prints median, p90, p99 and worst of N (default 100). Runs on its own database
  * (src/demo/environment.ts), never the user's.
  *
@@ -10,7 +13,10 @@
  */
 import path from 'node:path';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment } from '../src/demo/environment.ts';
+import { createIntegration } from '../src/engine/integrations.ts';
 import { createLogger } from '../src/log.ts';
+import { CHATBOT_CHANNEL_PATH } from '../src/replicators/front-chatbot-channel-app-v1/index.ts';
+import { startRapidProSimulator } from '../src/simulators/rapidpro.ts';
 import { dial } from '../src/simulators/ussd.ts';
 
 const COUNT = Number(process.argv[2] ?? 100);
@@ -53,9 +59,46 @@ try {
     await session.send('1');
     ussdHops.push(performance.now() - started);
   }
+  const chatbot = await chatbotLatency();
   console.log(summary('SMS → Front', smsToFront));
   console.log(summary('Front → SMS', frontToSms));
   console.log(summary('USSD hop', ussdHops));
+  console.log(summary('bot → Front', chatbot.botToFront));
+  console.log(summary('Front → bot', chatbot.frontToBot));
 } finally {
   await env.close();
+}
+
+/** A chatbot handoff integration and its Front channel on a RapidPro simulator, measured one message at a time each way. */
+async function chatbotLatency(): Promise<{ botToFront: number[]; frontToBot: number[] }> {
+  const rapidpro = await startRapidProSimulator({ rateLimit: null });
+  try {
+    const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
+      createIntegration(env.engine.db, env.engine.registry, env.config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
+    const handoff = await create('chatbot_handoff_v1', { 'rapidpro-url': rapidpro.url, 'rapidpro-token': rapidpro.token });
+    const channel = await create('front_chatbot_channel_app_v1', {}, String(handoff.integration.id));
+    const front = env.front.channelClient({ webhookUrl: `${env.publicUrl}${CHATBOT_CHANNEL_PATH}`, apiKey: channel.apiKey! });
+    await front.authorize('cha_latency_chatbot');
+    const bot = rapidpro.bot({ apiBaseUrl: `${env.publicUrl}/v1/chatbot/${handoff.integration.opaque_id}/`, username: handoff.issued.username!, password: handoff.issued.password! });
+    const contact = rapidpro.addContact({ urn: 'telegram:1000' }).uuid;
+    const botToFront: number[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      const started = performance.now();
+      const expected = env.front.inbox.length + 1;
+      await bot.say({ contact, session: 'latency', text: `client ${i}` });
+      await until(() => env.front.inbox.length >= expected);
+      botToFront.push(performance.now() - started);
+    }
+    const frontToBot: number[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      const started = performance.now();
+      const expected = rapidpro.sent().length + 1;
+      await front.message({ id: `msg_cb${i}`, channelId: 'cha_latency_chatbot', text: `counsellor ${i}`, to: ['latency#1'] });
+      await until(() => rapidpro.sent().length >= expected);
+      frontToBot.push(performance.now() - started);
+    }
+    return { botToFront, frontToBot };
+  } finally {
+    await rapidpro.close();
+  }
 }
