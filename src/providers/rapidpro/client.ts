@@ -83,6 +83,26 @@ export class RapidProClient {
     return (await this.#call(next ?? `/api/v2/messages.json?${new URLSearchParams(query).toString()}`)).json<MessagePage>();
   }
 
+  /**
+   * A contact's messages since `after`, in one direction, over up to `maxPages` pages;
+   * `more` may stop it between pages (a budget). Null when RapidPro is throttling or down
+   * (the caller tries again on its next pass); other errors are thrown.
+   */
+  async contactMessages(contact: string, after: Date, direction: 'in' | 'out', options: { maxPages: number; more?: () => Promise<boolean> }): Promise<RapidProMessage[] | null> {
+    const found: RapidProMessage[] = [];
+    try {
+      let page = await this.listMessages({ contact, after: after.toISOString() });
+      for (let n = 1; ; n++) {
+        found.push(...page.results.filter((m) => m.direction === direction));
+        if (!page.next || n >= options.maxPages || (options.more && !(await options.more()))) return found;
+        page = await this.listMessages({}, page.next);
+      }
+    } catch (error) {
+      if (error instanceof ProviderHttpError && error.retryable) return null;
+      throw error;
+    }
+  }
+
   async contactAction(action: 'add' | 'remove' | 'interrupt', contact: string, group?: string): Promise<void> {
     await this.#call('/api/v2/contact_actions.json', { method: 'POST', json: { contacts: [contact], action, ...(group ? { group } : {}) } });
   }

@@ -12,10 +12,8 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
-import { messageForLog } from '../../engine/errors.ts';
 import { ingestRows } from '../../engine/ingest.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
-import { ProviderHttpError } from '../../providers/http.ts';
 import { messageKey, type RapidProMessage } from '../../providers/rapidpro/client.ts';
 import { mayPoll, rapidProClient } from './budget.ts';
 import { conversationIdOf, lockSession, type Handoff } from './handoffs.ts';
@@ -38,21 +36,11 @@ export async function pollHandoffs(ctx: BackfillContext, integration: ServiceInt
   for (const handoff of open) {
     if (ctx.signal.aborted || !(await mayPoll(ctx.db, integration))) return;
     const after = handoff.poll_after ?? new Date(handoff.opened_at.getTime() - CLOCK_SLACK_S * 1000);
-    const incoming: RapidProMessage[] = [];
-    try {
-      let page = await client.listMessages({ contact: handoff.contact, after: after.toISOString() });
-      for (let n = 1; ; n++) {
-        incoming.push(...page.results.filter((m) => m.direction === 'in'));
-        if (!page.next || n >= MAX_PAGES || !(await mayPoll(ctx.db, integration))) break;
-        page = await client.listMessages({}, page.next);
-      }
-    } catch (error) {
-      // Throttled or down: the budget table holds any Retry-After; the next pass goes on.
-      if (error instanceof ProviderHttpError && error.retryable) {
-        ctx.log.info({ err: messageForLog(error) }, 'RapidPro polling postponed');
-        return;
-      }
-      throw error;
+    const incoming = await client.contactMessages(handoff.contact, after, 'in', { maxPages: MAX_PAGES, more: () => mayPoll(ctx.db, integration) });
+    // Throttled or down: the budget table holds any Retry-After; the next pass goes on.
+    if (!incoming) {
+      ctx.log.info('RapidPro polling postponed');
+      return;
     }
     // Oldest first, so Front gets them in order.
     incoming.sort((a, b) => Date.parse(a.created_on) - Date.parse(b.created_on) || a.id - b.id);

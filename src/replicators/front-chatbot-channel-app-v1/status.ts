@@ -6,10 +6,8 @@
  */
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
-import { messageForLog } from '../../engine/errors.ts';
 import { ingestRows } from '../../engine/ingest.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
-import { ProviderHttpError } from '../../providers/http.ts';
 import { messageKey } from '../../providers/rapidpro/client.ts';
 import { rapidProClient } from '../chatbot-handoff-v1/budget.ts';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
@@ -44,22 +42,13 @@ export async function trackReplies(ctx: BackfillContext, integration: ServiceInt
   for (const row of rows) byContact.set(row.contact, [...(byContact.get(row.contact) ?? []), row]);
   const client = rapidProClient(parent, ctx.db);
   for (const [contact, tracked] of byContact) {
-    const since = new Date(Math.min(...tracked.map((t) => t.since.getTime())) - 60_000).toISOString();
-    const statuses = new Map<string, string>();
-    try {
-      for (let page = await client.listMessages({ contact, after: since }), n = 0; ; n++) {
-        for (const message of page.results) if (message.direction === 'out') statuses.set(messageKey(message), message.status);
-        if (!page.next || n >= 10) break;
-        page = await client.listMessages({}, page.next);
-      }
-    } catch (error) {
-      // Rate-limited or down: the next pass asks again; replies and imports are not held up by it.
-      if (error instanceof ProviderHttpError && error.retryable) {
-        ctx.log.info({ err: messageForLog(error) }, 'RapidPro status check postponed');
-        return;
-      }
-      throw error;
+    const sent = await client.contactMessages(contact, new Date(Math.min(...tracked.map((t) => t.since.getTime())) - 60_000), 'out', { maxPages: 10 });
+    // Rate-limited or down: the next pass asks again; replies and imports are not held up by it.
+    if (!sent) {
+      ctx.log.info('RapidPro status check postponed');
+      return;
     }
+    const statuses = new Map(sent.map((message) => [messageKey(message), message.status]));
     for (const row of tracked) {
       const status = statuses.get(row.rapidpro_message_uuid);
       if (!status) continue;
