@@ -13,10 +13,8 @@
  */
 import path from 'node:path';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment } from '../src/demo/environment.ts';
-import { createIntegration } from '../src/engine/integrations.ts';
+import { CHATBOT_CHANNEL_ID, startDemoChatbot } from '../src/demo/chatbot.ts';
 import { createLogger } from '../src/log.ts';
-import { CHATBOT_CHANNEL_PATH } from '../src/replicators/front-chatbot-channel-app-v1/index.ts';
-import { startRapidProSimulator } from '../src/simulators/rapidpro.ts';
 import { dial } from '../src/simulators/ussd.ts';
 
 const COUNT = Number(process.argv[2] ?? 100);
@@ -69,17 +67,10 @@ try {
   await env.close();
 }
 
-/** A chatbot handoff integration and its Front channel on a RapidPro simulator, measured one message at a time each way. */
+/** A chatbot handoff on the RapidPro simulator (src/demo/chatbot.ts), measured one message at a time each way. */
 async function chatbotLatency(): Promise<{ botToFront: number[]; frontToBot: number[] }> {
-  const rapidpro = await startRapidProSimulator({ rateLimit: null });
+  const { rapidpro, bot, front, close } = await startDemoChatbot(env);
   try {
-    const create = (service: string, flags: Record<string, string>, dependsOn?: string) =>
-      createIntegration(env.engine.db, env.engine.registry, env.config, { service, flags, ...(dependsOn ? { dependsOn } : {}) });
-    const handoff = await create('chatbot_handoff_v1', { 'rapidpro-url': rapidpro.url, 'rapidpro-token': rapidpro.token });
-    const channel = await create('front_chatbot_channel_app_v1', {}, String(handoff.integration.id));
-    const front = env.front.channelClient({ webhookUrl: `${env.publicUrl}${CHATBOT_CHANNEL_PATH}`, apiKey: channel.apiKey! });
-    await front.authorize('cha_latency_chatbot');
-    const bot = rapidpro.bot({ apiBaseUrl: `${env.publicUrl}/v1/chatbot/${handoff.integration.opaque_id}/`, username: handoff.issued.username!, password: handoff.issued.password! });
     const contact = rapidpro.addContact({ urn: 'telegram:1000' }).uuid;
     const botToFront: number[] = [];
     for (let i = 0; i < COUNT; i++) {
@@ -93,12 +84,12 @@ async function chatbotLatency(): Promise<{ botToFront: number[]; frontToBot: num
     for (let i = 0; i < COUNT; i++) {
       const started = performance.now();
       const expected = rapidpro.sent().length + 1;
-      await front.message({ id: `msg_cb${i}`, channelId: 'cha_latency_chatbot', text: `counsellor ${i}`, to: ['latency#1'] });
+      await front.message({ id: `msg_cb${i}`, channelId: CHATBOT_CHANNEL_ID, text: `counsellor ${i}`, to: ['latency#1'] });
       await until(() => rapidpro.sent().length >= expected);
       frontToBot.push(performance.now() - started);
     }
     return { botToFront, frontToBot };
   } finally {
-    await rapidpro.close();
+    await close();
   }
 }

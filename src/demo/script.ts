@@ -1,9 +1,11 @@
 /**
  * The demo's scripted conversation, played against a DemoEnvironment: an SMS in, a
- * counsellor's reply to two clients, a failed SMS noticed in Front, and a USSD session —
+ * counsellor's reply to two clients, a failed SMS noticed in Front, a USSD session, and a
+ * chatbot handoff (bot → Front → reply → bot → close) —
  * each step printed as it converges, with its latency. Numbers are shown masked.
  */
 import { dial } from '../simulators/ussd.ts';
+import { CHATBOT_CHANNEL_ID, startDemoChatbot } from './chatbot.ts';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
 
 const CLIENT = '+15550002222';
@@ -62,5 +64,25 @@ export async function playDemo(env: DemoEnvironment, print: (line: string) => vo
     await session.send('1');
     await until(() => env.front.inbox.find((m) => m.body === 'I am scared to go home'));
   });
+
+  print('5. A chatbot (RapidPro/Weni) hands a client over to a counsellor');
+  const chatbot = await startDemoChatbot(env);
+  try {
+    const contact = chatbot.rapidpro.addContact({ urn: 'telegram:424242', name: 'Client' }).uuid;
+    await step('the flow posts the message; it is in Front under a pseudonym', async () => {
+      await chatbot.bot.say({ contact, session: 'demo-chat', text: 'I do not feel safe at home', pseudonym: 'Blue Fish' });
+      await until(() => env.front.inbox.find((m) => m.externalConversationId === 'demo-chat#1'));
+    });
+    await step('the counsellor\'s reply reaches the client through RapidPro, signed', async () => {
+      await chatbot.front.message({ id: 'msg_demo_chat', channelId: CHATBOT_CHANNEL_ID, text: 'You did the right thing by writing. I am here.', to: ['demo-chat#1'] });
+      await until(() => chatbot.rapidpro.sent().find((m) => m.contact.uuid === contact));
+    });
+    await step('the bot ends the session; Front is told', async () => {
+      await chatbot.bot.close('demo-chat');
+      await until(() => env.front.inbox.find((m) => m.externalConversationId === 'demo-chat#1' && m.body.startsWith('The chatbot ended')));
+    });
+  } finally {
+    await chatbot.close();
+  }
   return steps;
 }
