@@ -235,7 +235,7 @@ export interface RapidProSimulator {
   /** Every API request received, in order. */
   requests: RapidProRequest[];
   pageSize: number;
-  /** Outgoing messages to these contacts (UUIDs) go errored → failed instead of being delivered. */
+  /** Outgoing messages to these contacts (UUIDs) go errored → failed instead of being delivered (decided when sent). */
   failingContacts: Set<string>;
   /** Then, at this probability, any outgoing message fails. */
   failureRate: number;
@@ -248,7 +248,10 @@ export interface RapidProSimulator {
    * returns the message. Final statuses (delivered, read, failed) stay.
    */
   advance(message: string | number, to?: OutgoingStatus): RapidProMessage;
-  /** Advance every outgoing message that is not final; returns how many moved. */
+  /**
+   * Advance every outgoing message that is not final (returns how many moved), and each flow
+   * start one status along pending → queued → started → completed.
+   */
   advanceAll(): number;
   /** All messages, newest first (snapshots). */
   messages(): RapidProMessage[];
@@ -417,6 +420,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     return true;
   }
 
+  /** A cursor page, newest first; `next` keeps the request's filters. Backward (`previous`) links are not simulated. */
   function paginate<T>(req: URL, items: { at: number; id: number; json: T }[]): { next: string | null; previous: null; results: T[] } {
     const sorted = items.sort((a, b) => b.at - a.at || b.id - a.id);
     const cursor = req.searchParams.get('cursor');
@@ -671,7 +675,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     return Math.max(1, Math.ceil((history[0]! + windowMs - t) / 1000));
   }
 
-  async function route(endpoint: RapidProEndpoint, method: string, url: URL, body: unknown): Promise<[number, unknown]> {
+  function route(endpoint: RapidProEndpoint, method: string, url: URL, body: unknown): [number, unknown] {
     const q = url.searchParams;
     const key = `${method} ${endpoint}`;
     const needsBody = method === 'POST';
@@ -713,7 +717,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       }
       case 'GET flow_starts': {
         const picked = starts.filter((s) => !q.has('uuid') || s.uuid === q.get('uuid'));
-        return [200, paginate(url, picked.map((s, i) => ({ at: Date.parse(s.created_on), id: i, json: structuredClone(s) })))];
+        return [200, paginate(url, picked.map((s, i) => ({ at: Date.parse(s.modified_on), id: i, json: structuredClone(s) })))];
       }
       case 'POST flow_starts':
         return [201, startFlow(post)];
@@ -749,7 +753,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       return sendJson(res, 429, { detail: `Request was throttled. Expected available in ${wait} seconds.` });
     }
     try {
-      const [status, answer] = await route(endpoint, method, url, body);
+      const [status, answer] = route(endpoint, method, url, body);
       if (status === 204) return void res.writeHead(204).end();
       sendJson(res, status, answer);
     } catch (error) {
