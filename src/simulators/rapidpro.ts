@@ -235,7 +235,7 @@ export interface RapidProSimulator {
   /** Every API request received, in order. */
   requests: RapidProRequest[];
   pageSize: number;
-  /** Outgoing messages to these contacts (UUIDs) go errored → failed instead of being delivered. */
+  /** Outgoing messages to these contacts (UUIDs) go errored → failed instead of being delivered (decided when sent). */
   failingContacts: Set<string>;
   /** Then, at this probability, any outgoing message fails. */
   failureRate: number;
@@ -248,7 +248,10 @@ export interface RapidProSimulator {
    * returns the message. Final statuses (delivered, read, failed) stay.
    */
   advance(message: string | number, to?: OutgoingStatus): RapidProMessage;
-  /** Advance every outgoing message that is not final; returns how many moved. */
+  /**
+   * Advance every outgoing message that is not final (returns how many moved), and each flow
+   * start one status along pending → queued → started → completed.
+   */
   advanceAll(): number;
   /** All messages, newest first (snapshots). */
   messages(): RapidProMessage[];
@@ -264,7 +267,10 @@ export interface RapidProSimulator {
   flowStarts(): RapidProFlowStart[];
   /** The client sent `text` (direction in, status handled); `flow` makes it a flow's message. */
   clientSays(contact: string, text: string, options?: { flow?: string }): RapidProMessage;
-  /** A chatbot driver against Switchboard's chatbot-facing API. */
+  /**
+   * A chatbot driver against Switchboard's chatbot-facing API. Each driver adds a flow, "Talk to
+   * a counsellor", that its clients' messages belong to (so they list in the `flows` folder).
+   */
   bot(options: ChatbotDriverOptions): ChatbotDriver;
   close(): Promise<void>;
 }
@@ -360,7 +366,10 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
   let timer: NodeJS.Timeout | null = null;
   const channel = { uuid: randomUUID(), name: 'WhatsApp' };
 
+  /** Creation order of contacts, the tie-break of their list after modified_on. */
+  const contactSeq = new Map<string, number>();
   const contactRef = (c: RapidProContact): ContactRef => ({ uuid: c.uuid, name: c.name });
+  const touch = (c: RapidProContact) => void (c.modified_on = iso(now()));
   const findContact = (ref: string): RapidProContact | undefined =>
     contacts.get(ref) ?? [...contacts.values()].find((c) => c.urns.includes(ref));
   const findGroup = (ref: string) => groups.get(ref) ?? [...groups.values()].find((g) => g.group.name === ref);
@@ -411,6 +420,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     return true;
   }
 
+  /** A cursor page, newest first; `next` keeps the request's filters. Backward (`previous`) links are not simulated. */
   function paginate<T>(req: URL, items: { at: number; id: number; json: T }[]): { next: string | null; previous: null; results: T[] } {
     const sorted = items.sort((a, b) => b.at - a.at || b.id - a.id);
     const cursor = req.searchParams.get('cursor');
@@ -456,8 +466,11 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     const q = url.searchParams;
     const exclusive = ['contact', 'folder', 'label', 'broadcast'];
     if (exclusive.filter((name) => q.get(name)).length > 1) throw badQuery(`You may only specify one of the ${exclusive.join(', ')} parameters`);
-    const uuid = q.get('uuid');
-    if (uuid && (sim.variant === 'weni' || !UUID_PATTERN.test(uuid))) throw badQuery(`Param 'uuid': ${uuid} is not a valid UUID.`);
+    // Weni's list has no uuid filter and ignores the parameter (every message matches); it filters by urn instead.
+    const weni = sim.variant === 'weni';
+    const uuid = weni ? null : q.get('uuid');
+    if (uuid && !UUID_PATTERN.test(uuid)) throw badQuery(`Param 'uuid': ${uuid} is not a valid UUID.`);
+    const urn = weni ? q.get('urn') : null;
     const id = q.get('id');
     if (id !== null && !/^-?\d+$/.test(id)) throw badQuery('Value for id must be an integer');
     const folder = q.get('folder')?.toLowerCase() ?? null;
@@ -466,6 +479,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       if (uuid && m.uuid.toLowerCase() !== uuid.toLowerCase()) return false;
       if (id !== null && m.id !== Number(id)) return false;
       if (q.get('contact') && m.contact.uuid !== q.get('contact')) return false;
+      if (urn && m.urn !== urn) return false;
       if (q.get('broadcast') && String(m.broadcast) !== q.get('broadcast')) return false;
       if (q.get('label')) return false;
       if (!inRange(at)) return false;
@@ -564,7 +578,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
         else group.members.delete(contact.uuid);
         contact.groups = contact.groups.filter((g) => g.uuid !== group.group.uuid);
         if (action === 'add') contact.groups.push({ uuid: group.group.uuid, name: group.group.name });
-        contact.modified_on = iso(now());
+        touch(contact);
       }
       group.group.count = group.members.size;
       return;
@@ -572,12 +586,16 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     if (action === 'interrupt') {
       for (const contact of targets) {
         contact.flow = null;
+        touch(contact);
         sim.interrupted.push(contact.uuid);
       }
       return;
     }
     if (action === 'block' || action === 'unblock') {
-      for (const contact of targets) contact.status = action === 'block' ? 'blocked' : 'active';
+      for (const contact of targets) {
+        contact.status = action === 'block' ? 'blocked' : 'active';
+        touch(contact);
+      }
       return;
     }
     if (action === 'delete') {
@@ -657,7 +675,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
     return Math.max(1, Math.ceil((history[0]! + windowMs - t) / 1000));
   }
 
-  async function route(endpoint: RapidProEndpoint, method: string, url: URL, body: unknown): Promise<[number, unknown]> {
+  function route(endpoint: RapidProEndpoint, method: string, url: URL, body: unknown): [number, unknown] {
     const q = url.searchParams;
     const key = `${method} ${endpoint}`;
     const needsBody = method === 'POST';
@@ -679,7 +697,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
         const picked = [...contacts.values()].filter(
           (c) => (!q.has('uuid') || c.uuid === q.get('uuid')) && (urn === null || c.urns.includes(urn)) && (!members || members.has(c.uuid)),
         );
-        return [200, paginate(url, picked.map((c, i) => ({ at: Date.parse(c.modified_on), id: i, json: structuredClone(c) })))];
+        return [200, paginate(url, picked.map((c) => ({ at: Date.parse(c.modified_on), id: contactSeq.get(c.uuid)!, json: structuredClone(c) })))];
       }
       case 'POST contact_actions':
         contactAction(post);
@@ -699,7 +717,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       }
       case 'GET flow_starts': {
         const picked = starts.filter((s) => !q.has('uuid') || s.uuid === q.get('uuid'));
-        return [200, paginate(url, picked.map((s, i) => ({ at: Date.parse(s.created_on), id: i, json: structuredClone(s) })))];
+        return [200, paginate(url, picked.map((s, i) => ({ at: Date.parse(s.modified_on), id: i, json: structuredClone(s) })))];
       }
       case 'POST flow_starts':
         return [201, startFlow(post)];
@@ -735,7 +753,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
       return sendJson(res, 429, { detail: `Request was throttled. Expected available in ${wait} seconds.` });
     }
     try {
-      const [status, answer] = await route(endpoint, method, url, body);
+      const [status, answer] = route(endpoint, method, url, body);
       if (status === 204) return void res.writeHead(204).end();
       sendJson(res, status, answer);
     } catch (error) {
@@ -811,6 +829,7 @@ export async function startRapidProSimulator(options: RapidProSimulatorOptions =
         last_seen_on: null,
       };
       contacts.set(contact.uuid, contact);
+      contactSeq.set(contact.uuid, nextId++);
       return contact;
     },
     contact: (ref) => findContact(ref),

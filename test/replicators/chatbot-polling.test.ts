@@ -58,6 +58,17 @@ describe('polling RapidPro for open handoffs', () => {
     expect(messageRequests(setup).length).toBeGreaterThan(0);
   });
 
+  it('stores nothing again on Weni, whose messages have no uuid to match the webhook\'s message_id', async () => {
+    setup = await setUpChatbot(database(), [], { rapidpro: { variant: 'weni' } });
+    const contact = setup.rapidpro.addContact({ urn: 'telegram:4716' }).uuid;
+    const bot = setup.bot();
+    await bot.say({ contact, session: 's-w', text: 'first' });
+    await bot.say({ contact, session: 's-w', text: 'second' });
+    await setup.pass(setup.handoff);
+    expect((await chatRows(setup)).map((r) => r.body)).toEqual(['first', 'second']);
+    expect(messageRequests(setup).length).toBeGreaterThan(0);
+  });
+
   it('answers a webhook that comes after polling found its message like the first, storing it once', async () => {
     setup = await setUpChatbot(database());
     const contact = setup.rapidpro.addContact({ urn: 'telegram:4713' }).uuid;

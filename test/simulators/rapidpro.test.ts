@@ -366,7 +366,11 @@ describe('Weni variant', () => {
     const { results } = await list(`?broadcast=${broadcast.id}`);
     expect(results).toEqual([expect.objectContaining({ broadcast: broadcast.id, text: 'Hello from Wanjiru', status: 'queued', type: 'inbox' })]);
     expect(results[0]).not.toHaveProperty('uuid');
-    expect((await api('messages.json?uuid=0199bb98-3637-778d-9dfc-0ab85c950d7c')).status).toBe(400);
+    // Weni ignores a uuid filter: every message matches. It filters by urn instead.
+    sim.clientSays(client.uuid, 'hello');
+    expect((await list('?uuid=0199bb98-3637-778d-9dfc-0ab85c950d7c')).results).toHaveLength(2);
+    expect((await list('?urn=telegram:12345')).results).toHaveLength(2);
+    expect((await list('?urn=telegram:1')).results).toHaveLength(0);
     expect(sim.scopeLimits).toEqual({ 'v2.broadcasts': { requests: 36_000, per: 'hour' } });
   });
 });

@@ -6,7 +6,8 @@
  * a minute per handoff, and stores
  * those the webhook path did not: as `chat` rows, which the Front channel imports like any
  * other. A message is the webhook's when it has the same key (the bot sent `@input.uuid` as
- * message_id) or, sent without id, the same session and text near the same time. Within the
+ * message_id) or, sent without id — or polled from Weni, whose messages have no uuid — the
+ * same session and text near the same time. Within the
  * budget (budget.ts); a 429 stops polling until its Retry-After.
  */
 import { createHash } from 'node:crypto';
@@ -63,7 +64,8 @@ async function storeMissed(ctx: BackfillContext, integration: ServiceIntegration
     const { rows: known } = await sql`
       SELECT 1 FROM chatbot_handoff_v1 WHERE integration_id = ${integration.id} AND (
         request_key = ${key}
-        OR (kind = 'chat' AND chat_session = ${session} AND body_hash = ${bodyHash} AND message_id IS NULL
+        -- Weni's messages have no uuid, so a webhook's @input.uuid cannot match them: any id goes
+        OR (kind = 'chat' AND chat_session = ${session} AND body_hash = ${bodyHash} AND (message_id IS NULL OR ${message.uuid === undefined})
             AND row_created_at BETWEEN ${at}::timestamptz - make_interval(secs => ${SAME_MESSAGE_WINDOW_S}) AND ${at}::timestamptz + make_interval(secs => ${SAME_MESSAGE_WINDOW_S})))
       LIMIT 1`.execute(trx);
     if (known.length > 0) return;
