@@ -9,7 +9,7 @@ COPY bin ./bin
 COPY migrations ./migrations
 COPY scripts ./scripts
 COPY src ./src
-# Production dependencies only; npm's `prepare` bundles the dashboard into dist/web.
+# Production dependencies only; npm's `prepare` builds the CLI into dist/cli and the dashboard into dist/web.
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:22-bookworm-slim

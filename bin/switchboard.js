@@ -1,8 +1,15 @@
 #!/usr/bin/env node
-// Entry point for `npx switchboard`. The sources are TypeScript and run through
-// tsx's loader, so a checkout works right after `npm install` with no build step.
-import { register } from 'tsx/esm/api';
+// Entry point for `npx switchboard`: runs the build of the sources beside it (dist/cli/,
+// made at install), never TypeScript through a loader, which cost seconds of CPU a run.
+// Sources changed since? It rebuilds, or says how to.
+import { currentBuild } from './build.js';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+let entry;
+try {
+  entry = await currentBuild({ onBuild: (dir) => process.stderr.write(`switchboard: the sources changed; building ${dir}\n`) });
+} catch (error) {
+  process.stderr.write(`error: ${error.message}\n`);
+  process.exit(1);
+}
+const { main } = await import(entry);
 process.exitCode = await main(process.argv);

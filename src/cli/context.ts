@@ -1,16 +1,18 @@
 /**
  * What every CLI command receives: its output streams, environment and registry, so
  * the whole CLI can run in-process in tests with a test registry and captured output,
- * and a way to open the runtime (database, engine) when the command needs it.
+ * and a way to open the runtime (database, engine) when the command needs it. The logger
+ * and the runtime load when a command asks for them: `--help` never loads either.
  */
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config.ts';
 import type { Registry } from '../engine/registry.ts';
-import { createLogger, type Logger } from '../log.ts';
-import { openRuntime, type Runtime, type RuntimeMode } from '../runtime.ts';
+import type { Logger } from '../log.ts';
+import type { Runtime, RuntimeMode } from '../runtime.ts';
 
 export interface CliContext {
-  registry: Registry;
+  /** The replicators: loaded on demand, since they bring every provider client with them. */
+  loadRegistry(): Promise<Registry>;
   env: NodeJS.ProcessEnv;
   cwd: string;
   /** What the user types (`ussd try` reads keypresses from it). */
@@ -33,7 +35,8 @@ export function config(ctx: CliContext): Config {
  * The logger of a command: long-running ones log at LOG_LEVEL; one-shot commands keep quiet
  * (warn) unless it is set, since their output is the result. Human lines on a terminal.
  */
-export function cliLogger(ctx: CliContext, cfg: Config, oneShot: boolean): Logger {
+export async function cliLogger(ctx: CliContext, cfg: Config, oneShot: boolean): Promise<Logger> {
+  const { createLogger } = await import('../log.ts');
   return createLogger(oneShot && !ctx.env.LOG_LEVEL ? 'warn' : cfg.logLevel, cfg.logFormat ?? (ctx.stderr.isTTY ? 'pretty' : 'json'));
 }
 
@@ -45,8 +48,9 @@ export function cliLogger(ctx: CliContext, cfg: Config, oneShot: boolean): Logge
  */
 export async function withRuntime<T>(ctx: CliContext, fn: (rt: Runtime) => Promise<T>, mode: RuntimeMode = 'migrate'): Promise<T> {
   const cfg = config(ctx);
-  const log = cliLogger(ctx, cfg, true);
-  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode });
+  const log = await cliLogger(ctx, cfg, true);
+  const { openRuntime } = await import('../runtime.ts');
+  const runtime = await openRuntime({ config: cfg, log, registry: await ctx.loadRegistry(), mode });
   try {
     return await fn(runtime);
   } finally {

@@ -4,11 +4,12 @@
  * context as an argument so tests run the real CLI in-process.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, withDotEnv } from '../config.ts';
 import { coerceError, isSwitchboardError } from '../engine/errors.ts';
-import { defaultRegistry } from '../replicators/index.ts';
+import { ROOT } from '../root.ts';
 import { registerAdminToken } from './commands/admin-token.ts';
 import { registerBackfill } from './commands/backfill.ts';
 import { registerDb } from './commands/db.ts';
@@ -24,7 +25,7 @@ import { registerUssd } from './commands/ussd.ts';
 import type { CliContext } from './context.ts';
 
 const USAGE_CODES = new Set(['SB_ERR_USAGE', 'SB_ERR_UNKNOWN_SERVICE', 'SB_ERR_INTEGRATION_REF']);
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 export function processContext(): CliContext {
   // `switchboard … | head` closes the pipe early: the reader has what it wanted, which is no error.
@@ -35,7 +36,7 @@ export function processContext(): CliContext {
     });
   }
   return {
-    registry: defaultRegistry(),
+    loadRegistry: async () => (await import('../replicators/index.ts')).defaultRegistry(),
     env: withDotEnv(process.env, process.cwd()),
     cwd: process.cwd(),
     stdin: process.stdin,

@@ -6,14 +6,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runMigrations } from 'graphile-worker';
+import { pathToFileURL } from 'node:url';
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type pg from 'pg';
+import { migrateQueue } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
-import { graphileLogger } from '../jobs/graphile-logger.ts';
-
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+import { MIGRATIONS_DIR } from '../root.ts';
 
 const migrationFiles = async () => (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts'));
 
@@ -64,7 +62,7 @@ export async function migrateToLatest(db: Kysely<any>, pool: pg.Pool, log: Logge
         const failed = results?.find((r) => r.status === 'Error')?.migrationName;
         throw new Error(`migration ${failed ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
       }
-      await runMigrations({ pgPool: pool, logger: graphileLogger(log) });
+      await migrateQueue(pool, log);
       for (const name of applied) log.info({ migration: name }, 'migration applied');
       return { applied };
     } finally {

@@ -68,12 +68,25 @@ export interface WebhookLogTable {
   body: string | null;
 }
 
+export interface WebhookLogSourcesTable {
+  source: string;
+  window_start: Date;
+  rows: number;
+}
+
 export interface AdminTokensTable {
   id: Generated<number>;
   token_hash: string;
   label: string | null;
   created_at: Timestamp;
   last_used_at: Date | null;
+}
+
+export interface AdminTokenAttemptsTable {
+  address: string;
+  failures: number;
+  window_start: Timestamp;
+  locked_until: Date | null;
 }
 
 export interface MediaFilesTable {
@@ -126,6 +139,8 @@ export interface UssdSessionsTable {
   created_at: Timestamp;
   last_hop_at: Timestamp;
   closed_at: Date | null;
+  /** Own idle time (WhatsApp sessions); NULL: the USSD session timeout. */
+  idle_seconds: number | null;
 }
 
 export interface UssdHopCountsTable {
@@ -138,9 +153,11 @@ export interface UssdHopCountsTable {
 export interface Database {
   service_integrations: ServiceIntegrationsTable;
   admin_tokens: AdminTokensTable;
+  admin_token_attempts: AdminTokenAttemptsTable;
   backfill_runs: BackfillRunsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_log: WebhookLogTable;
+  webhook_log_sources: WebhookLogSourcesTable;
   media_files: MediaFilesTable;
   ussd_request_v1: UssdRequestV1Table;
   ussd_sessions: UssdSessionsTable;

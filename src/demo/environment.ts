@@ -1,13 +1,15 @@
 /**
  * A whole Switchboard on simulated providers, in one process: a fresh database (on the
  * embedded server under `<data dir>/<name>`, or DATABASE_URL's server), the HTTP server and
- * the worker, the SignalWire and Front simulators, and integrations wired to them — the SMS
- * channel, the USSD channel and a USSD service. Used by `switchboard demo` and
+ * the worker, the SignalWire, Front and WhatsApp simulators, and integrations wired to them — the SMS
+ * channel, the USSD channel, a USSD service and a WhatsApp number greeting clients with the
+ * helpline flow. Used by `switchboard demo` and
  * `npm run latency`; never touches the user's own database.
  */
+import fs from 'node:fs';
 import type net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import type { Runner } from 'graphile-worker';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.ts';
 import { createPool, wrapPool, type DatabaseHandle } from '../db/connect.ts';
@@ -18,13 +20,15 @@ import type { ServiceIntegration } from '../db/schema.ts';
 import type { Engine } from '../engine/ingest.ts';
 import { createIntegration } from '../engine/integrations.ts';
 import { buildApp } from '../http/app.ts';
-import { startWorker } from '../jobs/worker.ts';
+import { startWorker, type Runner } from '../jobs/worker.ts';
 import { issueAdminToken } from '../web/admin-token.ts';
 import { demoRoutes } from './routes.ts';
 import type { Logger } from '../log.ts';
 import { defaultRegistry } from '../replicators/index.ts';
 import { startFrontSimulator, type FrontChannelClient, type FrontSimulator } from '../simulators/front.ts';
 import { startSignalWireSimulator, type SignalWireSimulator } from '../simulators/signalwire.ts';
+import { startWhatsAppSimulator, type WhatsAppSimulator } from '../simulators/whatsapp.ts';
+import { HELPLINE_FLOW_WITHOUT_REPLIES } from '../ussd/flow/helpline.ts';
 
 export const DEMO_SUPPORT = '+15550001111';
 export const SMS_CHANNEL_ID = 'cha_demo_sms';
@@ -47,6 +51,10 @@ export interface DemoEnvironment {
   ussd: ServiceIntegration;
   /** Where the SignalWire simulator posts inbound SMS. */
   signalwireHook: string;
+  whatsapp: WhatsAppSimulator;
+  wa: ServiceIntegration;
+  /** Where the WhatsApp simulator posts webhooks (the whatsapp_message_v1 integration's URL). */
+  whatsappHook: string;
   close(): Promise<void>;
 }
 
@@ -93,6 +101,19 @@ export async function connectFrontChannels(front: FrontSimulator, publicUrl: str
   return { sms, ussd };
 }
 
+/** A WhatsApp number on the simulator whose clients walk the helpline flow (written to a file: `--flow` reads one). */
+async function createDemoWhatsApp(engine: Engine, config: Config, whatsapp: WhatsAppSimulator): Promise<ServiceIntegration> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-demo-'));
+  try {
+    const flow = path.join(dir, 'flow.json');
+    fs.writeFileSync(flow, JSON.stringify(HELPLINE_FLOW_WITHOUT_REPLIES));
+    const flags = { 'phone-number-id': whatsapp.phoneNumberId, 'access-token': whatsapp.accessToken, 'app-secret': whatsapp.appSecret, 'verify-token': 'demo-verify-token', 'api-url': whatsapp.url, flow };
+    return (await createIntegration(engine.db, engine.registry, config, { service: 'whatsapp_message_v1', flags })).integration;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export interface DemoOptions {
   name: string;
   dataDir: string;
@@ -107,7 +128,7 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
   const server = options.serverUrl ?? process.env.DATABASE_URL;
   const embedded = server ? null : await acquireEmbeddedPostgres({ dataDir: path.join(options.dataDir, options.name), log });
   const database = await freshDatabase(server ?? embedded!.urlFor('postgres'), options.name, log);
-  const [signalwire, front] = await Promise.all([startSignalWireSimulator(), startFrontSimulator()]);
+  const [signalwire, front, whatsapp] = await Promise.all([startSignalWireSimulator(), startFrontSimulator(), startWhatsAppSimulator()]);
   const config = loadConfig({
     PORT: String(options.port ?? 0),
     FRONT_API_URL: front.url,
@@ -130,6 +151,7 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
 
   const integrations = await createDemoIntegrations(engine, config, signalwire);
   const channels = await connectFrontChannels(front, publicUrl, integrations);
+  const wa = await createDemoWhatsApp(engine, config, whatsapp);
 
   ready = {
     publicUrl,
@@ -144,10 +166,13 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
     ussdChannel: channels.ussd,
     ussd: integrations.ussd,
     signalwireHook: `${publicUrl}/v1/service_integrations/${integrations.sw.opaque_id}`,
+    whatsapp,
+    wa,
+    whatsappHook: `${publicUrl}/v1/service_integrations/${wa.opaque_id}`,
     async close() {
       await app.close();
       await runner.stop();
-      await Promise.all([signalwire.close(), front.close()]);
+      await Promise.all([signalwire.close(), front.close(), whatsapp.close()]);
       await database.close();
       await embedded?.release();
     },

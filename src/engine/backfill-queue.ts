@@ -7,6 +7,7 @@
  * Done in SQL so the request commits or rolls back with the caller's transaction.
  */
 import { sql, type Kysely } from 'kysely';
+import { addJob, hasWaitingJob } from '../jobs/queue.ts';
 
 export const BACKFILL_TASK = 'backfill';
 
@@ -27,21 +28,11 @@ export async function enqueueBackfill(
 ): Promise<void> {
   const first = requests[0];
   if (!first) return;
-  const payload = JSON.stringify(requests);
   // A request for later must not postpone one already due: keep the earlier run_at then.
   const mode = (options.delaySeconds ?? 0) > 0 ? 'preserve_run_at' : 'replace';
   // graphile-worker#580: under contention on one key add_job can return no row; try again.
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await sql<{ id: string | null }>`
-      SELECT (graphile_worker.add_job(
-        ${BACKFILL_TASK},
-        ${payload}::json,
-        run_at := now() + make_interval(secs => ${options.delaySeconds ?? 0}),
-        max_attempts := 10,
-        job_key := ${backfillJobKey(first.integration_id)},
-        job_key_mode := ${mode}
-      )).id AS id`.execute(db);
-    if (rows[0]?.id != null) return;
+    if (await addJob(db, BACKFILL_TASK, requests, { delaySeconds: options.delaySeconds ?? 0, maxAttempts: 10, key: backfillJobKey(first.integration_id), keyMode: mode })) return;
     if (attempt >= 5) throw new Error(`could not queue a backfill of integration ${first.integration_id}: add_job kept returning no job`);
   }
 }
@@ -78,14 +69,7 @@ export async function requestBackfill(
     trigger: options.trigger,
   };
   await sql`SELECT pg_advisory_xact_lock_shared(${barrierKey(integrationId)})`.execute(db);
-  // graphile-worker's public jobs view has no payload; its table is stable within the pinned version.
-  const { rows } = await sql<{ queued: boolean }>`
-    SELECT EXISTS (
-      SELECT 1 FROM graphile_worker._private_jobs
-      WHERE key = ${backfillJobKey(integrationId)} AND locked_at IS NULL AND attempts < max_attempts AND run_at <= now()
-        AND payload::jsonb @> ${JSON.stringify([request])}::jsonb
-    ) AS queued`.execute(db);
-  if (rows[0]?.queued) return;
+  if (await hasWaitingJob(db, backfillJobKey(integrationId), [request])) return;
   await enqueueBackfill(db, [request]);
 }
 

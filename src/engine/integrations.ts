@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
+import { removeJob } from '../jobs/queue.ts';
 import { backfillJobKey } from './backfill-queue.ts';
 import { SwitchboardError } from './errors.ts';
 import type { Registry } from './registry.ts';
@@ -224,7 +225,7 @@ export async function deleteIntegration(
         const result = await sql`DELETE FROM ${sql.table(target.service_name)} WHERE integration_id = ${target.id}`.execute(trx);
         rows = Number(result.numAffectedRows ?? 0);
       }
-      await sql`SELECT graphile_worker.remove_job(${backfillJobKey(target.id)})`.execute(trx);
+      await removeJob(trx, backfillJobKey(target.id));
       await trx.deleteFrom('service_integrations').where('id', '=', target.id).execute();
       deleted.push({ id: target.id, opaque_id: target.opaque_id, service: target.service_name, rows_deleted: rows });
     }

@@ -92,13 +92,3 @@ export async function integrationStatus(source: StatusSource, integration: Servi
 }
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
-
-export async function jobCounts(db: Kysely<any>) {
-  const { rows } = await sql<{ queued: number; running: number; failed: number }>`
-    SELECT
-      count(*) FILTER (WHERE locked_at IS NULL AND attempts < max_attempts)::int AS queued,
-      count(*) FILTER (WHERE locked_at IS NOT NULL)::int AS running,
-      count(*) FILTER (WHERE attempts >= max_attempts)::int AS failed
-    FROM graphile_worker.jobs`.execute(db);
-  return rows[0] ?? { queued: 0, running: 0, failed: 0 };
-}

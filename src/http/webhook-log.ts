@@ -6,7 +6,8 @@
  *
  * Strangers must not fill the disk through it: a request that matched no integration or
  * failed authentication keeps only a short body prefix and no headers, and each source
- * address may write only so many such rows a minute.
+ * address may write only so many such rows a minute: counted in Postgres when written, so
+ * every web process shares the limit (and in memory first, so a flood is dropped early).
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
@@ -75,7 +76,7 @@ export class WebhookLogWriter {
     else this.#timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
   }
 
-  /** A fixed one-minute window per source address: cheap, and the map is emptied each minute. */
+  /** This process's share of the limit, before anything is queued: a fixed one-minute window per source, the map emptied each minute. */
   #admitUntrusted(source: string): boolean {
     const window = Math.floor(Date.now() / 60_000);
     if (window !== this.#window) {
@@ -100,9 +101,17 @@ export class WebhookLogWriter {
 
   async #write(batch: WebhookLogEntry[]): Promise<void> {
     try {
-      await this.#db.insertInto('webhook_log').values(batch.map(toRow)).execute();
+      if (batch.every((e) => e.trusted)) await this.#db.insertInto('webhook_log').values(batch.map(toRow)).execute();
+      else {
+        // The count and the rows commit together: a failed batch leaves no count behind.
+        await this.#db.transaction().execute(async (trx) => {
+          const kept = await withinSourceLimits(trx, batch);
+          if (kept.length > 0) await trx.insertInto('webhook_log').values(kept.map(toRow)).execute();
+        });
+      }
       if (Date.now() - this.#sizeCheckedAt >= SIZE_CHECK_MS) {
         this.#sizeCheckedAt = Date.now();
+        await this.#db.deleteFrom('webhook_log_sources').where('window_start', '<', sql<Date>`date_trunc('minute', now())`).execute();
         const deleted = await capWebhookLog(this.#db, this.#maxBytes);
         if (deleted > 0) this.#log.warn({ deleted }, 'webhook log over SWITCHBOARD_WEBHOOK_LOG_MAX_MB: oldest requests deleted');
       }
@@ -111,6 +120,33 @@ export class WebhookLogWriter {
       this.#log.warn({ err: (error as Error).message, entries: batch.length }, 'webhook log batch not written');
     }
   }
+}
+
+/**
+ * The entries of a batch that their source's minute still has room for, counting them in
+ * webhook_log_sources (rows of every process). Sources in a fixed order: two processes'
+ * batches never lock the same two rows crosswise.
+ */
+async function withinSourceLimits(db: Kysely<Database>, batch: WebhookLogEntry[]): Promise<WebhookLogEntry[]> {
+  const added = new Map<string, number>();
+  for (const e of batch) if (!e.trusted) added.set(sourceKey(e.source), (added.get(sourceKey(e.source)) ?? 0) + 1);
+  const sources = [...added.keys()].sort();
+  const { rows } = await sql<{ source: string; rows: number }>`
+    INSERT INTO webhook_log_sources AS s (source, window_start, rows)
+    SELECT source, date_trunc('minute', now()), n FROM unnest(${sources}::text[], ${sources.map((s) => added.get(s))}::int[]) AS t(source, n) ORDER BY source
+    ON CONFLICT (source) DO UPDATE SET
+      rows = CASE WHEN s.window_start = excluded.window_start THEN s.rows + excluded.rows ELSE excluded.rows END,
+      window_start = excluded.window_start
+    RETURNING source, rows`.execute(db);
+  const room = new Map(rows.map((r) => [r.source, UNTRUSTED_ROWS_PER_MINUTE - (r.rows - added.get(r.source)!)]));
+  const kept = batch.filter((e) => {
+    if (e.trusted) return true;
+    const left = room.get(sourceKey(e.source)) ?? 0;
+    room.set(sourceKey(e.source), left - 1);
+    return left > 0;
+  });
+  if (kept.length < batch.length) webhookLogDropped.inc(batch.length - kept.length);
+  return kept;
 }
 
 function toRow(e: WebhookLogEntry) {

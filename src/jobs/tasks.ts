@@ -67,11 +67,11 @@ function pruneTask(engine: Engine, retentionDays: number): Task {
   };
 }
 
-/** USSD sessions the gateway abandoned (no hop for the session timeout) are closed, with that reason. */
+/** Sessions left idle (USSD: the gateway abandoned them; WhatsApp: past their idle time) are closed, with that reason. */
 function sweepTask(engine: Engine): Task {
   return async (_payload, helpers) => {
     const closed = await sweepSessions(engine.db, engine.config.ussd.sessionTimeoutSeconds);
-    if (closed > 0) helpers.logger.info(`closed ${closed} abandoned USSD session(s)`);
+    if (closed > 0) helpers.logger.info(`closed ${closed} idle session(s)`);
   };
 }
 

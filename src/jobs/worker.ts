@@ -13,6 +13,8 @@ import type { Engine } from '../engine/ingest.ts';
 import { graphileLogger } from './graphile-logger.ts';
 import { crontab, taskList } from './tasks.ts';
 
+export type { Runner };
+
 /** With `sqlTimeoutMs`, the worker also holds read-only roles to it (src/db/reader-roles.ts). */
 export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'pollCron' | 'webhookLogRetentionDays'> &
   Partial<Pick<Config, 'sqlTimeoutMs'>> & {

@@ -53,12 +53,9 @@ const ussdChannelSpec: ChannelSpec = {
       sender: row.recipient,
       recipient: row.sender,
     };
-    await sql`
-      INSERT INTO ${TABLE} (integration_id, external_id, external_conversation_id, direction, body, sender, recipient, data)
-      VALUES (${delivery.integration.id}, ${`nosms-${row.external_id}`}, ${columns.external_conversation_id}, ${columns.direction},
-              ${columns.body}, ${columns.sender}, ${columns.recipient},
-              ${JSON.stringify({ notice: 'no_sms_consent', reply_external_id: row.external_id, ...columns })}::jsonb)
-      ON CONFLICT (integration_id, external_id) DO NOTHING`.execute(db);
+    // Through the upsert like every row: a second notice for one reply finds the same data and changes nothing.
+    const data = { notice: 'no_sms_consent', reply_external_id: row.external_id, ...columns };
+    await ingestRows(delivery.ctx.engine, delivery.integration, [{ key: `nosms-${row.external_id}`, columns, data }], { origin: 'backfill', db });
   },
 };
 

@@ -9,8 +9,11 @@
  *   sends. Meta delivers at least once and in any order, so a row's status only moves
  *   forward: sent < failed < delivered < read (a `failed` is overtaken only by proof of
  *   delivery); an earlier status arriving later changes nothing.
+ * - `routed_to` says where an inbound message goes: 'front' at once without a flow; with a
+ *   flow (`--flow`) NULL, until the integration's pass decides (whatsapp-message-v1/flows.ts).
  * Integration fields: api_url = Graph API base, backfill_key = phone number id,
- * backfill_secret = access token, webhook_secret = app secret; settings verify_token, api_version.
+ * backfill_secret = access token, webhook_secret = app secret; settings verify_token,
+ * api_version, flow, handoff_idle.
  */
 import { createHmac } from 'node:crypto';
 import type { ServiceIntegration } from '../db/schema.ts';
@@ -18,6 +21,7 @@ import { invalidPayload } from '../engine/errors.ts';
 import { defineReplicator, type Finding, type RowInput } from '../engine/replicator.ts';
 import { safeEqual } from '../providers/safe-equal.ts';
 import { DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, WhatsAppClient } from '../providers/whatsapp/client.ts';
+import { DEFAULT_HANDOFF_IDLE_MINUTES, FLOW_FIELDS, flowOf, runFlowPass } from './whatsapp-message-v1/flows.ts';
 
 export const WHATSAPP_MESSAGE = 'whatsapp_message_v1';
 
@@ -66,7 +70,7 @@ function text(item: Record<string, unknown>, key: string, shape: RegExp, what: s
 const isInt4 = (value: unknown): value is number => Number.isInteger(value) && Math.abs(value as number) <= 2_147_483_647;
 const fromUnix = (seconds: string | null) => (seconds === null ? null : new Date(Number(seconds) * 1000));
 
-function inboundRow(message: unknown, value: Record<string, unknown>, metadata: Record<string, unknown>): RowInput {
+function inboundRow(message: unknown, value: Record<string, unknown>, metadata: Record<string, unknown>, routedTo: 'front' | null): RowInput {
   if (!isObject(message)) throw invalidPayload('messages[] must hold objects');
   const wamid = text(message, 'id', WAMID, 'message')!;
   const from = text(message, 'from', USER_ID, 'message', false);
@@ -82,8 +86,8 @@ function inboundRow(message: unknown, value: Record<string, unknown>, metadata: 
       timestamp: fromUnix(text(message, 'timestamp', UNIX_SECONDS, 'message', false)),
       error_code: null,
       error_title: null,
-      // No flow yet: every inbound message is for the Front channel (migration 0801).
-      routed_to: 'front',
+      // With a flow, the flow pass decides (whatsapp-message-v1/flows.ts); without, it is for the Front channel.
+      routed_to: routedTo,
     },
     data: { message, contact: contacts.find((c) => c.wa_id === from) ?? contacts[0] ?? null, metadata },
   };
@@ -115,7 +119,7 @@ function statusRow(status: unknown, metadata: Record<string, unknown>): RowInput
  * Rows of one webhook body. Changes for other fields (account updates, templates) and for
  * other phone numbers of the same Meta app are not this integration's: they are skipped.
  */
-function webhookRows(body: unknown, phoneNumberId: string | null): RowInput[] {
+function webhookRows(body: unknown, phoneNumberId: string | null, routedTo: 'front' | null): RowInput[] {
   if (!isObject(body) || body.object !== 'whatsapp_business_account') throw invalidPayload('expected a whatsapp_business_account webhook');
   const rows: RowInput[] = [];
   for (const entry of list(body.entry, 'entry')) {
@@ -126,7 +130,7 @@ function webhookRows(body: unknown, phoneNumberId: string | null): RowInput[] {
       const value = change.value;
       if (!isObject(value) || !isObject(value.metadata)) throw invalidPayload('a messages change needs value.metadata');
       if (value.metadata.phone_number_id !== phoneNumberId) continue;
-      for (const message of list(value.messages, 'messages')) rows.push(inboundRow(message, value, value.metadata));
+      for (const message of list(value.messages, 'messages')) rows.push(inboundRow(message, value, value.metadata, routedTo));
       for (const status of list(value.statuses, 'statuses')) rows.push(statusRow(status, value.metadata));
     }
   }
@@ -170,7 +174,8 @@ export const whatsappMessageV1 = defineReplicator({
     // 'front' | 'flow' | NULL (undecided): set once, never cleared by a later receipt.
     { name: 'routed_to', type: 'text', onUpdate: 'coalesce' },
   ],
-  updateWhere: `${rank('excluded.status')} > ${rank('existing.status')}`,
+  // A receipt moves the status forward; the flow pass decides an undecided message once.
+  updateWhere: `${rank('excluded.status')} > ${rank('existing.status')} OR (existing.routed_to IS NULL AND excluded.routed_to IS NOT NULL)`,
   dataOnUpdate: {
     sql: `CASE WHEN excluded.data ? 'statuses'
       THEN existing.data || excluded.data || jsonb_build_object('statuses', COALESCE(existing.data->'statuses', '{}'::jsonb) || (excluded.data->'statuses'))
@@ -208,12 +213,25 @@ export const whatsappMessageV1 = defineReplicator({
         return value;
       },
     },
+    ...FLOW_FIELDS,
   ],
+  // Pending: a message the flow pass has not decided yet (or kept for the session's end), or whose flow reply is not sent.
+  pendingWhere: `direction = 'inbound' AND (routed_to IS NULL OR EXISTS (SELECT 1 FROM whatsapp_flow_steps s
+    WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid
+      AND s.reply IS NOT NULL AND s.sent_wamid IS NULL AND s.error_code IS NULL))`,
+  // Failed: Meta refused the flow's reply to the message with a final code (131026: not on WhatsApp).
+  failedWhere: `direction = 'inbound' AND EXISTS (SELECT 1 FROM whatsapp_flow_steps s
+    WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid AND s.error_code IS NOT NULL)`,
+  failedReason: `(SELECT 'flow reply refused: ' || s.error_code || coalesce(' ' || s.error_title, '') FROM whatsapp_flow_steps s
+    WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid)`,
+  // A webhook's rows ask for the pass that walks undecided messages through the flow (a no-op without one).
+  backfillOnChange: true,
+  backfillers: (integration) => [{ name: 'flow', run: (ctx) => runFlowPass(ctx, whatsAppClient(integration)) }],
   // The phone number id says which webhooks are ours: a reset keeps it, clearing only the secrets.
   resetClears: ['backfill_secret', 'webhook_secret'],
   toRows(item, { integration, request }) {
     if (!request) throw invalidPayload('whatsapp_message_v1 rows come from webhooks only');
-    return webhookRows(item, integration.backfill_key);
+    return webhookRows(item, integration.backfill_key, flowOf(integration) ? null : 'front');
   },
   verifyWebhook(request, integration) {
     if (!integration.webhook_secret) return { ok: false, reason: `no app secret configured: set one with \`switchboard integrations update ${integration.id} --app-secret <secret>\`` };
@@ -256,6 +274,9 @@ export const whatsappMessageV1 = defineReplicator({
       '3. Webhook fields: subscribe to "messages" (inbound messages and status receipts).',
       '4. The app secret (App settings → Basic) signs every webhook; the access token should be a',
       '   system user token (Business settings → System users) with whatsapp_business_messaging.',
+      integration.settings.flow
+        ? `Clients walk the flow given with --flow before their messages go to Front (handoff idle: ${String(integration.settings.handoff_idle ?? DEFAULT_HANDOFF_IDLE_MINUTES)} min).`
+        : 'Optional: --flow <file> greets clients with the menus of a USSD flow document before Front.',
       `Check the token with \`switchboard doctor\`. Guide: docs/guides/whatsapp.md`,
     ].join('\n'),
 });

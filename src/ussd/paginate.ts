@@ -89,19 +89,24 @@ function shorten(line: string, room: number): string {
 
 /**
  * Numbers choices: pinned ones keep their number; the others count 1, 2, ... in declared
- * order, skipping pinned numbers so no two choices share one.
+ * order, skipping pinned numbers so no two choices share one. (WhatsApp numbers them the same way.)
  */
+export function choiceNumbers(choices: readonly { number?: string }[]): string[] {
+  const pinned = new Set(choices.flatMap((c) => (c.number === undefined ? [] : [c.number])));
+  let next = 1;
+  return choices.map((choice) => {
+    if (choice.number !== undefined) return choice.number;
+    while (pinned.has(String(next))) next++;
+    return String(next++);
+  });
+}
+
 function numberChoices(spec: Extract<ScreenSpec, { kind: 'menu' }>, budget: number): NumberedChoice[] {
-  const pinned = new Set(spec.choices.flatMap((c) => (c.number === undefined ? [] : [c.number])));
   // A choice line must fit a page that also carries both navigation lines.
   const room = budget - septets(`${MORE}\n${BACK}\n`);
-  let next = 1;
+  const numbers = choiceNumbers(spec.choices);
   return spec.choices.map((choice, position) => {
-    let number = choice.number;
-    if (number === undefined) {
-      while (pinned.has(String(next))) next++;
-      number = String(next++);
-    }
+    const number = numbers[position]!;
     const line = shorten(`${number}. ${clean(choice.label).replace(/\n/g, ' ')}`, room);
     return { key: choice.key, number, line, pinned: choice.number !== undefined, position };
   });

@@ -43,38 +43,48 @@ export const ADMIN_ATTEMPTS_PER_MINUTE = 10;
 /** Short, so the holder of the right token sharing the address is kept out a minute at most. */
 export const ADMIN_LOCKOUT_MS = 60_000;
 
-/** Wrong-token attempts per client address (in this process): a guesser gets ten a minute. */
-class AttemptLimiter {
-  readonly #byAddress = new Map<string, { failures: number; since: number; lockedUntil: number }>();
+/**
+ * Wrong-token attempts per client address, in Postgres (admin_token_attempts) so every web
+ * process shares one count: a guesser gets ten a minute whichever process it reaches.
+ */
+const attempts = {
+  /** Milliseconds until `address` may try again (0: now), and whether it has a count to clear on success. */
+  async lockedFor(db: Kysely<Database>, address: string): Promise<{ waitMs: number; counted: boolean }> {
+    const row = await db
+      .selectFrom('admin_token_attempts')
+      .select(sql<number>`greatest(0, ceil(extract(epoch FROM locked_until - now()) * 1000))::int`.as('wait_ms'))
+      .where('address', '=', address)
+      .executeTakeFirst();
+    return { waitMs: row?.wait_ms ?? 0, counted: row !== undefined };
+  },
 
-  /** Milliseconds until `address` may try again; 0 when it may now. */
-  lockedFor(address: string): number {
-    return Math.max(0, (this.#byAddress.get(address)?.lockedUntil ?? 0) - Date.now());
-  }
+  /** Counts a failure in the address's minute; the tenth locks it out and starts a new count. */
+  async fail(db: Kysely<Database>, address: string): Promise<void> {
+    const fresh = sql<boolean>`admin_token_attempts.window_start <= now() - interval '1 minute'`;
+    const failures = sql<number>`CASE WHEN ${fresh} THEN 1 ELSE admin_token_attempts.failures + 1 END`;
+    await db
+      .insertInto('admin_token_attempts')
+      .values({ address, failures: 1, window_start: sql`now()`, locked_until: null })
+      .onConflict((oc) =>
+        oc.column('address').doUpdateSet({
+          failures: sql`CASE WHEN ${failures} >= ${ADMIN_ATTEMPTS_PER_MINUTE} THEN 0 ELSE ${failures} END`,
+          window_start: sql`CASE WHEN ${fresh} OR ${failures} >= ${ADMIN_ATTEMPTS_PER_MINUTE} THEN now() ELSE admin_token_attempts.window_start END`,
+          locked_until: sql`CASE WHEN ${failures} >= ${ADMIN_ATTEMPTS_PER_MINUTE} THEN now() + make_interval(secs => ${ADMIN_LOCKOUT_MS / 1000}) ELSE admin_token_attempts.locked_until END`,
+        }),
+      )
+      .execute();
+    // Forget addresses gone quiet, so many guessers cannot grow the table without bound.
+    await db
+      .deleteFrom('admin_token_attempts')
+      .where('window_start', '<', sql<Date>`now() - interval '1 minute'`)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
+      .execute();
+  },
 
-  fail(address: string): void {
-    const now = Date.now();
-    let entry = this.#byAddress.get(address);
-    if (!entry || now - entry.since > 60_000) {
-      entry = { failures: 0, since: now, lockedUntil: 0 };
-      this.#byAddress.set(address, entry);
-    }
-    entry.failures++;
-    if (entry.failures >= ADMIN_ATTEMPTS_PER_MINUTE) {
-      entry.lockedUntil = now + ADMIN_LOCKOUT_MS;
-      entry.failures = 0;
-      entry.since = now;
-    }
-    // Forget addresses gone quiet, so many guessers cannot grow the map without bound.
-    if (this.#byAddress.size > 10_000) {
-      for (const [key, e] of this.#byAddress) if (now - e.since > 60_000 && e.lockedUntil < now) this.#byAddress.delete(key);
-    }
-  }
-
-  succeed(address: string): void {
-    this.#byAddress.delete(address);
-  }
-}
+  async succeed(db: Kysely<Database>, address: string): Promise<void> {
+    await db.deleteFrom('admin_token_attempts').where('address', '=', address).execute();
+  },
+};
 
 /**
  * A Fastify preHandler for admin routes: `Authorization: Bearer <token>`, else 401 saying
@@ -82,22 +92,22 @@ class AttemptLimiter {
  * Wrong tokens are logged (address and route, never the token) and rate-limited per address.
  */
 export function adminGuard(db: Kysely<Database>, envToken: string | undefined) {
-  const limiter = new AttemptLimiter();
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
     if (!token) return sendError(reply, 'SB_ERR_UNAUTHORIZED', 'admin token required: set SWITCHBOARD_ADMIN_TOKEN or run `npx switchboard admin-token`, then sign in with it');
-    const wait = limiter.lockedFor(request.ip);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
+    const { waitMs, counted } = await attempts.lockedFor(db, request.ip);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
       reply.header('retry-after', String(seconds));
       return sendError(reply, 'SB_ERR_RATE_LIMITED', `too many wrong admin tokens from this address: try again in ${seconds} s`);
     }
     if (!(await isAdminToken(db, envToken, token))) {
-      limiter.fail(request.ip);
+      await attempts.fail(db, request.ip);
       request.log.warn({ address: request.ip, route: request.routeOptions.url }, 'admin token refused');
       return sendError(reply, 'SB_ERR_UNAUTHORIZED', 'invalid admin token');
     }
-    limiter.succeed(request.ip);
+    // Most requests (the page polls) have no count to clear: no write for them.
+    if (counted) await attempts.succeed(db, request.ip);
   };
 }

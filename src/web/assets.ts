@@ -8,10 +8,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.ts';
+import { ROOT } from '../root.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SOURCES = path.join(ROOT, 'src/web/app');
 export const BUNDLE_DIR = path.join(ROOT, 'dist/web');
 

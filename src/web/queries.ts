@@ -5,7 +5,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { Engine } from '../engine/ingest.ts';
-import { integrationStatus, jobCounts } from '../engine/status.ts';
+import { integrationStatus } from '../engine/status.ts';
+import { jobCounts, listJobs } from '../jobs/queue.ts';
 
 const PAGE = 100;
 
@@ -47,13 +48,7 @@ export async function conversationMessages(db: Kysely<Database>, conversationId:
 }
 
 export async function jobs(db: Kysely<Database>) {
-  const { rows } = await sql`
-    SELECT id, task_identifier AS task, key, run_at, attempts, max_attempts, last_error, locked_at, locked_by, created_at,
-           CASE WHEN locked_at IS NOT NULL THEN 'running' WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END AS state
-    FROM graphile_worker.jobs
-    ORDER BY (locked_at IS NULL), (attempts < max_attempts), run_at
-    LIMIT ${PAGE}`.execute(db);
-  return { counts: await jobCounts(db), jobs: rows };
+  return { counts: await jobCounts(db), jobs: await listJobs(db, PAGE) };
 }
 
 /** Recent backfill passes: what ran, why, how many rows, how it ended. */

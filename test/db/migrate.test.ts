@@ -4,7 +4,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createPool, wrapPool, type DatabaseHandle } from '../../src/db/connect.ts';
-import { MIGRATIONS_DIR, migrateToLatest } from '../../src/db/migrate.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+import { MIGRATIONS_DIR } from '../../src/root.ts';
 import { createLogger } from '../../src/log.ts';
 import { databaseUrl } from '../../src/db/databases.ts';
 

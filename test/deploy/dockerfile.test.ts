@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { buildsDir, fingerprint } from '../../bin/build.js';
 import { useTestDatabase } from '../helpers/database.ts';
 import { freePort, ROOT } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -65,9 +66,10 @@ describe('the Dockerfile, step by step', () => {
       }
     }
     for (const command of build!.runs) await execFileAsync('sh', ['-c', command], { cwd: workdir, maxBuffer: 64 * 1024 * 1024 });
-    // What the image holds: production dependencies only, and the dashboard bundle.
+    // What the image holds: production dependencies only, the dashboard bundle, and the build of exactly its sources.
     await expect(fs.access(path.join(workdir, 'node_modules/vitest'))).rejects.toThrow();
     await fs.access(path.join(workdir, 'dist/web/main.js'));
+    expect(await fs.readdir(buildsDir(workdir))).toEqual([fingerprint(workdir)]);
 
     const port = String(await freePort());
     const env = { ...process.env, ...runtime!.env, PORT: port, DATABASE_URL: database().url, LOG_LEVEL: 'info' };
@@ -90,6 +92,7 @@ describe('the Dockerfile, step by step', () => {
       { timeoutMs: 120_000, intervalMs: 500, what: 'the HEALTHCHECK to pass' },
     );
     expect(output).toMatch(/^\{.*"msg":"listening"/m);
+    expect(output).not.toContain('building dist/cli');
     web.kill('SIGTERM');
     expect(await exited, output).toBe(0);
   });

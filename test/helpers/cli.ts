@@ -31,7 +31,7 @@ export async function runCli(
   const out = capture();
   const err = capture();
   const ctx: CliContext = {
-    registry: options.registry ?? exampleRegistry(),
+    loadRegistry: async () => options.registry ?? exampleRegistry(),
     env: { DATABASE_URL: databaseUrl, PUBLIC_URL: 'https://sb.example.org', LOG_LEVEL: 'silent', ...options.env },
     cwd: process.cwd(),
     stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),

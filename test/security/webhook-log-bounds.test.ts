@@ -2,13 +2,13 @@
  * Issue 13 item 5: strangers cannot fill the disk through webhook_log. Unauthenticated
  * requests keep a 2 KiB body prefix and no headers, a few rows per address a minute; the
  * table has a size cap; the Front channel route refuses a large body on its API key before
- * reading it.
+ * reading it. The per-address count is in Postgres: two web processes share it.
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.ts';
 import { UNTRUSTED_BODY_BYTES, UNTRUSTED_ROWS_PER_MINUTE } from '../../src/http/webhook-log.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
@@ -30,6 +30,8 @@ afterAll(() => Promise.all(apps.map((a) => a.close())));
 const tableSize = async () => (await sql<{ size: number }>`SELECT pg_total_relation_size('webhook_log') AS size`.execute(database().db)).rows[0]!.size;
 
 beforeAll(() => sql`TRUNCATE webhook_log`.execute(database().db));
+// Every test's requests come from 127.0.0.1: each starts with that address's minute unused.
+beforeEach(() => sql`TRUNCATE webhook_log_sources`.execute(database().db));
 
 describe('webhook_log under unauthenticated traffic', () => {
   it('a burst of large requests to an unknown integration grows it by a bounded amount, without headers', { timeout: 60_000 }, async () => {
@@ -58,6 +60,22 @@ describe('webhook_log under unauthenticated traffic', () => {
     expect((await tableSize()) - before).toBeLessThan(1024 * 1024);
     const metrics = await (await fetch(`${(await serve()).base}/metrics`)).text();
     expect(metrics).toMatch(/switchboard_webhook_log_dropped_total [1-9]\d*/);
+  });
+
+  it('two web processes on one database share the per-address limit', { timeout: 60_000 }, async () => {
+    await sql`TRUNCATE webhook_log`.execute(database().db);
+    const [a, b] = await Promise.all([serve(), serve()]);
+    for (const { base } of [a, b]) {
+      const responses = await Promise.all(
+        Array.from({ length: UNTRUSTED_ROWS_PER_MINUTE }, () => fetch(`${base}/v1/service_integrations/svi_doesnotexist`, { method: 'POST', body: 'x' })),
+      );
+      expect(responses.map((r) => r.status)).toEqual(Array(UNTRUSTED_ROWS_PER_MINUTE).fill(404));
+    }
+    await Promise.all([a.app.close(), b.app.close()]);
+    // Each process alone would keep all of its own; together, one address's minute holds the limit.
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM webhook_log GROUP BY date_trunc('minute', received_at)`.execute(database().db);
+    for (const { n } of rows) expect(n).toBeLessThanOrEqual(UNTRUSTED_ROWS_PER_MINUTE);
+    expect(rows.reduce((sum, r) => sum + r.n, 0)).toBeGreaterThanOrEqual(UNTRUSTED_ROWS_PER_MINUTE);
   });
 
   it('is capped by SWITCHBOARD_WEBHOOK_LOG_MAX_MB, oldest requests first', async () => {

@@ -2,7 +2,7 @@
  * The dashboard in real Chromium against a whole demo Switchboard (simulated providers,
  * the real engine and worker): sign in, text the helpline from the phone page, see it in
  * the Front inbox, reply as a counsellor, see the reply on the phone and the thread converge
- * on the conversations page, walk the USSD menus, find a rejected webhook; then compare
+ * on the conversations page, walk the USSD menus and the WhatsApp flow's buttons, find a rejected webhook; then compare
  * screenshots of the main pages with their baselines.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,7 @@ import { browserAvailable, CHROMIUM_PATH, launchChromium, matchScreenshot, SCREE
 
 const CLIENT = '+15550002222';
 const USSD_CLIENT = '+254712345678';
+const WHATSAPP_CLIENT = '+254722000111';
 
 if (!browserAvailable) console.warn(`browser tests skipped: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
 
@@ -54,7 +55,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.getByLabel('Admin token').fill(env.adminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor();
-    expect(await page.locator('.card [data-state="ready"]').count()).toBe(4);
+    expect(await page.locator('.card [data-state="ready"]').count()).toBe(5);
     // Human names, with the service name beside them.
     expect(await page.getByTestId('integration-front_signalwire_message_channel_app_v1').locator('h3').innerText()).toMatch(/^Front SMS channel #\d+\s+front_signalwire_message_channel_app_v1$/);
     expect(await page.getByTestId('integration-front_ussd_channel_app_v1').locator('h3').innerText()).toContain('Front USSD channel');
@@ -135,6 +136,39 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await screen.getByText('(session ended)').waitFor();
     await go('/inbox');
     await page.locator(`[data-testid="front-conversation"][data-conversation="${USSD_CLIENT}"]`).getByText('I do not feel safe at home').waitFor();
+  });
+
+  it('WhatsApp: the flow\'s menu shows as buttons; tapping one walks the flow to the handoff', async () => {
+    await go('/phone');
+    await page.getByLabel('Phone number').fill(WHATSAPP_CLIENT);
+    await page.getByRole('tab', { name: 'WhatsApp' }).click();
+    const thread = page.getByTestId('phone-whatsapp');
+    await page.getByLabel('WhatsApp text').fill('hello');
+    await page.getByRole('button', { name: 'Send on WhatsApp' }).click();
+    const talk = thread.getByRole('button', { name: 'Talk to a counsellor' });
+    await talk.waitFor();
+    expect(await thread.getByRole('button', { name: 'Exit' }).count()).toBe(1);
+    await talk.click();
+    await thread.getByText('Type your message:').waitFor();
+    await page.getByLabel('WhatsApp text').fill('I am scared to go home');
+    await page.getByRole('button', { name: 'Send on WhatsApp' }).click();
+    await thread.getByText('Thank you. A counsellor will read your message.').waitFor();
+    await page.waitForLoadState('networkidle');
+    const ratio = await matchScreenshot(page, 'phone-whatsapp');
+    expect(ratio, 'differs from test/web/screenshots/phone-whatsapp.png (see test-results/screenshots)').toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
+  });
+
+  it('the WhatsApp phone routes refuse malformed input with a 422 JSON error, sending nothing', async () => {
+    const headers = { authorization: `Bearer ${env.adminToken}`, 'content-type': 'application/json' };
+    const before = env.whatsapp.requests.length;
+    for (const body of [{ from: '254722000111', text: 'hi' }, { from: WHATSAPP_CLIENT }, { from: WHATSAPP_CLIENT, text: 'hi', reply: { kind: 'button_reply', id: 'x', title: 'x' } }, { from: WHATSAPP_CLIENT, reply: { kind: 'other', id: 'x', title: 'x' } }]) {
+      const answer = await request(`${env.publicUrl}/api/v1/demo/phone/whatsapp`, { method: 'POST', headers, body: JSON.stringify(body) });
+      expect([answer.statusCode, ((await answer.body.json()) as { error: { code: string } }).error.code]).toEqual([422, 'SB_ERR_INVALID_PAYLOAD']);
+    }
+    const thread = await request(`${env.publicUrl}/api/v1/demo/phone/whatsapp?number=12`, { headers });
+    expect(thread.statusCode).toBe(422);
+    await thread.body.dump();
+    expect(env.whatsapp.requests.length).toBe(before);
   });
 
   it('the webhook log shows a rejected request and why', async () => {

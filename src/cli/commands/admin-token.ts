@@ -3,7 +3,6 @@
  * hashed), or `--revoke-all` to shut out every issued token.
  */
 import type { Command } from 'commander';
-import { issueAdminToken, revokeAdminTokens } from '../../web/admin-token.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 
 export function registerAdminToken(program: Command, ctx: CliContext): void {
@@ -14,6 +13,7 @@ export function registerAdminToken(program: Command, ctx: CliContext): void {
     .option('--revoke-all', 'revoke every issued token (SWITCHBOARD_ADMIN_TOKEN is unaffected)')
     .option('--json', 'print machine-readable JSON')
     .action(async (options: { label?: string; revokeAll?: boolean; json?: boolean }) => {
+      const { issueAdminToken, revokeAdminTokens } = await import('../../web/admin-token.ts');
       await withRuntime(ctx, async (rt) => {
         if (options.revokeAll) {
           const revoked = await revokeAdminTokens(rt.engine.db);

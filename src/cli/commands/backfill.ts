@@ -9,7 +9,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { sql } from 'kysely';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
-import { runBackfillPass, type PassOutcome, type Progress } from '../../engine/backfill-runner.ts';
+import type { PassOutcome, Progress } from '../../engine/backfill-runner.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { findIntegration } from '../../engine/integrations.ts';
 import type { Runtime } from '../../runtime.ts';
@@ -98,6 +98,7 @@ async function runWithDependents(ctx: CliContext, rt: Runtime, id: number, optio
   const everyMs = Number(options.progressEvery) * 1000;
   const progress: Reporter = options.json || !ctx.stderr.isTTY ? lineReporter(ctx, label, everyMs) : barReporter(ctx, label);
   const started = Date.now();
+  const { runBackfillPass } = await import('../../engine/backfill-runner.ts');
   const outcome = await runBackfillPass(
     rt.engine,
     id,

@@ -5,7 +5,6 @@
  * What the role may do is in src/db/reader-roles.ts.
  */
 import type { Command } from 'commander';
-import { ANALYST_ROLE, configureReaderRole, publicCanTakeAdvisoryLocks, readerUrl, setReaderPassword } from '../../db/reader-roles.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 
 /** Said by `db readonly-url` and `doctor` where the migration could not revoke advisory locks from PUBLIC. */
@@ -18,6 +17,7 @@ export function registerDb(program: Command, ctx: CliContext): void {
     .description('print a connection URL for a read-only analyst role (a new password each time)')
     .option('--json', 'print machine-readable JSON')
     .action(async (options: { json?: boolean }) => {
+      const { ANALYST_ROLE, configureReaderRole, publicCanTakeAdvisoryLocks, readerUrl, setReaderPassword } = await import('../../db/reader-roles.ts');
       await withRuntime(ctx, async (rt) => {
         await configureReaderRole(rt.engine.db, ANALYST_ROLE, { timeoutMs: rt.config.sqlTimeoutMs });
         const url = readerUrl(rt.database.url, ANALYST_ROLE, await setReaderPassword(rt.engine.db, ANALYST_ROLE));

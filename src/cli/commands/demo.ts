@@ -14,7 +14,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'HTTP port of the demo server (default: any free port)')
     .action(async (options: { keep?: boolean; port?: string }) => {
       const cfg = config(ctx);
-      const log = cliLogger(ctx, cfg, true);
+      const log = await cliLogger(ctx, cfg, true);
       writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire and USSD gateways…');
       // Loaded here, not at the top: every other command (and --help) runs without the simulators.
       const [{ startDemoEnvironment }, { playDemo }] = await Promise.all([import('../../demo/environment.ts'), import('../../demo/script.ts')]);

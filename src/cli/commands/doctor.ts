@@ -5,8 +5,6 @@
  */
 import type { Command } from 'commander';
 import { sql } from 'kysely';
-import { migrationState } from '../../db/migrate.ts';
-import { publicCanTakeAdvisoryLocks } from '../../db/reader-roles.ts';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import type { Finding, Replicator } from '../../engine/replicator.ts';
 import { parsePhone } from '../../providers/phone.ts';
@@ -20,6 +18,7 @@ interface Row extends Finding {
 }
 
 async function systemChecks(rt: Runtime): Promise<Row[]> {
+  const [{ migrationState }, { publicCanTakeAdvisoryLocks }] = await Promise.all([import('../../db/migrate.ts'), import('../../db/reader-roles.ts')]);
   const rows: Row[] = [];
   const { rows: version } = await sql<{ version: string }>`SELECT current_setting('server_version') AS version`.execute(rt.engine.db);
   rows.push({ subject: 'system', check: 'database', status: 'ok', detail: `PostgreSQL ${version[0]?.version} answers` });

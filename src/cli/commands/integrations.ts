@@ -110,7 +110,14 @@ function printDescription(ctx: CliContext, rt: Runtime, integration: ServiceInte
 }
 
 export function registerIntegrations(program: Command, ctx: CliContext): void {
-  const integrations = program.command('integrations').description('create and manage service integrations');
+  // `create --help` lists the services, so the registry loads before the subcommand parses.
+  let services = '';
+  const integrations = program
+    .command('integrations')
+    .description('create and manage service integrations')
+    .hook('preSubcommand', async (_, sub) => {
+      if (sub.name() === 'create') services = servicesText(await ctx.loadRegistry());
+    });
 
   integrations
     .command('create')
@@ -120,7 +127,7 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
     .option('--json', 'print machine-readable JSON')
     .allowUnknownOption()
     .allowExcessArguments()
-    .addHelpText('after', () => `\nServices and their fields:\n${servicesText(ctx.registry)}`)
+    .addHelpText('after', () => `\nServices and their fields:\n${services}`)
     .action(async (service: string, options: { dependsOn?: string; json?: boolean }, command: Command) => {
       const flags = fieldFlags(command.args.slice(1));
       await withRuntime(ctx, async (rt) => {

@@ -1,7 +1,5 @@
 /** `switchboard migrate`: bring the database to the latest schema (ours and graphile-worker's). */
 import type { Command } from 'commander';
-import { openDatabase } from '../../db/connect.ts';
-import { migrateToLatest } from '../../db/migrate.ts';
 import { cliLogger, config, writeJson, writeLine, type CliContext } from '../context.ts';
 
 export function registerMigrate(program: Command, ctx: CliContext): void {
@@ -11,7 +9,8 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (options: { json?: boolean }) => {
       const cfg = config(ctx);
-      const log = cliLogger(ctx, cfg, true);
+      const log = await cliLogger(ctx, cfg, true);
+      const [{ openDatabase }, { migrateToLatest }] = await Promise.all([import('../../db/connect.ts'), import('../../db/migrate.ts')]);
       const database = await openDatabase(cfg, log);
       try {
         const { applied } = await migrateToLatest(database.db, database.pool, log);

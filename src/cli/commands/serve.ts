@@ -7,9 +7,8 @@
  */
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
-import type { Runner } from 'graphile-worker';
-import { createPool, poolSizeFor, wrapPool } from '../../db/connect.ts';
-import { openRuntime, type Runtime } from '../../runtime.ts';
+import type { Runner } from '../../jobs/worker.ts';
+import type { Runtime } from '../../runtime.ts';
 import { cliLogger, config, withRuntime, type CliContext } from '../context.ts';
 
 /** How long passes in flight may run on after a stop signal before they are asked to stop. */
@@ -28,15 +27,15 @@ function passesInFlight(runner: Runner): Map<string, number> {
 }
 
 /** The server and the worker, loaded only by the commands that run them: --help and the read commands stay light. */
-const serverModules = () => Promise.all([import('../../http/app.ts'), import('../../jobs/worker.ts')]);
+const serverModules = () => Promise.all([import('../../http/app.ts'), import('../../jobs/worker.ts'), import('../../db/connect.ts'), import('../../runtime.ts')]);
 
 async function serve(ctx: CliContext, options: { http: boolean; worker: boolean }): Promise<number> {
   const cfg = config(ctx);
-  const [{ buildApp, buildMetricsApp }, { parsedCrontab, startWorker }] = await serverModules();
+  const [{ buildApp, buildMetricsApp }, { parsedCrontab, startWorker }, { createPool, poolSizeFor, wrapPool }, { openRuntime }] = await serverModules();
   // A bad schedule is a configuration error: say so before touching the database.
   if (options.worker) parsedCrontab(cfg.pollCron);
-  const log = cliLogger(ctx, cfg, false);
-  const runtime = await openRuntime({ config: cfg, log, registry: ctx.registry, mode: 'migrate' });
+  const log = await cliLogger(ctx, cfg, false);
+  const runtime = await openRuntime({ config: cfg, log, registry: await ctx.loadRegistry(), mode: 'migrate' });
   let runner: Runner | null = null;
   let inFlight = new Map<string, number>();
   let app: FastifyInstance | null = null;

@@ -40,8 +40,9 @@ export function registerServices(program: Command, ctx: CliContext): void {
     .command('services')
     .description('list the services this build replicates, with the fields each takes')
     .option('--json', 'print machine-readable JSON')
-    .action((options: { json?: boolean }) => {
-      if (options.json) return writeJson(ctx, ctx.registry.list().map(describeService));
-      writeLine(ctx, servicesText(ctx.registry));
+    .action(async (options: { json?: boolean }) => {
+      const registry = await ctx.loadRegistry();
+      if (options.json) return writeJson(ctx, registry.list().map(describeService));
+      writeLine(ctx, servicesText(registry));
     });
 }

@@ -7,8 +7,6 @@
  */
 import type { Command } from 'commander';
 import type pg from 'pg';
-import Cursor from 'pg-cursor';
-import { connectAsSqlRole, SQL_ROLE } from '../../db/reader-roles.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatTable } from '../table.ts';
@@ -23,6 +21,7 @@ export interface SqlResult {
 const REFUSED = new Set(['25006', '42501']);
 
 export async function runReadOnlySql(client: pg.ClientBase, query: string, options: { timeoutMs: number; maxRows: number }): Promise<SqlResult> {
+  const [{ default: Cursor }, { SQL_ROLE }] = await Promise.all([import('pg-cursor'), import('../../db/reader-roles.ts')]);
   try {
     await client.query('BEGIN READ ONLY');
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(options.timeoutMs)}`);
@@ -55,6 +54,7 @@ export function registerSql(program: Command, ctx: CliContext): void {
     .option('--json', 'print rows as JSON')
     .action(async (query: string, options: { json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
+        const { connectAsSqlRole } = await import('../../db/reader-roles.ts');
         const client = await connectAsSqlRole(rt.database.pool, rt.engine.db, rt.database.url, { timeoutMs: rt.config.sqlTimeoutMs });
         let result: SqlResult;
         try {

@@ -3,7 +3,6 @@
  * pending and failed rows, age of the oldest pending), last pass and error, and the job queue.
  */
 import type { Command } from 'commander';
-import { integrationStatus, jobCounts } from '../../engine/status.ts';
 import { withRuntime, writeJson, writeLine, type CliContext } from '../context.ts';
 import { formatAge, formatTable } from '../table.ts';
 
@@ -13,6 +12,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .description('per integration: rows, pending rows, oldest pending age, last backfill, errors; and the job queue')
     .option('--json', 'print machine-readable JSON')
     .action(async (options: { json?: boolean }) => {
+      const [{ integrationStatus }, { jobCounts }] = await Promise.all([import('../../engine/status.ts'), import('../../jobs/queue.ts')]);
       await withRuntime(ctx, async (rt) => {
         const all = await rt.engine.db.selectFrom('service_integrations').selectAll().orderBy('id').execute();
         const integrations = [];

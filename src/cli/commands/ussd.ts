@@ -6,12 +6,10 @@
  */
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { sql } from 'kysely';
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { findIntegration } from '../../engine/integrations.ts';
 import { msisdnToE164, parsePhoneFlag } from '../../providers/phone.ts';
-import { ussdRequestV1 } from '../../replicators/ussd-request-v1/index.ts';
 import type { UssdHop, UssdSession } from '../../simulators/ussd.ts';
 import { GATEWAYS, type GatewayName } from '../../ussd/types.ts';
 import { config, withRuntime, writeLine, type CliContext } from '../context.ts';
@@ -104,13 +102,14 @@ export function registerUssd(program: Command, ctx: CliContext): void {
     .action(async (ref: string, options: TryOptions) => {
       if (options.gateway !== undefined && !isGateway(options.gateway)) throw new SwitchboardError('SB_ERR_USAGE', `unknown gateway "${options.gateway}"; one of ${GATEWAYS.join(', ')}`);
       const cfg = config(ctx);
+      const { ussdRequestV1 } = await import('../../replicators/ussd-request-v1/index.ts');
       const { integration, lastGateway } = await withRuntime(ctx, async (rt) => {
         const found = await findIntegration(rt.engine.db, ref);
         const service = ussdRequestV1.name;
         if (found.service_name !== service) throw new SwitchboardError('SB_ERR_USAGE', `integration ${found.id} is a ${found.service_name}, not a ${service}`);
         // The gateway this integration really hears from, so a try speaks its format.
-        const { rows } = await sql<{ gateway: string }>`SELECT gateway FROM ussd_request_v1 WHERE integration_id = ${found.id} ORDER BY pk DESC LIMIT 1`.execute(rt.engine.db);
-        return { integration: found, lastGateway: rows[0]?.gateway };
+        const last = await rt.engine.db.selectFrom('ussd_request_v1').select('gateway').where('integration_id', '=', found.id).orderBy('pk', 'desc').limit(1).executeTakeFirst();
+        return { integration: found, lastGateway: last?.gateway };
       });
       const { settings } = integration;
       const known = [settings.gateway, lastGateway].find((name): name is GatewayName => typeof name === 'string' && isGateway(name));

@@ -1,7 +1,7 @@
 /**
  * WhatsApp Cloud API (Meta Graph API) client: bearer-token calls under
  * `<api url>/<version>/`. Only what is used so far: the phone-number lookup `doctor` makes
- * to prove the token. Errors are ProviderHttpErrors carrying Meta's error code (190 = the
+ * to prove the token, and sending a message (flows over WhatsApp). Errors are ProviderHttpErrors carrying Meta's error code (190 = the
  * token is invalid or expired).
  */
 import { ProviderHttpError, parseRetryAfter, providerRequest, type ProviderResponse } from '../http.ts';
@@ -33,14 +33,32 @@ export class WhatsAppClient {
     this.#credentials = credentials;
   }
 
-  async #call(path: string): Promise<ProviderResponse> {
+  async #call(path: string, body?: unknown): Promise<ProviderResponse> {
     const { baseUrl, version, accessToken } = this.#credentials;
+    const method = body === undefined ? 'GET' : 'POST';
+    const headers: Record<string, string> = { authorization: `Bearer ${accessToken}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await providerRequest(PROVIDER, `${baseUrl}/${version}${path}`, {
-      method: 'GET',
-      headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (response.status >= 200 && response.status < 300) return response;
-    throw errorFrom(response, `GET ${path.split('?')[0]}`);
+    throw errorFrom(response, `${method} ${path.split('?')[0]}`);
+  }
+
+  /**
+   * Sends one message (`message`: the body without `to` and `messaging_product`) and returns
+   * its wamid. `opaque` comes back in the message's status receipts (biz_opaque_callback_data),
+   * the only way to recognise a send whose answer was lost.
+   */
+  async sendMessage(to: string, message: Record<string, unknown>, opaque?: string): Promise<string> {
+    const id = encodeURIComponent(this.#credentials.phoneNumberId);
+    const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message, ...(opaque ? { biz_opaque_callback_data: opaque } : {}) };
+    const answer = (await this.#call(`/${id}/messages`, body)).json<{ messages?: { id?: unknown }[] }>();
+    const wamid = answer.messages?.[0]?.id;
+    if (typeof wamid !== 'string') throw new Error('WhatsApp POST /messages answered without a message id');
+    return wamid;
   }
 
   /** The business phone number the integration sends from; fails with 190 on a bad token. */

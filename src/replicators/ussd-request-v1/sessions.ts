@@ -1,5 +1,5 @@
 /**
- * USSD sessions in Postgres. Ids follow flow_chat's options: boundaries joined in its
+ * USSD sessions in Postgres, also those of flows over WhatsApp (gateway 'whatsapp', durable by number). Ids follow flow_chat's options: boundaries joined in its
  * fixed order flow:platform:gateway:url, then the identifier (the gateway's session id,
  * or the MSISDN for durable sessions). Identifiers are keyed HMAC-SHA256 hashes, so no
  * phone number appears in a session id or a log line. A hop locks its session row for
@@ -8,6 +8,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
+import { requestBackfill } from '../../engine/backfill-queue.ts';
 
 /** Session id parts, in flow_chat's fixed order. */
 export const BOUNDARIES = ['flow', 'platform', 'gateway', 'url'] as const;
@@ -25,11 +26,11 @@ function urlPart(url: string): string {
 }
 
 export function sessionIdFor(
-  parts: { flow: string; gateway: string; url: string; identifier: string },
+  parts: { flow: string; gateway: string; url: string; identifier: string; platform?: 'ussd' | 'whatsapp' },
   boundaries: readonly Boundary[],
   key: string,
 ): string {
-  const values: Record<Boundary, string> = { flow: parts.flow, platform: 'ussd', gateway: parts.gateway, url: urlPart(parts.url) };
+  const values: Record<Boundary, string> = { flow: parts.flow, platform: parts.platform ?? 'ussd', gateway: parts.gateway, url: urlPart(parts.url) };
   const ordered = BOUNDARIES.filter((b) => boundaries.includes(b)).map((b) => values[b]);
   return [...ordered, hashIdentifier(key, parts.identifier)].join(':');
 }
@@ -90,11 +91,21 @@ export async function saveSession(
     WHERE id = ${id}`.execute(trx);
 }
 
-/** Close sessions the gateway abandoned: no hop for `idleSeconds`. Returns how many. Also forgets hop counts past their minute. */
+/**
+ * Close sessions left idle: no hop for their own `idle_seconds` (WhatsApp sessions), else
+ * `idleSeconds` (USSD: the gateway abandoned them). Returns how many. Also forgets hop counts past their minute.
+ */
 export async function sweepSessions(db: Kysely<Database>, idleSeconds: number): Promise<number> {
   await sql`DELETE FROM ussd_hop_counts WHERE window_start < now() - interval '1 minute'`.execute(db);
-  const result = await sql`
-    UPDATE ussd_sessions SET status = 'closed', close_reason = 'abandoned', closed_at = now(), state = NULL, last_dedupe = NULL
-    WHERE status = 'open' AND last_hop_at < now() - make_interval(secs => ${idleSeconds})`.execute(db);
-  return Number(result.numAffectedRows ?? 0);
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ integration_id: number; gateway: string }>`
+      UPDATE ussd_sessions SET status = 'closed', close_reason = 'abandoned', closed_at = now(), state = NULL, last_dedupe = NULL
+      WHERE status = 'open' AND last_hop_at < now() - make_interval(secs => COALESCE(idle_seconds, ${idleSeconds}))
+      RETURNING integration_id, gateway`.execute(trx);
+    // A WhatsApp session's pass hands what the client wrote in it to Front.
+    for (const id of new Set(rows.filter((r) => r.gateway === 'whatsapp').map((r) => Number(r.integration_id)))) {
+      await requestBackfill(trx, id, { incremental: true, trigger: 'sweep' });
+    }
+    return rows.length;
+  });
 }

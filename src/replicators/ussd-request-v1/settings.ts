@@ -6,36 +6,17 @@
  * helpline flow unless `--flow` gave one; parsed once per version of the settings), the
  * page budget in GSM-7 septets (the gateway's default), the response budget, sessions.
  */
-import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import type { FieldSpec } from '../../engine/replicator.ts';
 import { parseRegionFlag } from '../../providers/phone.ts';
 import { allowlistOf, parseAllowlist } from '../../ussd/allowlist.ts';
-import { FlowError, parseFlow, type Flow } from '../../ussd/flow/engine.ts';
+import { parseFlow, type Flow } from '../../ussd/flow/engine.ts';
+import { readFlowFile } from '../../ussd/flow/file.ts';
 import { HELPLINE_FLOW, HELPLINE_FLOW_WITHOUT_REPLIES } from '../../ussd/flow/helpline.ts';
 import { GATEWAYS, type GatewayAdapter } from '../../ussd/types.ts';
 import { BOUNDARIES, DEFAULT_BOUNDARIES, type Boundary } from './sessions.ts';
-
-/** A flow file (JSON, or YAML by its extension), validated, stored as JSON. */
-function readFlow(file: string): string {
-  let document: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    document = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
-  } catch (error) {
-    throw new Error(`cannot read flow ${file}: ${(error as Error).message}`);
-  }
-  try {
-    parseFlow(document);
-  } catch (error) {
-    if (error instanceof FlowError) throw new Error(`invalid flow ${file}: ${error.message}`);
-    throw error;
-  }
-  return JSON.stringify(document);
-}
 
 const positiveInteger = (value: string) => {
   if (!/^\d+$/.test(value) || Number(value) <= 0) throw new Error('a positive whole number');
@@ -43,7 +24,7 @@ const positiveInteger = (value: string) => {
 };
 
 export const USSD_FIELDS: readonly FieldSpec[] = [
-    { flag: 'flow', target: { setting: 'flow' }, description: 'a flow document (JSON or YAML) defining the menus', parse: readFlow },
+    { flag: 'flow', target: { setting: 'flow' }, description: 'a flow document (JSON or YAML) defining the menus', parse: readFlowFile },
     { flag: 'flow-name', target: { setting: 'flow_name' }, description: 'the flow boundary of session ids (default helpline)' },
     { flag: 'page-budget', target: { setting: 'page_budget' }, description: 'GSM-7 septets per screen (default per gateway: 160, Nalo 120)', parse: positiveInteger },
     { flag: 'budget-ms', target: { setting: 'budget_ms' }, description: 'answer within this many ms (default SWITCHBOARD_USSD_BUDGET_MS)', parse: positiveInteger },

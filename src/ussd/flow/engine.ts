@@ -1,8 +1,10 @@
 /**
- * Runs a Flow (flow/schema.ts) one USSD hop at a time, purely: the session and the
- * answer in, the next session, the page to send and the actions to apply out. The
- * caller (the ussd_request_v1 replicator's hop) does the I/O: loading unread replies, saving the session,
- * submitting messages and marking replies read. Pages come from ussd/paginate.ts.
+ * Runs a Flow (flow/schema.ts) purely: the session and the answer in, the next session, what
+ * to show and the actions to apply out. USSD (continueFlow, one hop at a time, pages from
+ * ussd/paginate.ts) and chat platforms (flow/chat.ts, WhatsApp) share the moves here —
+ * entering a screen, choosing, answering — and only render differently. The callers (the
+ * ussd_request_v1 hop, the WhatsApp flow pass) do the I/O: loading unread replies, saving
+ * the session, submitting messages and marking replies read.
  */
 import { interpretInput, renderScreen } from '../paginate.ts';
 import type { Screen, ScreenSpec } from '../types.ts';
@@ -44,9 +46,9 @@ interface Reply {
  */
 const REPLIES_KEY = '$replies';
 
-const INVALID_CHOICE = 'Invalid choice.';
+export const INVALID_CHOICE = 'Invalid choice.';
 const MORE_ONLY = 'Reply # for more.';
-const EMPTY_ANSWER = 'Please type an answer.';
+export const EMPTY_ANSWER = 'Please type an answer.';
 
 const isReply = (value: unknown): value is Reply =>
   typeof value === 'object' && value !== null && typeof (value as Reply).id === 'string' && typeof (value as Reply).text === 'string';
@@ -99,8 +101,14 @@ function render(screen: FlowScreen, session: FlowSession, ctx: FlowContext, acti
   return { session, screen: page, actions: [...actions, ...read], ended: page.end };
 }
 
-/** Shows a screen's first page, with the actions due on entering it. */
-function enter(flow: Flow, id: string, data: Record<string, unknown>, ctx: FlowContext): FlowStep {
+/** A screen entered, whatever the platform: the session on its first page and the actions due on entering it. */
+export interface Entered {
+  screen: FlowScreen;
+  session: FlowSession;
+  actions: FlowAction[];
+}
+
+export function enterScreen(flow: Flow, id: string, data: Record<string, unknown>, ctx: FlowContext): Entered {
   const screen = flow.screens[id];
   // parseFlow checked that every `next` and `start` exists.
   if (!screen) throw new Error(`flow has no screen "${id}"`);
@@ -112,8 +120,35 @@ function enter(flow: Flow, id: string, data: Record<string, unknown>, ctx: FlowC
     // Kept in the session: the list must not change under the client while they page through it.
     entered = { ...data, [REPLIES_KEY]: shown };
   }
-  return render(screen, { screen: id, page: 0, data: entered }, ctx, actions);
+  return { screen, session: { screen: id, page: 0, data: entered }, actions };
 }
+
+/** The menu choice at `index` of the session's screen taken: the screen it leads to, or null when there is no such choice. */
+export function chooseChoice(flow: Flow, session: FlowSession, index: number, ctx: FlowContext): Entered | null {
+  const screen = flow.screens[session.screen];
+  const choice = screen?.type === 'menu' ? screen.choices[index] : undefined;
+  return choice ? enterScreen(flow, choice.next, { ...session.data, ...choice.set }, ctx) : null;
+}
+
+/** A prompt answered: the screen it leads to, or null when the screen is no prompt or the answer is blank. */
+export function answerPrompt(flow: Flow, session: FlowSession, text: string, ctx: FlowContext): Entered | null {
+  const screen = flow.screens[session.screen];
+  const value = text.trim();
+  if (screen?.type !== 'prompt' || !value) return null;
+  // Saved as typed (not transliterated): only what is displayed must be GSM-7.
+  const saved = Array.from(value).slice(0, screen.maxLength).join('');
+  return enterScreen(flow, screen.next, { ...session.data, [screen.save]: saved }, ctx);
+}
+
+/** What the session's screen shows, texts filled in, for a platform to render. */
+export const screenSpec = (screen: FlowScreen, session: FlowSession, ctx: FlowContext): ScreenSpec => specOf(screen, session.data, ctx);
+
+/** Shows a screen's first page, with the actions due on entering it. */
+function enter(flow: Flow, id: string, data: Record<string, unknown>, ctx: FlowContext): FlowStep {
+  return shown(enterScreen(flow, id, data, ctx), ctx);
+}
+
+const shown = (entered: Entered, ctx: FlowContext): FlowStep => render(entered.screen, entered.session, ctx, entered.actions);
 
 export function startFlow(flow: Flow, ctx: FlowContext, data: Record<string, unknown> = {}): FlowStep {
   return enter(flow, flow.start, data, ctx);
@@ -135,16 +170,12 @@ export function continueFlow(flow: Flow, session: FlowSession, input: string, ct
       return same.ended ? same : invalid(MORE_ONLY);
     }
     case 'choice': {
-      const choice = screen.type === 'menu' ? screen.choices[Number(result.key)] : undefined;
-      if (!choice) return invalid(INVALID_CHOICE);
-      return enter(flow, choice.next, { ...session.data, ...choice.set }, ctx);
+      const next = chooseChoice(flow, session, Number(result.key), ctx);
+      return next ? shown(next, ctx) : invalid(INVALID_CHOICE);
     }
     case 'text': {
-      const value = result.value.trim();
-      if (screen.type !== 'prompt' || !value) return invalid(EMPTY_ANSWER);
-      // Saved as typed (not transliterated): only what is displayed must be GSM-7.
-      const saved = Array.from(value).slice(0, screen.maxLength).join('');
-      return enter(flow, screen.next, { ...session.data, [screen.save]: saved }, ctx);
+      const next = answerPrompt(flow, session, result.value, ctx);
+      return next ? shown(next, ctx) : invalid(EMPTY_ANSWER);
     }
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Demo: a client's phone. Text the helpline and read what comes back (the SignalWire
- * simulator's messages to and from this number), or dial the USSD code and walk its menus.
+ * simulator's messages to and from this number), or dial the USSD code and walk its menus;
+ * or, on the WhatsApp tab, write to the helpline's WhatsApp number and tap the flow's reply
+ * buttons and list rows, rendered as buttons.
  */
 import { useState } from 'preact/hooks';
 import { api, usePoll } from '../api.ts';
@@ -100,8 +102,86 @@ function Ussd({ number, code }: { number: string; code: string }) {
   );
 }
 
+interface WhatsAppChoice {
+  kind: 'button_reply' | 'list_reply';
+  id: string;
+  title: string;
+  description?: string;
+}
+
+interface WhatsAppMessage {
+  id: string;
+  from: 'client' | 'helpline';
+  text: string | null;
+  buttons?: WhatsAppChoice[];
+  list?: { button: string; rows: WhatsAppChoice[] };
+  at: string;
+}
+
+function WhatsApp({ number }: { number: string }) {
+  const { data, refresh } = usePoll<{ helpline: string; messages: WhatsAppMessage[] }>(`/api/v1/demo/phone/whatsapp?number=${encodeURIComponent(number)}`, 1000);
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string>();
+  const post = async (body: { text: string } | { reply: Omit<WhatsAppChoice, 'description'> }) => {
+    try {
+      await api('/api/v1/demo/phone/whatsapp', { method: 'POST', body: { from: number, ...body } });
+      setError(undefined);
+      refresh();
+      return true;
+    } catch (caught) {
+      setError((caught as Error).message);
+      return false;
+    }
+  };
+  const choices = (options: WhatsAppChoice[]) => (
+    <div class="wa-choices">
+      {options.map((o) => (
+        <button key={o.id} type="button" class="wa-choice" title={o.description} onClick={() => void post({ reply: { kind: o.kind, id: o.id, title: o.title } })}>
+          {o.title}
+        </button>
+      ))}
+    </div>
+  );
+  const messages = data?.messages ?? [];
+  return (
+    <section class="card phone-whatsapp">
+      <h3>WhatsApp with {data?.helpline ?? 'the helpline'}</h3>
+      <ol class="thread" data-testid="phone-whatsapp">
+        {messages.map((m) => (
+          <li key={m.id} class={`message ${m.from === 'client' ? 'outbound' : 'inbound'}`}>
+            <div class="body">{m.text}</div>
+            {m.buttons && choices(m.buttons)}
+            {m.list && (
+              <>
+                <div class="small muted">{m.list.button}:</div>
+                {choices(m.list.rows)}
+              </>
+            )}
+            <div class="meta small muted">
+              <Time at={m.at} />
+            </div>
+          </li>
+        ))}
+      </ol>
+      {messages.length === 0 && <Note>No messages yet: write anything to get the helpline's menu.</Note>}
+      <form
+        class="compose"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void post({ text }).then((ok) => ok && setText(''));
+        }}
+      >
+        <input value={text} onInput={(e) => setText(e.currentTarget.value)} placeholder="Type a WhatsApp message" aria-label="WhatsApp text" required />
+        <button type="submit">Send on WhatsApp</button>
+      </form>
+      {error && <Note tone="bad">{error}</Note>}
+    </section>
+  );
+}
+
 export function PhonePage() {
   const [number, setNumber] = useState('+15550002222');
+  const [tab, setTab] = useState<'sms-ussd' | 'whatsapp'>('sms-ussd');
   const { data } = usePoll<{ helpline: string; ussd_code: string }>('/api/v1/demo/phone', 60_000);
   return (
     <>
@@ -109,13 +189,22 @@ export function PhonePage() {
         <label>
           This phone's number <input value={number} onInput={(e) => setNumber(e.currentTarget.value.trim())} aria-label="Phone number" />
         </label>
+        <div class="tabs" role="tablist">
+          <button type="button" role="tab" aria-selected={tab === 'sms-ussd'} onClick={() => setTab('sms-ussd')}>
+            SMS and USSD
+          </button>
+          <button type="button" role="tab" aria-selected={tab === 'whatsapp'} onClick={() => setTab('whatsapp')}>
+            WhatsApp
+          </button>
+        </div>
       </div>
-      {data && (
+      {data && tab === 'sms-ussd' && (
         <div class="cards two">
           <Sms number={number} helpline={data.helpline} />
           <Ussd number={number} code={data.ussd_code} />
         </div>
       )}
+      {tab === 'whatsapp' && <WhatsApp number={number} />}
     </>
   );
 }
