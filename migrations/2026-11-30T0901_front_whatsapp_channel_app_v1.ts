@@ -6,10 +6,10 @@
  * gains its rows (entry `whatsapp`) and every row's provider id as `provider_message_id`.
  */
 import type { Kysely } from 'kysely';
-import { channelMessagesView } from '../src/replicators/front-channel/channel-messages.ts';
+import { channelMessagesView, VIEWS_BEFORE_CHATBOT } from '../src/replicators/front-channel/channel-messages.ts';
 import { channelTableSql } from '../src/replicators/front-channel/table.ts';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await channelTableSql('front_whatsapp_channel_app_v1', { counterpart: 'whatsapp_wamid', indexPrefix: 'fwca_v1' }).execute(db);
-  await channelMessagesView().execute(db);
+  await channelMessagesView(VIEWS_BEFORE_CHATBOT).execute(db);
 }

@@ -3,8 +3,11 @@
  * SMS → Front (signed SignalWire webhook in → message in the simulated Front inbox),
  * Front → SMS (signed Front `message` in → SMS received by the simulated SignalWire),
  * WhatsApp → Front (signed Meta webhook in → message in the Front inbox), Front → WhatsApp
- * (signed Front `message` in → message received by the simulated Graph API), and
- * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer).
+ * (signed Front `message` in → message received by the simulated Graph API),
+ * USSD hops (gateway request → answer, Africa's Talking format, dial then one answer), and a
+ * chatbot handoff on the RapidPro simulator: bot → Front (the flow's `POST chat/` → message in
+ * the simulated Front inbox) and Front → bot (signed Front `message` → message sent through
+ * the simulated RapidPro).
  * Prints median, p90, p99 and worst of N (default 100). Runs on its own database
  * (src/demo/environment.ts), never the user's.
  *
@@ -12,6 +15,7 @@
  */
 import path from 'node:path';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, startDemoEnvironment, WHATSAPP_CHANNEL_ID } from '../src/demo/environment.ts';
+import { CHATBOT_CHANNEL_ID, startDemoChatbot } from '../src/demo/chatbot.ts';
 import { createLogger } from '../src/log.ts';
 import { dial } from '../src/simulators/ussd.ts';
 
@@ -64,11 +68,41 @@ try {
     await session.send('1');
     ussdHops.push(performance.now() - started);
   }
+  const chatbot = await chatbotLatency();
   console.log(summary('SMS → Front', smsToFront));
   console.log(summary('Front → SMS', frontToSms));
   console.log(summary('WhatsApp → Front', whatsappToFront));
   console.log(summary('Front → WhatsApp', frontToWhatsApp));
   console.log(summary('USSD hop', ussdHops));
+  console.log(summary('bot → Front', chatbot.botToFront));
+  console.log(summary('Front → bot', chatbot.frontToBot));
 } finally {
   await env.close();
+}
+
+/** A chatbot handoff on the RapidPro simulator (src/demo/chatbot.ts), measured one message at a time each way. */
+async function chatbotLatency(): Promise<{ botToFront: number[]; frontToBot: number[] }> {
+  const { rapidpro, bot, front, close } = await startDemoChatbot(env);
+  try {
+    const contact = rapidpro.addContact({ urn: 'telegram:1000' }).uuid;
+    const botToFront: number[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      const started = performance.now();
+      const expected = env.front.inbox.length + 1;
+      await bot.say({ contact, session: 'latency', text: `client ${i}` });
+      await until(() => env.front.inbox.length >= expected);
+      botToFront.push(performance.now() - started);
+    }
+    const frontToBot: number[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      const started = performance.now();
+      const expected = rapidpro.sent().length + 1;
+      await front.message({ id: `msg_cb${i}`, channelId: CHATBOT_CHANNEL_ID, text: `counsellor ${i}`, to: ['latency#1'] });
+      await until(() => rapidpro.sent().length >= expected);
+      frontToBot.push(performance.now() - started);
+    }
+    return { botToFront, frontToBot };
+  } finally {
+    await close();
+  }
 }

@@ -1,10 +1,12 @@
 /**
  * The demo's scripted conversation, played against a DemoEnvironment: an SMS in, a
- * counsellor's reply to two clients, a failed SMS noticed in Front, a USSD session and,
- * when the environment has WhatsApp, a WhatsApp message in and its reply out — each step
- * printed as it converges, with its latency. Numbers are shown masked.
+ * counsellor's reply to two clients, a failed SMS noticed in Front, a USSD session, when the
+ * environment has the WhatsApp channel a WhatsApp client walking the flow to Front and the
+ * reply out, and a chatbot handoff (bot → Front → reply → bot → close) — each step printed
+ * as it converges, with its latency. Numbers are shown masked.
  */
 import { dial } from '../simulators/ussd.ts';
+import { CHATBOT_CHANNEL_ID, startDemoChatbot } from './chatbot.ts';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, WHATSAPP_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
 
 const CLIENT = '+15550002222';
@@ -66,27 +68,48 @@ export async function playDemo(env: DemoEnvironment, print: (line: string) => vo
   });
 
   const channel = env.whatsappChannel;
-  if (!channel) return steps;
-  const wa = env.whatsapp;
-  const client = WHATSAPP_CLIENT.slice(1);
-  const say = (body: string) => wa.receiveInbound({ from: client, type: 'text', fields: { text: { body } } }, env.whatsappHook);
-  const sentCount = () => wa.sent().filter((m) => m.to === client).length;
-  print(`5. A client (${mask(WHATSAPP_CLIENT)}) writes on WhatsApp and walks the helpline flow`);
-  await step('the menu comes back as buttons; a tap, a message, and the conversation is in the Front inbox', async () => {
-    await say('Hello?');
-    const menu = await until(() => wa.sent().find((m) => m.to === client && m.type === 'interactive'));
-    const buttons = (menu.request.interactive as { action: { buttons: { reply: { id: string; title: string } }[] } }).action.buttons;
-    const talk = buttons.map((b) => b.reply).find((r) => r.title === 'Talk to a counsellor')!;
-    const before = sentCount();
-    await wa.receiveInbound({ from: client, type: 'interactive', fields: { interactive: { type: 'button_reply', button_reply: talk } } }, env.whatsappHook);
-    await until(() => sentCount() > before);
-    const { message } = await say('Can I talk to someone here?');
-    await until(() => env.front.inbox.find((m) => m.externalId === message.id && m.senderHandle === WHATSAPP_CLIENT));
-  });
-  await step('the counsellor\'s reply goes out on WhatsApp, and Meta\'s receipt comes back', async () => {
-    await channel.message({ id: 'msg_demo_whatsapp', channelId: WHATSAPP_CHANNEL_ID, text: 'Yes. We are listening.', to: [WHATSAPP_CLIENT] });
-    const sent = await until(() => wa.sent().find((m) => m.to === client && m.type === 'text' && JSON.stringify(m.request).includes('We are listening')));
-    await wa.sendStatus(sent.wamid, 'delivered', env.whatsappHook);
-  });
+  if (channel) {
+    const wa = env.whatsapp;
+    const client = WHATSAPP_CLIENT.slice(1);
+    const say = (body: string) => wa.receiveInbound({ from: client, type: 'text', fields: { text: { body } } }, env.whatsappHook);
+    const sentCount = () => wa.sent().filter((m) => m.to === client).length;
+    print(`5. A client (${mask(WHATSAPP_CLIENT)}) writes on WhatsApp and walks the helpline flow`);
+    await step('the menu comes back as buttons; a tap, a message, and the conversation is in the Front inbox', async () => {
+      await say('Hello?');
+      const menu = await until(() => wa.sent().find((m) => m.to === client && m.type === 'interactive'));
+      const buttons = (menu.request.interactive as { action: { buttons: { reply: { id: string; title: string } }[] } }).action.buttons;
+      const talk = buttons.map((b) => b.reply).find((r) => r.title === 'Talk to a counsellor')!;
+      const before = sentCount();
+      await wa.receiveInbound({ from: client, type: 'interactive', fields: { interactive: { type: 'button_reply', button_reply: talk } } }, env.whatsappHook);
+      await until(() => sentCount() > before);
+      const { message } = await say('Can I talk to someone here?');
+      await until(() => env.front.inbox.find((m) => m.externalId === message.id && m.senderHandle === WHATSAPP_CLIENT));
+    });
+    await step('the counsellor\'s reply goes out on WhatsApp, and Meta\'s receipt comes back', async () => {
+      await channel.message({ id: 'msg_demo_whatsapp', channelId: WHATSAPP_CHANNEL_ID, text: 'Yes. We are listening.', to: [WHATSAPP_CLIENT] });
+      const sent = await until(() => wa.sent().find((m) => m.to === client && m.type === 'text' && JSON.stringify(m.request).includes('We are listening')));
+      await wa.sendStatus(sent.wamid, 'delivered', env.whatsappHook);
+    });
+  }
+
+  print(`${channel ? 6 : 5}. A chatbot (RapidPro/Weni) hands a client over to a counsellor`);
+  const chatbot = await startDemoChatbot(env);
+  try {
+    const contact = chatbot.rapidpro.addContact({ urn: 'telegram:424242', name: 'Client' }).uuid;
+    await step('the flow posts the message; it is in Front under a pseudonym', async () => {
+      await chatbot.bot.say({ contact, session: 'demo-chat', text: 'I do not feel safe at home', pseudonym: 'Blue Fish' });
+      await until(() => env.front.inbox.find((m) => m.externalConversationId === 'demo-chat#1'));
+    });
+    await step('the counsellor\'s reply reaches the client through RapidPro, signed', async () => {
+      await chatbot.front.message({ id: 'msg_demo_chat', channelId: CHATBOT_CHANNEL_ID, text: 'You did the right thing by writing. I am here.', to: ['demo-chat#1'] });
+      await until(() => chatbot.rapidpro.sent().find((m) => m.contact.uuid === contact));
+    });
+    await step('the bot ends the session; Front is told', async () => {
+      await chatbot.bot.close('demo-chat');
+      await until(() => env.front.inbox.find((m) => m.externalConversationId === 'demo-chat#1' && m.body.startsWith('The chatbot ended')));
+    });
+  } finally {
+    await chatbot.close();
+  }
   return steps;
 }

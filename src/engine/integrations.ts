@@ -121,6 +121,8 @@ export interface CreatedIntegration {
   apiKey: string | null;
   /** Choices made for the user (an implicit --depends-on, a link to the only candidate), to print. */
   notes: string[];
+  /** Credentials the replicator made for the user (linkSettings), to print once. */
+  issued: Record<string, string>;
 }
 
 export async function createIntegration(
@@ -148,7 +150,7 @@ export async function createIntegration(
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    return { integration, apiKey, notes: [...(note ? [note] : []), ...linked.notes] };
+    return { integration, apiKey, notes: [...(note ? [note] : []), ...linked.notes], issued: linked.issued ?? {} };
   });
 }
 

@@ -187,9 +187,18 @@ export interface Replicator {
   /**
    * Check settings that name other integrations, at `create` (`creating`) and `update`:
    * throw SB_ERR_USAGE naming the choices; return settings to store with them and notes to
-   * print (e.g. a link made because there was only one choice).
+   * print (e.g. a link made because there was only one choice), and `issued`: credentials
+   * made for the user at `create`, printed once and never stored as printed.
    */
-  linkSettings?(db: Kysely<Database>, settings: Record<string, string>, context: { creating: boolean }): Promise<{ settings: Record<string, string>; notes: string[] }>;
+  linkSettings?(
+    db: Kysely<Database>,
+    settings: Record<string, string>,
+    context: { creating: boolean },
+  ): Promise<{ settings: Record<string, string>; notes: string[]; issued?: Record<string, string> }>;
+  /** What `status` (and the dashboard) show of this integration besides the convergence gap (e.g. a provider budget's use). */
+  statusDetails?(integration: ServiceIntegration, db: Kysely<Database>): Promise<Record<string, unknown>>;
+  /** Facts about an integration its users need besides the generic ones (e.g. an API's base URL), shown by `create` and `info`. */
+  describe?(integration: ServiceIntegration, publicUrl: string): Record<string, string>;
   /** Human setup steps shown by `integrations create` and `info`. */
   setupInstructions?(integration: ServiceIntegration, publicUrl: string): string;
 }

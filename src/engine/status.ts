@@ -87,6 +87,7 @@ export async function integrationStatus(source: StatusSource, integration: Servi
     last_backfilled_at: integration.last_backfilled_at,
     last_backfill: lastRun ?? null,
     error: await lastError(db, registry, integration),
+    ...(replicator?.statusDetails ? { details: await replicator.statusDetails(integration, db) } : {}),
   };
 }
 

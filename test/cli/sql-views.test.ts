@@ -135,10 +135,10 @@ describe("docs/sql.md's examples against the demo's data", () => {
       const answers: Record<string, unknown>[][] = [];
       for (const example of await docExamples()) answers.push(await readOnly(pool, example));
       const [unanswered, firstReplies, entries] = answers;
-      // The USSD client's message has no reply yet; the SMS client got one; both ways in came in.
+      // The USSD client's message has no reply yet; the SMS and chatbot clients got one; every way in came in.
       expect(unanswered).toEqual([expect.objectContaining({ conversation_id: '+254712345678' })]);
-      expect(firstReplies).toEqual([expect.objectContaining({ conversations: '1' })]);
-      expect(entries!.map((e) => e.entry).sort()).toEqual(['other', 'sms', 'ussd:*384*1234#']);
+      expect(firstReplies).toEqual([expect.objectContaining({ conversations: '2' })]);
+      expect(entries!.map((e) => e.entry).sort()).toEqual(['chatbot', 'other', 'sms', 'ussd:*384*1234#']);
     } finally {
       await pool.end();
       await env.close();

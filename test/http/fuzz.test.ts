@@ -200,9 +200,40 @@ describe('hostile input', () => {
     expect(accepted).toBeGreaterThan(RUNS / 2);
   });
 
+  it('the chatbot-facing API, with a valid token, and Front application events, signed, with any body', async () => {
+    const created = (await setup.cli('integrations', 'create', 'chatbot_handoff_v1', '--rapidpro-url', 'http://127.0.0.1:9', '--rapidpro-token', 'fuzz', '--json')).json();
+    const tokenAnswer = await fetch(`${created.api_base_url}token/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: created.username, password: created.password }) });
+    const { token } = (await tokenAnswer.json()) as { token: string };
+    const chatField = fc.oneof(nasty, jsonValue, fc.integer(), fc.constantFrom('s-1', 'delivered', 'read', 'failed', 'm-1', 'WENI'));
+    const chatBody = fc.dictionary(fc.constantFrom('chat_session', 'chat_message', 'chat_sender', 'chat_receiver', 'chat_source', 'message_id', 'contact', 'pseudonym', 'status', 'username', 'password'), chatField, { maxKeys: 9 });
+    const path = fc.oneof(fc.constantFrom('chat/', 'token/', 'chat/s-1/close/', 'chat/s-1/ack/'), nasty.map((session) => `chat/${pathPart(session)}/${session.length % 2 ? 'close' : 'ack'}/`));
+    await fc.assert(
+      fc.asyncProperty(path, fc.oneof(chatBody, record, jsonValue), contentType, fc.constantFrom('POST', 'GET'), async (route, body, type, method) => {
+        const response = await fetch(`${created.api_base_url}${route}`, {
+          method,
+          headers: { 'content-type': type || 'application/json', authorization: `Token ${token}` },
+          body: method === 'GET' ? undefined : type.includes('form') ? encode(type, body as Record<string, unknown>) : JSON.stringify(body),
+        });
+        await expectSane(response);
+      }),
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 8) },
+    );
+    const events = `${setup.publicUrl}/v1/install/front_chatbot/events`;
+    const event = fc.record({ type: fc.oneof(fc.constantFrom('archive', 'reopen', 'sync'), nasty), payload: fc.oneof(jsonValue, fc.record({ conversation: fc.oneof(jsonValue, fc.record({ id: nasty, recipient: fc.oneof(jsonValue, fc.record({ handle: fc.oneof(nasty, fc.constant('s-1#1')) })) })) })) });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(event, record, jsonValue), async (body) => {
+        const raw = JSON.stringify(body);
+        const ts = String(Date.now());
+        const response = await fetch(events, { method: 'POST', headers: { 'content-type': 'application/json', 'x-front-request-timestamp': ts, 'x-front-signature': signFrontRequest(setup.front.appSecret, ts, raw) }, body: raw });
+        await expectSane(response);
+      }),
+      { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 9) },
+    );
+  });
+
   it('random paths, methods and ids', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), fc.constantFrom('/v1/service_integrations/', '/v1/ussd/nalo/', '/v1/media/', '/v1/install/front_signalwire/', '/v1/install/front_whatsapp/'), nasty, async (method, prefix, id) => {
+      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), fc.constantFrom('/v1/service_integrations/', '/v1/ussd/nalo/', '/v1/media/', '/v1/install/front_signalwire/', '/v1/install/front_whatsapp/', '/v1/chatbot/', '/v1/install/front_chatbot/'), nasty, async (method, prefix, id) => {
         const response = await fetch(`${setup.publicUrl}${prefix}${pathPart(id)}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{' });
         await expectSane(response);
       }),

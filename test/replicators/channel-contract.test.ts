@@ -9,29 +9,38 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NO_SMS_NOTICE } from '../../src/replicators/front-ussd-channel-app-v1.ts';
+import { failedNotice } from '../../src/replicators/front-chatbot-channel-app-v1/status.ts';
 import { dial } from '../../src/simulators/ussd.ts';
 import { CHANNEL_ID, CUSTOMER, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers/channel.ts';
-import { useTestDatabase } from '../helpers/database.ts';
+import { setUpChatbot, type ChatbotSetup } from '../helpers/chatbot.ts';
+import { useTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-interface ChannelCase {
+/** What the contract reads of a channel's setup, whichever provider it runs over. */
+type ContractSetup = Pick<ChannelSetup, 'front' | 'frontClient' | 'channel' | 'pass' | 'rows' | 'close'>;
+
+interface ChannelCase<S extends ContractSetup = any> {
   service: string;
-  ussd: boolean;
-  whatsapp: boolean;
+  /** The channel and its provider, connected to Front as CHANNEL_ID. */
+  connect(database: TestDatabase): Promise<S>;
+  /** Whom a counsellor's reply is addressed to (Front's recipient handle). */
+  client: string;
   /** The column of the provider's id of a message. */
   counterpart: string;
-  /** The replies the provider received, as text. */
-  sent(setup: ChannelSetup): (string | null)[];
+  /** The replies the provider received, as the client reads them. */
+  sent(setup: S): (string | null)[];
+  /** What the client reads of a reply `text`. */
+  asSent(text: string): string;
   /** The provider's id of the reply it received first. */
-  firstSentId(setup: ChannelSetup): string;
+  firstSentId(setup: S): string;
   /** The provider does the next send but its answer is lost. */
-  loseNextSendAnswer(setup: ChannelSetup): void;
+  loseNextSendAnswer(setup: S): void;
   /** What the provider tells us on its own after such a send (a status receipt), if anything. */
-  afterLostSend(setup: ChannelSetup): Promise<void>;
+  afterLostSend?(setup: S): Promise<void>;
   /** The client writes `text` to the helpline through this channel (and, where it asks, agrees to SMS replies). */
-  clientWrites(setup: ChannelSetup, text: string): Promise<void>;
+  clientWrites(setup: S, text: string): Promise<void>;
   /** Make the channel owe the counsellor a notice about a reply; what Front's inbox then holds (the notice, after any client message it took). */
-  causeNotice(setup: ChannelSetup): Promise<string[]>;
+  causeNotice(setup: S): Promise<string[]>;
 }
 
 const hookUrl = (setup: ChannelSetup) => `${setup.publicUrl}/v1/service_integrations/${setup.sw.opaque_id}`;
@@ -39,25 +48,35 @@ const waHookUrl = (setup: ChannelSetup) => `${setup.publicUrl}/v1/service_integr
 
 /** The SMS transport's side of a case (the SMS and USSD channels). */
 const BY_SMS = {
-  whatsapp: false,
+  client: CUSTOMER,
   counterpart: 'signalwire_sid',
   sent: (setup: ChannelSetup) => setup.signalwire.sent().map((m) => m.body),
+  asSent: (text: string) => text,
   firstSentId: (setup: ChannelSetup) => setup.signalwire.sent()[0]!.sid,
   loseNextSendAnswer: (setup: ChannelSetup) => void setup.signalwire.faults.script.push({ kind: 'lost-response' }),
-  // SignalWire says nothing: the channel looks the message up itself.
-  afterLostSend: async () => {},
 };
+
+async function frontChannel(database: TestDatabase, options: { ussd: boolean; whatsapp?: boolean }): Promise<ChannelSetup> {
+  const setup = await setUpChannel(database, {}, options);
+  await setup.frontClient.authorize(CHANNEL_ID);
+  setup.channel = await setup.reload(setup.channel);
+  return setup;
+}
+
+/** The chatbot's client, a RapidPro contact, in handoff 1 of session `s-1`. */
+const CHATBOT_CLIENT = 's-1#1';
+const chatbotContact = (setup: ChatbotSetup) => setup.rapidpro.contact('whatsapp:15550002222') ?? setup.rapidpro.addContact({ urn: 'whatsapp:15550002222' });
 
 const CHANNELS: ChannelCase[] = [
   {
     service: 'front_signalwire_message_channel_app_v1',
-    ussd: false,
+    connect: (database) => frontChannel(database, { ussd: false }),
     ...BY_SMS,
-    async clientWrites(setup, text) {
+    async clientWrites(setup: ChannelSetup, text: string) {
       await setup.signalwire.receiveInbound({ from: CUSTOMER, to: SUPPORT, body: text }, hookUrl(setup));
     },
     // A reply whose SMS the carrier fails, reported twice (failed, then undelivered after the notice went).
-    async causeNotice(setup) {
+    async causeNotice(setup: ChannelSetup) {
       await setup.frontClient.message({ id: 'msg_fails', channelId: CHANNEL_ID, text: 'will fail', to: [CUSTOMER] });
       await setup.pass(setup.channel);
       const [sent] = setup.signalwire.sent();
@@ -69,37 +88,38 @@ const CHANNELS: ChannelCase[] = [
   },
   {
     service: 'front_ussd_channel_app_v1',
-    ussd: true,
+    connect: (database) => frontChannel(database, { ussd: true }),
     ...BY_SMS,
-    async clientWrites(setup, text) {
+    async clientWrites(setup: ChannelSetup, text: string) {
       const { session } = await dial(`${setup.publicUrl}/v1/ussd/africastalking/${setup.ussd!.opaque_id}`, { gateway: 'africastalking', msisdn: CUSTOMER });
       await session.send('1');
       await session.send(text);
       await session.send('1'); // yes to SMS replies
     },
     // A reply to a client who never agreed to SMS: it waits for their next dial, and Front is told.
-    async causeNotice(setup) {
+    async causeNotice(setup: ChannelSetup) {
       await setup.frontClient.message({ id: 'msg_nosms', channelId: CHANNEL_ID, text: 'for the next dial', to: [CUSTOMER] });
       return [NO_SMS_NOTICE];
     },
   },
   {
     service: 'front_whatsapp_channel_app_v1',
-    ussd: false,
-    whatsapp: true,
+    connect: (database) => frontChannel(database, { ussd: false, whatsapp: true }),
+    client: CUSTOMER,
+    asSent: (text: string) => text,
     counterpart: 'whatsapp_wamid',
-    sent: (setup) => setup.whatsapp!.sent().map((m) => (m.request.text as { body?: string } | undefined)?.body ?? null),
-    firstSentId: (setup) => setup.whatsapp!.sent()[0]!.wamid,
-    loseNextSendAnswer: (setup) => void setup.whatsapp!.faults.script.push({ kind: 'lost-response' }),
+    sent: (setup: ChannelSetup) => setup.whatsapp!.sent().map((m) => (m.request.text as { body?: string } | undefined)?.body ?? null),
+    firstSentId: (setup: ChannelSetup) => setup.whatsapp!.sent()[0]!.wamid,
+    loseNextSendAnswer: (setup: ChannelSetup) => void setup.whatsapp!.faults.script.push({ kind: 'lost-response' }),
     // Meta's receipt of the send, carrying our tag back.
-    async afterLostSend(setup) {
+    async afterLostSend(setup: ChannelSetup) {
       await setup.whatsapp!.sendStatus(setup.whatsapp!.sent()[0]!.wamid, 'sent', waHookUrl(setup));
     },
-    async clientWrites(setup, text) {
+    async clientWrites(setup: ChannelSetup, text: string) {
       await setup.whatsapp!.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: text } } }, waHookUrl(setup));
     },
     // A reply WhatsApp accepts and then fails (131026), its receipt delivered twice.
-    async causeNotice(setup) {
+    async causeNotice(setup: ChannelSetup) {
       await setup.whatsapp!.receiveInbound({ from: CUSTOMER.slice(1), type: 'text', fields: { text: { body: 'hi' } } }, waHookUrl(setup));
       await setup.pass(setup.channel);
       await setup.frontClient.message({ id: 'msg_fails', channelId: CHANNEL_ID, text: 'will fail', to: [CUSTOMER] });
@@ -111,10 +131,36 @@ const CHANNELS: ChannelCase[] = [
       return ['hi', 'WhatsApp message failed to send. Error (131026): Message undeliverable\nwill fail'];
     },
   },
+  {
+    service: 'front_chatbot_channel_app_v1',
+    connect: (database) => setUpChatbot(database, [], { channelId: CHANNEL_ID }),
+    client: CHATBOT_CLIENT,
+    counterpart: 'rapidpro_message_uuid',
+    sent: (setup: ChatbotSetup) => setup.rapidpro.sent().map((m) => m.text),
+    // Signed with the counsellor's first name (the Front simulator's teammate is Ada).
+    asSent: (text: string) => `Ada: ${text}`,
+    firstSentId: (setup: ChatbotSetup) => setup.rapidpro.sent()[0]!.uuid,
+    loseNextSendAnswer: (setup: ChatbotSetup) => void setup.rapidpro.faultsFor('messages').script.push({ kind: 'lost-response' }),
+    async clientWrites(setup: ChatbotSetup, text: string) {
+      const { call } = await setup.bot().say({ contact: chatbotContact(setup).uuid, session: 's-1', text });
+      expect(call.status).toBe(200);
+    },
+    // A reply RapidPro takes and then fails, seen failing by two passes.
+    async causeNotice(setup: ChatbotSetup) {
+      const contact = chatbotContact(setup);
+      await setup.bot().say({ contact: contact.uuid, session: 's-1', text: 'hi' });
+      setup.rapidpro.failingContacts.add(contact.uuid);
+      await setup.frontClient.message({ id: 'msg_fails', channelId: CHANNEL_ID, text: 'will fail', to: [CHATBOT_CLIENT] });
+      await setup.pass(setup.channel);
+      setup.rapidpro.advanceAll();
+      setup.rapidpro.advanceAll();
+      return ['hi', failedNotice('will fail')];
+    },
+  },
 ];
 
 const database = useTestDatabase();
-let setup: ChannelSetup | undefined;
+let setup: ContractSetup | undefined;
 afterEach(async () => {
   await setup?.close();
   setup = undefined;
@@ -122,23 +168,21 @@ afterEach(async () => {
 
 describe.each(CHANNELS)('$service', (channel) => {
   async function connected() {
-    setup = await setUpChannel(database(), {}, { ussd: channel.ussd, whatsapp: channel.whatsapp });
-    await setup.frontClient.authorize(CHANNEL_ID);
-    setup.channel = await setup.reload(setup.channel);
-    return setup;
+    setup = await channel.connect(database());
+    return setup!;
   }
   const table = sql.table(channel.service);
   /** Make rows that are backing off due now, instead of waiting for their delay. */
   const dueNow = () => sql`UPDATE ${table} SET next_attempt_at = now()`.execute(database().db);
-  const reply = (s: ChannelSetup, input: { id: string; text: string; createdAt?: number }) =>
-    s.frontClient.message({ channelId: CHANNEL_ID, to: [CUSTOMER], ...input });
+  const reply = (s: ContractSetup, input: { id: string; text: string; createdAt?: number }) =>
+    s.frontClient.message({ channelId: CHANNEL_ID, to: [channel.client], ...input });
 
   it('upserts a repeated Front request once, answering it the same way each time', async () => {
     const s = await connected();
     const answers = [];
     for (let i = 0; i < 3; i++) answers.push((await reply(s, { id: 'msg_again', text: 'once' })).json());
-    expect(answers).toEqual(Array(3).fill({ type: 'success', external_id: `msg_again-${CUSTOMER}`, external_conversation_id: CUSTOMER }));
-    expect((await s.rows()).map((r) => [r.external_id, r.body])).toEqual([[`msg_again-${CUSTOMER}`, 'once']]);
+    expect(answers).toEqual(Array(3).fill({ type: 'success', external_id: `msg_again-${channel.client}`, external_conversation_id: channel.client }));
+    expect((await s.rows()).map((r) => [r.external_id, r.body])).toEqual([[`msg_again-${channel.client}`, 'once']]);
   });
 
   it('never overwrites a delivered row with a later copy of its request', async () => {
@@ -151,7 +195,7 @@ describe.each(CHANNELS)('$service', (channel) => {
     const row = (await s.rows()).find((r) => r.front_message_id === 'msg_kept');
     expect(row).toMatchObject({ body: 'first words', delivery_status: 'delivered' });
     expect(row!.data.payload.text).toBe('first words');
-    expect(channel.sent(s)).toEqual(['first words']);
+    expect(channel.sent(s)).toEqual([channel.asSent('first words')]);
   });
 
   it('sends a reply once when the answer to its send was lost', async () => {
@@ -160,10 +204,10 @@ describe.each(CHANNELS)('$service', (channel) => {
     channel.loseNextSendAnswer(s);
     await reply(s, { id: 'msg_lost', text: 'we are here' });
     await s.pass(s.channel);
-    await channel.afterLostSend(s);
+    await channel.afterLostSend?.(s);
     await dueNow();
     await s.pass(s.channel);
-    expect(channel.sent(s)).toEqual(['we are here']);
+    expect(channel.sent(s)).toEqual([channel.asSent('we are here')]);
     expect((await s.rows()).find((r) => r.front_message_id === 'msg_lost')).toMatchObject({ delivery_status: 'delivered', [channel.counterpart]: channel.firstSentId(s) });
   });
 

@@ -67,6 +67,7 @@ export function describeIntegration(rt: Runtime, integration: ServiceIntegration
       ? { code: integration.last_error_code, message: integration.last_error_message, at: integration.last_error_at }
       : null,
     created_at: integration.created_at,
+    ...replicator?.describe?.(integration, rt.config.publicUrl),
   };
 }
 
@@ -131,14 +132,15 @@ export function registerIntegrations(program: Command, ctx: CliContext): void {
       const flags = fieldFlags(command.args.slice(1));
       await withRuntime(ctx, async (rt) => {
         const input = { service, flags, ...(options.dependsOn ? { dependsOn: options.dependsOn } : {}) };
-        const { integration, apiKey, notes } = await createIntegration(rt.engine.db, rt.engine.registry, rt.config, input);
+        const { integration, apiKey, notes, issued } = await createIntegration(rt.engine.db, rt.engine.registry, rt.config, input);
         if (options.json) {
-          writeJson(ctx, { ...describeIntegration(rt, integration), ...(apiKey ? { api_key: apiKey } : {}), setup: setupText(rt, integration), notes });
+          writeJson(ctx, { ...describeIntegration(rt, integration), ...(apiKey ? { api_key: apiKey } : {}), ...issued, setup: setupText(rt, integration), notes });
           return;
         }
         writeLine(ctx, `Created ${integration.service_name} integration ${integration.id} (${integration.opaque_id}).`);
         for (const note of notes) writeLine(ctx, `Chosen for you: ${note}.`);
         if (apiKey) writeLine(ctx, `API key (shown once; roll it with \`switchboard integrations roll-key ${integration.id}\`):\n  ${apiKey}`);
+        for (const [name, value] of Object.entries(issued)) writeLine(ctx, `${name} (issued for you, shown once): ${value}`);
         writeLine(ctx);
         printDescription(ctx, rt, integration);
       });

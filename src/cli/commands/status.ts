@@ -39,6 +39,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             ),
           );
         }
+        for (const s of integrations) {
+          for (const [name, value] of Object.entries(s.details ?? {})) writeLine(ctx, `${s.id} ${s.service} ${name}: ${JSON.stringify(value)}`);
+        }
         writeLine(ctx, `\njobs: ${jobs.queued} queued, ${jobs.running} running, ${jobs.failed} failed`);
       }, 'read');
     });

@@ -23,7 +23,7 @@ export interface FrontImport {
   /** Epoch seconds. */
   delivered_at: number;
   metadata: { external_id: string; external_conversation_id: string };
-  sender?: { handle: string };
+  sender?: { handle: string; name?: string };
   to?: { handle: string }[];
 }
 

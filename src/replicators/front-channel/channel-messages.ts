@@ -2,13 +2,14 @@
  * The one definition of the `channel_messages` view (docs/sql.md): every message of every
  * Front channel in one shape, Switchboard's own notices left out, with the status the
  * channel's transport reports for it (`transport_status`: SignalWire's for an SMS, the
- * latest receipt for a WhatsApp message), the provider's id of it (`provider_message_id`:
- * the sid or the wamid) and a
+ * latest receipt for a WhatsApp message, RapidPro's for a chatbot reply), the provider's id
+ * of it (`provider_message_id`: the sid, the wamid, the RapidPro message) and a
  * reply the carrier failed as `carrier_failed` (carrier.ts), so readers need not know
  * which provider table holds it. A migration that changes the view
  * calls `channelMessagesView()`; the channels' tables are listed here, and nowhere else.
  */
 import { sql, type RawBuilder } from 'kysely';
+import { RAPIDPRO_RECORD } from '../front-chatbot-channel-app-v1/transport.ts';
 import { carrierFailed, SMS_RECORD, WHATSAPP_RECORD, type CarrierRecord } from './carrier.ts';
 
 /** One channel's part of the view: its table, its label, where a client came in, and its transport's record. */
@@ -35,10 +36,14 @@ export const CHANNEL_VIEWS: readonly ChannelView[] = [
     record: SMS_RECORD,
   },
   { table: 'front_whatsapp_channel_app_v1', channel: 'whatsapp', entry: `'whatsapp'`, record: WHATSAPP_RECORD, counterpart: 'whatsapp_wamid' },
+  { table: 'front_chatbot_channel_app_v1', channel: 'chatbot', entry: `'chatbot'`, record: RAPIDPRO_RECORD, counterpart: 'rapidpro_message_uuid' },
 ];
 
+/** The views before the chatbot channel's table existed (migration 0901 built the view then). */
+export const VIEWS_BEFORE_CHATBOT = CHANNEL_VIEWS.filter((view) => view.channel !== 'chatbot');
+
 /** The views before the WhatsApp channel's table existed (the migrations that built the view then). */
-export const VIEWS_BEFORE_WHATSAPP = CHANNEL_VIEWS.filter((view) => view.channel !== 'whatsapp');
+export const VIEWS_BEFORE_WHATSAPP = VIEWS_BEFORE_CHATBOT.filter((view) => view.channel !== 'whatsapp');
 
 /** `CREATE OR REPLACE VIEW channel_messages` over `views` (columns only ever added at the end). */
 export function channelMessagesView(views: readonly ChannelView[] = CHANNEL_VIEWS): RawBuilder<unknown> {

@@ -83,7 +83,11 @@ export interface ChannelSpec {
   /** When the message was written, for the 48-hour cutoff and Front's delivered_at. */
   writtenAt(row: ChannelRow): Date;
   /** What Front gets for an import, and the once-ever key it goes under. */
-  importPlan(delivery: Delivery, row: ChannelRow, writtenAt: Date): Promise<{ body: string; files: FrontFile[]; externalId: string; key: string }>;
+  importPlan(
+    delivery: Delivery,
+    row: ChannelRow,
+    writtenAt: Date,
+  ): Promise<{ body: string; files: FrontFile[]; externalId: string; key: string; /** Shown by Front instead of the handle (a chatbot client's pseudonym). */ senderName?: string }>;
   /** Why this row's SMS must not go (e.g. no consent), or null. */
   smsRefusal?(delivery: Delivery, row: ChannelRow): Promise<string | null>;
   /**
@@ -336,7 +340,9 @@ async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<voi
     body: plan.body,
     delivered_at: Math.floor(writtenAt.getTime() / 1000),
     metadata: { external_id: plan.externalId, external_conversation_id: row.external_conversation_id ?? '' },
-    ...(row.direction === 'inbound' ? { sender: { handle: row.sender ?? '' } } : { to: [{ handle: row.recipient ?? '' }] }),
+    ...(row.direction === 'inbound'
+      ? { sender: { handle: row.sender ?? '', ...(plan.senderName ? { name: plan.senderName } : {}) } }
+      : { to: [{ handle: row.recipient ?? '' }] }),
   };
   // Committed before anything can reach Front: if no answer comes, we know to wait for Front's notice.
   await sql`UPDATE ${tableOf(delivery)} SET import_started_at = now(), import_external_id = ${plan.externalId} WHERE pk = ${row.pk}`.execute(ctx.db);

@@ -1,0 +1,92 @@
+/**
+ * Acknowledgements both ways (issue 17, item 4): a client message imported into Front is
+ * acknowledged to the bot platform's --ack-url once (a pending row delivered by passes,
+ * retried when the platform is down, shown failed when it refuses); the bot's own receipts
+ * of replies are in front-chatbot-channel.test.ts.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { backfillJobKey } from '../../src/engine/backfill-queue.ts';
+import { integrationStatus } from '../../src/engine/status.ts';
+import { setUpChatbot, type ChatbotSetup } from '../helpers/chatbot.ts';
+import { useTestDatabase } from '../helpers/database.ts';
+
+const database = useTestDatabase();
+let setup: ChatbotSetup | undefined;
+let platform: Server | undefined;
+afterEach(async () => {
+  await setup?.close();
+  await new Promise((resolve) => (platform ? platform.close(resolve) : resolve(undefined)));
+  setup = undefined;
+  platform = undefined;
+});
+
+/** The bot platform's ack endpoint: records what it gets, answers `answers` in turn (then 200). */
+async function ackEndpoint(answers: number[] = []) {
+  const received: { authorization: string | undefined; body: any }[] = [];
+  platform = createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk) => (text += chunk));
+    req.on('end', () => {
+      received.push({ authorization: req.headers.authorization, body: JSON.parse(text) });
+      res.writeHead(answers.shift() ?? 200).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => platform!.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(platform!.address() as AddressInfo).port}/acks`, received };
+}
+
+async function handoffWithMessages(s: ChatbotSetup, texts: string[]) {
+  const contact = s.rapidpro.addContact({ urn: 'telegram:99' }).uuid;
+  const bot = s.bot();
+  const ids = [];
+  for (const text of texts) ids.push((await bot.say({ contact, session: 'ack-1', text })).message.uuid);
+  return ids;
+}
+
+describe('acknowledgements to the bot platform', () => {
+  it('acknowledges each message once it is in Front, once', async () => {
+    const endpoint = await ackEndpoint();
+    setup = await setUpChatbot(database(), ['--ack-url', endpoint.url, '--ack-token', 'ack-secret']);
+    const ids = await handoffWithMessages(setup, ['one', 'two']);
+    await setup.pass(setup.handoff);
+    expect(endpoint.received).toEqual([]); // nothing is in Front yet
+    await setup.pass(setup.channel);
+    // The channel's pass asks for the handoff integration's, which sends them.
+    const { rows: jobs } = await sql<{ key: string }>`SELECT key FROM graphile_worker.jobs`.execute(setup.engine.db);
+    expect(jobs.map((j) => j.key)).toContain(backfillJobKey(setup.handoff.id));
+    await setup.pass(setup.handoff);
+    await setup.pass(setup.handoff);
+    expect(endpoint.received).toEqual(
+      ids.map((id) => ({ authorization: 'Token ack-secret', body: { conversation_id: 'ack-1', message_id: id, status: 'delivered', source: 'helpline' } })),
+    );
+    const status = await integrationStatus(setup.engine, setup.handoff);
+    expect(status).toMatchObject({ pending: 0, failed: 0 });
+  });
+
+  it('retries while the platform is down, and shows an acknowledgement it refuses as failed', async () => {
+    const endpoint = await ackEndpoint([503, 200, 400]);
+    setup = await setUpChatbot(database(), ['--ack-url', endpoint.url]);
+    await handoffWithMessages(setup, ['one', 'two']);
+    await setup.pass(setup.channel);
+    await setup.pass(setup.handoff); // 503: the rest waits
+    expect(endpoint.received).toHaveLength(1);
+    expect(await integrationStatus(setup.engine, setup.handoff)).toMatchObject({ pending: 2 });
+    await setup.pass(setup.handoff); // 200 for the first, 400 for the second
+    await setup.pass(setup.handoff);
+    expect(endpoint.received.map((r) => r.body.message_id)).toHaveLength(3);
+    const status = await integrationStatus(setup.engine, setup.handoff, { reasons: 3 });
+    expect(status).toMatchObject({ pending: 0, failed: 1 });
+    expect(status.failure_reasons[0]!.reason).toBe('acknowledgement refused: the ack URL answered 400');
+  });
+
+  it('owes nothing without --ack-url', async () => {
+    setup = await setUpChatbot(database());
+    await handoffWithMessages(setup, ['one']);
+    await setup.pass(setup.channel);
+    await setup.pass(setup.handoff);
+    expect(await integrationStatus(setup.engine, setup.handoff)).toMatchObject({ pending: 0, failed: 0 });
+  });
+});
