@@ -44,8 +44,8 @@ describe('npm run demo (switchboard demo)', () => {
       const code = await child.exited;
       const output = child.output();
       expect(code, output).toBe(0);
-      expect(output.match(/✓/g)).toHaveLength(6);
-      expect(output).toMatch(/Converged: 6 steps in \d+ ms; 5 messages in Front, 2 SMS sent, 4 WhatsApp message\(s\) sent\./);
+      expect(output.match(/✓/g)).toHaveLength(9);
+      expect(output).toMatch(/Converged: 9 steps in \d+ ms; 7 messages in Front, 2 SMS sent, 4 WhatsApp message\(s\) sent\./);
       expect(output).not.toMatch(/\+1555000\d{4}|\+254711\d{6}/);
     } finally {
       await removeDataDir(path.join(demoDir, 'demo'));
