@@ -5,7 +5,6 @@
  * out-of-order webhooks; sends whose answer was lost; the idle handoff; the sweeper.
  */
 import fs from 'node:fs';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -16,14 +15,13 @@ import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { Registry } from '../../src/engine/registry.ts';
 import { defineReplicator } from '../../src/engine/replicator.ts';
-import { buildApp } from '../../src/http/app.ts';
 import { BUILT_IN_REPLICATORS } from '../../src/replicators/index.ts';
 import { sweepSessions } from '../../src/replicators/ussd-request-v1/sessions.ts';
 import { UNKNOWN_SEND_HOLD_S } from '../../src/replicators/whatsapp-message-v1/flows.ts';
-import { startWhatsAppSimulator, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
+import type { WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
-import { testEngine } from '../helpers/engine.ts';
+import { startWhatsAppServer, type WhatsAppServer } from '../helpers/whatsapp-server.ts';
 import { queuedJobs } from '../helpers/jobs.ts';
 import { spawnNode, type Child } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -76,6 +74,7 @@ const FLOW = {
   },
 };
 
+let server: WhatsAppServer | undefined;
 let sim: WhatsAppSimulator;
 let engine: Engine;
 let app: FastifyInstance;
@@ -92,17 +91,10 @@ beforeAll(async () => {
   // Its table is its log: one row per event, in order.
   await sql`CREATE TABLE IF NOT EXISTS whatsapp_watch_v1 (pk bigserial PRIMARY KEY, integration_id bigint, key text, routed_to text,
     data jsonb NOT NULL DEFAULT '{}', row_created_at timestamptz NOT NULL DEFAULT now(), row_updated_at timestamptz NOT NULL DEFAULT now())`.execute(database().db);
-  sim = await startWhatsAppSimulator();
-  engine = testEngine(database().db, {}, registry());
-  app = await buildApp({ engine, config: engine.config });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  publicUrl = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
-  engine.config.publicUrl = publicUrl;
+  server = await startWhatsAppServer(database().db, registry());
+  ({ sim, engine, app, publicUrl } = server);
 });
-afterAll(async () => {
-  await app?.close();
-  await sim?.close();
-});
+afterAll(() => server?.close());
 
 beforeEach(async () => {
   await sql`TRUNCATE service_integrations, webhook_log, whatsapp_watch_v1, idempotency_keys CASCADE`.execute(database().db);

@@ -1,17 +1,16 @@
-import type net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/engine/ingest.ts';
-import { buildApp } from '../../src/http/app.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
-import { signWhatsAppPayload, startWhatsAppSimulator, type InboundType, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
+import { signWhatsAppPayload, type InboundType, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
-import { testEngine } from '../helpers/engine.ts';
+import { startWhatsAppServer, type WhatsAppServer } from '../helpers/whatsapp-server.ts';
 
 const database = useTestDatabase();
 const VERIFY_TOKEN = 'verify-me-0123456789';
+let server: WhatsAppServer | undefined;
 let sim: WhatsAppSimulator;
 let engine: Engine;
 let app: FastifyInstance;
@@ -21,17 +20,10 @@ let created: { id: number; opaque_id: string; webhook_url: string; setup?: strin
 const cli = (...args: string[]) => runCli(database().url, args, { env: { PUBLIC_URL: publicUrl }, registry: defaultRegistry() });
 
 beforeAll(async () => {
-  sim = await startWhatsAppSimulator();
-  engine = testEngine(database().db, {}, defaultRegistry());
-  app = await buildApp({ engine, config: engine.config });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  publicUrl = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
-  engine.config.publicUrl = publicUrl;
+  server = await startWhatsAppServer(database().db, defaultRegistry());
+  ({ sim, engine, app, publicUrl } = server);
 });
-afterAll(async () => {
-  await app?.close();
-  await sim?.close();
-});
+afterAll(() => server?.close());
 
 beforeEach(async () => {
   await sql`TRUNCATE service_integrations, webhook_log CASCADE`.execute(database().db);
