@@ -2,14 +2,19 @@
  * `npm run soak`: the reliability issue's long runs, with the same scenarios the fast tests
  * run small (test/helpers/reliability.ts): 20 worker kills during a 1,000-message drain,
  * four workers racing over 5,000 messages each way, a five-minute outage of both providers,
- * and 30% provider faults with timeouts. Prints each scenario's figures and writes them to
- * bench/soak-results.json; exits 1 if any message was lost or sent twice.
+ * and 30% provider faults with timeouts — on the Front SMS channel, then the same four on the
+ * Front WhatsApp channel (`whatsapp-*`; there each reply's client writes first, for WhatsApp's
+ * 24-hour window, so it carries more messages). Prints each scenario's figures and writes them
+ * to bench/soak-results.json; exits 1 if any message was lost or sent twice.
  *
  * Runs on its own database (`switchboard_soak`) on DATABASE_URL's server, or on an embedded
- * one under .switchboard/soak. `npm run soak -- races outage` runs only those scenarios.
+ * one under .switchboard/soak. `npm run soak -- races whatsapp-outage` runs only those
+ * scenarios (`sms` or `whatsapp`: that channel's four); `--scale 0.2` shrinks the message
+ * counts and the outage to a fifth, for a shorter run.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { createPool, wrapPool } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
@@ -18,18 +23,35 @@ import { crashDrain, outage, providerFaults, races, type Figures } from '../test
 import { dropDatabase, recreateDatabase } from '../src/db/databases.ts';
 import { throwawayServer } from '../test/helpers/throwaway-postgres.ts';
 
-const SCENARIOS: Record<string, (setup: ChannelSetup) => Promise<Figures>> = {
-  crash: (setup) => crashDrain(setup, { messages: 1000, rounds: 20, timeoutMs: 300_000 }),
-  races: (setup) => races(setup, { perDirection: 5000, timeoutMs: 600_000 }),
-  outage: (setup) => outage(setup, { perDirection: 600, outageMs: 5 * 60_000, timeoutMs: 300_000 }),
-  'provider-faults': (setup) => providerFaults(setup, { perDirection: 100, rate: 0.3, withTimeouts: true, timeoutMs: 900_000 }),
+const { values: args, positionals } = parseArgs({ options: { scale: { type: 'string', default: '1' } }, allowPositionals: true });
+const scale = Number(args.scale);
+if (!(scale > 0 && scale <= 1)) {
+  console.error(`--scale must be a number in (0, 1], not ${args.scale}`);
+  process.exit(2);
+}
+/** A count or duration at --scale, never below `min`. */
+const sized = (full: number, min: number) => Math.max(min, Math.round(full * scale));
+
+/** Each scenario at the contract's size; the same ones serve both channels. */
+const RUNS: Record<string, (setup: ChannelSetup) => Promise<Figures>> = {
+  crash: (setup) => crashDrain(setup, { messages: sized(1000, 40), rounds: 20, timeoutMs: 300_000 }),
+  races: (setup) => races(setup, { perDirection: sized(5000, 20), timeoutMs: 600_000 }),
+  outage: (setup) => outage(setup, { perDirection: sized(600, 9), outageMs: sized(5 * 60_000, 2000), timeoutMs: 300_000 }),
+  'provider-faults': (setup) => providerFaults(setup, { perDirection: sized(100, 8), rate: 0.3, withTimeouts: true, timeoutMs: 900_000 }),
 };
+const CHANNELS = { sms: { prefix: '', whatsapp: false }, whatsapp: { prefix: 'whatsapp-', whatsapp: true } };
+const SCENARIOS = Object.fromEntries(
+  Object.values(CHANNELS).flatMap(({ prefix, whatsapp }) => Object.entries(RUNS).map(([name, run]) => [`${prefix}${name}`, { run, whatsapp }])),
+);
+const groups: Record<string, string[]> = Object.fromEntries(
+  Object.entries(CHANNELS).map(([channel, { prefix }]) => [channel, Object.keys(RUNS).map((name) => `${prefix}${name}`)]),
+);
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(SCENARIOS);
+const chosen = positionals.length > 0 ? positionals.flatMap((name) => groups[name] ?? [name]) : Object.keys(SCENARIOS);
 const unknown = chosen.filter((name) => !(name in SCENARIOS));
 if (unknown.length > 0) {
-  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from ${Object.keys(SCENARIOS).join(', ')}`);
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from ${Object.keys(SCENARIOS).join(', ')}, or sms, whatsapp`);
   process.exit(2);
 }
 
@@ -38,17 +60,20 @@ const url = await recreateDatabase(server.serverUrl, 'switchboard_soak');
 const database = wrapPool(url, createPool(url, 12, log));
 await migrateToLatest(database.db, database.pool, log);
 
-const results: (Figures & { seconds: number })[] = [];
+const results: (Figures & { channel: string; seconds: number })[] = [];
 let failed = false;
 const started = Date.now();
 try {
   for (const name of chosen) {
     console.log(`▶ ${name}`);
-    const setup = await setUpChannel(database);
+    const { run, whatsapp } = SCENARIOS[name]!;
+    const setup = await setUpChannel(database, {}, { whatsapp });
     const t0 = Date.now();
     try {
       await setup.frontClient.authorize(CHANNEL_ID);
-      const figures = { ...(await SCENARIOS[name]!(setup)), seconds: Math.round((Date.now() - t0) / 1000) };
+      // Authorising changes the integration (Front's channel id): the scenarios work on the current copy.
+      setup.channel = await setup.reload(setup.channel);
+      const figures = { ...(await run(setup)), channel: whatsapp ? 'whatsapp' : 'sms', seconds: Math.round((Date.now() - t0) / 1000) };
       results.push(figures);
       console.log(
         `  ${figures.messages} messages, ${figures.faultsInjected} faults injected, ${figures.duplicates} duplicates, ${figures.lost} lost, ` +
@@ -69,7 +94,7 @@ try {
   await server.release();
 }
 
-const report = { finishedAt: new Date().toISOString(), totalSeconds: Math.round((Date.now() - started) / 1000), results };
+const report = { scale, finishedAt: new Date().toISOString(), totalSeconds: Math.round((Date.now() - started) / 1000), results };
 await fs.mkdir('bench', { recursive: true });
 await fs.writeFile('bench/soak-results.json', `${JSON.stringify(report, null, 2)}\n`);
 console.log(`${failed ? '✗' : '✓'} soak ${failed ? 'failed' : 'passed'} in ${report.totalSeconds} s; figures in bench/soak-results.json`);

@@ -13,11 +13,18 @@ import pg from 'pg';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.POOL_SIZE ?? 12) });
 
-/** The message id and the payload as jsonb text: form bodies (SignalWire) or JSON (Front). */
+interface JsonBody {
+  /** Front's channel `message`. */
+  payload?: { id?: string };
+  /** Meta's WhatsApp webhook. */
+  entry?: { changes?: { value?: { messages?: { id?: string }[] } }[] }[];
+}
+
+/** The message id and the payload as jsonb text: form bodies (SignalWire) or JSON (Front, WhatsApp). */
 function parse(contentType: string, raw: string): [string, string] {
   if (contentType.startsWith('application/json')) {
-    const body = JSON.parse(raw) as { payload?: { id?: string } };
-    return [String(body.payload?.id), raw];
+    const body = JSON.parse(raw) as JsonBody;
+    return [String(body.payload?.id ?? body.entry?.[0]?.changes?.[0]?.value?.messages?.[0]?.id), raw];
   }
   const form = Object.fromEntries(new URLSearchParams(raw));
   return [String(form.MessageSid), JSON.stringify(form)];

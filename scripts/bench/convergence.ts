@@ -5,7 +5,8 @@
  * from the webhook's scheduled time to the message's import into the simulated Front inbox;
  * Front → SMS: from the `message` request's scheduled time to SignalWire's API receiving the
  * SMS. Counting from the schedule, not from when the request went out, keeps a late load
- * generator from hiding queueing (coordinated omission).
+ * generator from hiding queueing (coordinated omission). The step itself takes the client's
+ * side as a ConvergenceLine, so whatsapp.ts runs the same step over WhatsApp.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID } from '../../src/demo/environment.ts';
@@ -26,10 +27,27 @@ export interface Direction extends Percentiles {
   not_converged: number;
 }
 
+/** The client's side of a channel, as a convergence step drives it. */
+export interface ConvergenceLine {
+  /** A client's message in, by the provider's webhook; resolves with the HTTP status. */
+  clientWrites(client: string, text: string): Promise<number>;
+  /** A counsellor's reply `id` in Front to the client; resolves with the HTTP status. */
+  counsellorReplies(id: string, client: string, text: string): Promise<number>;
+  /** Texts the provider was asked to send since the previous call, each with when (epoch ms). */
+  newSends(): [string, number][];
+}
+
+/** One step's figures: client → Front, Front → client. */
+export interface LineStep extends CurveStep {
+  toFront: Direction;
+  toClient: Direction;
+  /** p99 of how late the generator sent a request after its scheduled time. */
+  send_lag_p99_ms: number;
+}
+
 export interface ConvergenceStep extends CurveStep {
   sms_to_front: Direction;
   front_to_sms: Direction;
-  /** p99 of how late the generator sent a request after its scheduled time. */
   send_lag_p99_ms: number;
 }
 
@@ -97,41 +115,61 @@ class Flow {
   }
 }
 
-async function step(system: System, rate: number, options: { durationS: number; waitS: number }): Promise<ConvergenceStep> {
-  const { signalwire, front } = system;
+/** At `rate` a second for durationS, each way at once, one message per client in turn; then waits up to waitS for all to converge. */
+export async function convergenceStep(system: System, line: ConvergenceLine, rate: number, options: { durationS: number; waitS: number }): Promise<LineStep> {
+  const { front } = system;
   const toFront = new Flow();
-  const toSms = new Flow();
+  const toClient = new Flow();
   // Many clients, not one: a helpline's load comes from many conversations, each in order.
   const lag = await openLoop(rate, Math.round(rate * options.durationS), (i, at) => {
     const client = clientNumber(i, CLIENTS);
     const tag = `${rate}/${i} ${Math.random().toString(36).slice(2)}`;
-    toFront.send(`in ${tag}`, at, async () => (await signalwire.receiveInbound({ from: client, to: DEMO_SUPPORT, body: `in ${tag}` }, system.signalwireHook)).status);
-    toSms.send(`out ${tag}`, at, async () => (await system.smsChannel.message({ id: `msg_${tag.replace(/\W/g, '_')}`, channelId: SMS_CHANNEL_ID, text: `out ${tag}`, to: [client] })).status);
+    toFront.send(`in ${tag}`, at, () => line.clientWrites(client, `in ${tag}`));
+    toClient.send(`out ${tag}`, at, () => line.counsellorReplies(`msg_${tag.replace(/\W/g, '_')}`, client, `out ${tag}`));
   });
   const deadline = Date.now() + options.waitS * 1000;
   let inboxSeen = 0;
-  let requestsSeen = 0;
   for (;;) {
     for (; inboxSeen < front.inbox.length; inboxSeen++) {
       const message = front.inbox[inboxSeen]!;
       toFront.arrive(message.body, message.at.getTime());
     }
-    for (; requestsSeen < signalwire.requests.length; requestsSeen++) {
-      const request = signalwire.requests[requestsSeen]!;
-      if (request.method === 'POST') toSms.arrive(request.form.find(([k]) => k === 'Body')?.[1] ?? '', request.at.getTime());
-    }
-    if ((toFront.done && toSms.done) || Date.now() > deadline) break;
+    for (const [text, at] of line.newSends()) toClient.arrive(text, at);
+    if ((toFront.done && toClient.done) || Date.now() > deadline) break;
     await sleep(50);
   }
   // Requests still unanswered at the deadline count as not converged; the curve stops here.
   const waitedUntil = Date.now();
-  const smsToFront = toFront.summary(waitedUntil);
-  const frontToSms = toSms.summary(waitedUntil);
-  const p99 = Math.max(smsToFront.p99, frontToSms.p99);
-  const unconverged = smsToFront.not_converged + frontToSms.not_converged;
+  const inbound = toFront.summary(waitedUntil);
+  const outbound = toClient.summary(waitedUntil);
+  const p99 = Math.max(inbound.p99, outbound.p99);
+  const unconverged = inbound.not_converged + outbound.not_converged;
   const saturated =
     unconverged > 0 ? `${unconverged} messages not converged ${options.waitS} s after the last send` : p99 > SATURATED_MS ? `p99 ${p99} ms, past ${SATURATED_MS} ms` : null;
-  return { sms_to_front: smsToFront, front_to_sms: frontToSms, send_lag_p99_ms: lag, p99, saturated };
+  return { toFront: inbound, toClient: outbound, send_lag_p99_ms: lag, p99, saturated };
+}
+
+/** The SMS channel's client side: SignalWire's webhook in, SignalWire's API receiving the sends. */
+function smsLine(system: System): ConvergenceLine {
+  const { signalwire } = system;
+  let seen = 0;
+  return {
+    clientWrites: async (client, text) => (await signalwire.receiveInbound({ from: client, to: DEMO_SUPPORT, body: text }, system.signalwireHook)).status,
+    counsellorReplies: async (id, client, text) => (await system.smsChannel.message({ id, channelId: SMS_CHANNEL_ID, text, to: [client] })).status,
+    newSends() {
+      const sends: [string, number][] = [];
+      for (; seen < signalwire.requests.length; seen++) {
+        const request = signalwire.requests[seen]!;
+        if (request.method === 'POST') sends.push([request.form.find(([k]) => k === 'Body')?.[1] ?? '', request.at.getTime()]);
+      }
+      return sends;
+    },
+  };
+}
+
+async function step(system: System, rate: number, options: { durationS: number; waitS: number }): Promise<ConvergenceStep> {
+  const { toFront, toClient, ...rest } = await convergenceStep(system, smsLine(system), rate, options);
+  return { sms_to_front: toFront, front_to_sms: toClient, ...rest };
 }
 
 export async function measureConvergence(system: System, options: { rates: number[]; durationS: number; waitS: number }): Promise<ConvergenceResult> {

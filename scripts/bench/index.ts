@@ -20,6 +20,7 @@ import { measureIngest } from './ingest.ts';
 import { measurePoll } from './poll.ts';
 import { measureScale } from './scale.ts';
 import { measureUssd, measureUssdCurve } from './ussd.ts';
+import { measureWhatsAppConvergence } from './whatsapp.ts';
 import { killAll, ROOT } from './processes.ts';
 import { markdownTable, table } from './table.ts';
 import { createSystem, type System } from './system.ts';
@@ -37,10 +38,14 @@ interface Measurement {
 }
 
 const USSD_RATES = [25, 50, 100, 200];
+const INGEST_SIZE = quick ? { durationS: 3, repetitions: 1, connections: 24 } : { durationS: 8, repetitions: 3, connections: 24 };
+const CONVERGENCE_SIZE = { durationS: quick ? 4 : 15, waitS: quick ? 10 : 30 };
 
 const measurements: Measurement[] = [
-  { name: 'ingest', run: (system) => measureIngest(system, quick ? { durationS: 3, repetitions: 1, connections: 24 } : { durationS: 8, repetitions: 3, connections: 24 }) },
-  { name: 'convergence', run: (system) => measureConvergence(system, { rates: [50, 100, 200, 400], durationS: quick ? 4 : 15, waitS: quick ? 10 : 30 }) },
+  { name: 'ingest', run: (system) => measureIngest(system, { kinds: ['signalwire', 'front'], ...INGEST_SIZE }) },
+  { name: 'ingest_whatsapp', run: (system) => measureIngest(system, { kinds: ['whatsapp'], ...INGEST_SIZE }) },
+  { name: 'convergence', run: (system) => measureConvergence(system, { rates: [50, 100, 200, 400], ...CONVERGENCE_SIZE }) },
+  { name: 'whatsapp_convergence', run: (system) => measureWhatsAppConvergence(system, { rates: [50, 100], ...CONVERGENCE_SIZE }) },
   { name: 'drain', run: (system) => measureDrain(system, { rows: quick ? 2_000 : 10_000 }) },
   { name: 'scale', run: (system) => measureScale(system, quick ? { small: 10_000, large: 100_000, repetitions: 3 } : { small: 10_000, large: 1_000_000, repetitions: 5 }) },
   { name: 'poll', run: (system) => measurePoll(system, { messages: quick ? 20_000 : 100_000 }) },

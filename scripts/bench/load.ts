@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
-import { frontMessage, signalwireInbound, type SignedRequest } from './payloads.ts';
+import { frontMessage, signalwireInbound, whatsappInbound, type SignedRequest, type WhatsAppNumber } from './payloads.ts';
 
 export type LoadSpec = {
   /** Where requests go (ours or the baseline server). */
@@ -20,6 +20,7 @@ export type LoadSpec = {
 } & (
   | { kind: 'signalwire'; signedUrl: string; signingKey: string; accountSid: string; to: string }
   | { kind: 'front'; appSecret: string; apiKey: string; channelId: string }
+  | ({ kind: 'whatsapp' } & WhatsAppNumber)
 );
 
 export interface LoadResult {
@@ -36,9 +37,14 @@ const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
 let n = 0;
 const next = (): SignedRequest => {
   const id = `${spec.prefix}${(n++).toString(36)}`;
-  return spec.kind === 'signalwire'
-    ? signalwireInbound({ url: spec.signedUrl, signingKey: spec.signingKey, accountSid: spec.accountSid, sid: `SM${createHash('md5').update(id).digest('hex')}`, to: spec.to, body: `load ${id}` })
-    : frontMessage({ appSecret: spec.appSecret, apiKey: spec.apiKey, channelId: spec.channelId, id: `msg_${id}`, text: `load ${id}` });
+  switch (spec.kind) {
+    case 'signalwire':
+      return signalwireInbound({ url: spec.signedUrl, signingKey: spec.signingKey, accountSid: spec.accountSid, sid: `SM${createHash('md5').update(id).digest('hex')}`, to: spec.to, body: `load ${id}` });
+    case 'whatsapp':
+      return whatsappInbound({ ...spec, wamid: `wamid.${createHash('md5').update(id).digest('base64url')}`, body: `load ${id}` });
+    case 'front':
+      return frontMessage({ appSecret: spec.appSecret, apiKey: spec.apiKey, channelId: spec.channelId, id: `msg_${id}`, text: `load ${id}` });
+  }
 };
 
 let firstFailure: string | null = null;

@@ -1,20 +1,24 @@
 /**
- * The system under test: a fresh database on the bench's Postgres, the SignalWire and Front
- * simulators in this process, the demo's integrations wired to them (src/demo/environment.ts),
- * and `switchboard start` as a child process — the real CLI, configured only through its
- * environment, so its CPU and memory are its own. An Engine on the same database lets a
- * measurement seed rows or run a pass in-process.
+ * The system under test: a fresh database on the bench's Postgres, the SignalWire, Front and
+ * WhatsApp simulators in this process, the demo's integrations wired to them
+ * (src/demo/environment.ts) plus a WhatsApp number whose clients write straight to the Front
+ * WhatsApp channel (no flow), and `switchboard start` as a child process — the real CLI,
+ * configured only through its environment, so its CPU and memory are its own. An Engine on
+ * the same database lets a measurement seed rows or run a pass in-process.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { loadConfig, type Config } from '../../src/config.ts';
 import type { DatabaseHandle } from '../../src/db/connect.ts';
-import { connectFrontChannels, createDemoIntegrations, freshDatabase, type DemoIntegrations } from '../../src/demo/environment.ts';
+import { connectFrontChannels, createDemoIntegrations, freshDatabase, WHATSAPP_CHANNEL_ID, type DemoIntegrations } from '../../src/demo/environment.ts';
+import type { ServiceIntegration } from '../../src/db/schema.ts';
+import { createIntegration } from '../../src/engine/integrations.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import type { Logger } from '../../src/log.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { startFrontSimulator, type FrontChannelClient, type FrontSimulator } from '../../src/simulators/front.ts';
 import { startSignalWireSimulator, type SignalWireSimulator } from '../../src/simulators/signalwire.ts';
+import { startWhatsAppSimulator, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
 import { startChild, type Child } from './processes.ts';
 
 export interface System {
@@ -30,6 +34,14 @@ export interface System {
   signalwireHook: string;
   /** Front's side of the SMS channel; set by the first start(). */
   smsChannel: FrontChannelClient;
+  whatsapp: WhatsAppSimulator;
+  /** The whatsapp_message_v1 integration on the simulator, and the Front WhatsApp channel on it. */
+  wa: ServiceIntegration;
+  whatsappApiKey: string;
+  /** Where the WhatsApp simulator posts webhooks. */
+  whatsappHook: string;
+  /** Front's side of the WhatsApp channel; set by the first start(). */
+  whatsappChannel: FrontChannelClient;
   /**
    * `switchboard start` (with its worker in-process; none with `worker: false`; with
    * `'separate'`, `start --no-worker` plus `switchboard worker`, as docs/operations.md
@@ -56,7 +68,7 @@ async function freePort(): Promise<number> {
 
 export async function createSystem(options: { serverUrl: string; name: string; log: Logger }): Promise<System> {
   const database = await freshDatabase(options.serverUrl, `bench_${options.name}`, options.log);
-  const [signalwire, front] = await Promise.all([startSignalWireSimulator(), startFrontSimulator()]);
+  const [signalwire, front, whatsapp] = await Promise.all([startSignalWireSimulator(), startFrontSimulator(), startWhatsAppSimulator()]);
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const env = {
@@ -74,6 +86,9 @@ export async function createSystem(options: { serverUrl: string; name: string; l
   const config = loadConfig(env);
   const engine: Engine = { db: database.db, registry: defaultRegistry(), log: options.log, config };
   const integrations = await createDemoIntegrations(engine, config, signalwire);
+  const waFlags = { 'phone-number-id': whatsapp.phoneNumberId, 'access-token': whatsapp.accessToken, 'app-secret': whatsapp.appSecret, 'verify-token': 'bench-verify-token', 'api-url': whatsapp.url };
+  const { integration: wa } = await createIntegration(engine.db, engine.registry, config, { service: 'whatsapp_message_v1', flags: waFlags });
+  const { apiKey: whatsappApiKey } = await createIntegration(engine.db, engine.registry, config, { service: 'front_whatsapp_channel_app_v1', flags: {}, dependsOn: String(wa.id) });
   let server: Child | null = null;
   let workerProcess: Child | null = null;
 
@@ -88,6 +103,11 @@ export async function createSystem(options: { serverUrl: string; name: string; l
     publicUrl,
     signalwireHook: `${publicUrl}/v1/service_integrations/${integrations.sw.opaque_id}`,
     smsChannel: undefined as unknown as FrontChannelClient,
+    whatsapp,
+    wa,
+    whatsappApiKey: whatsappApiKey!,
+    whatsappHook: `${publicUrl}/v1/service_integrations/${wa.opaque_id}`,
+    whatsappChannel: undefined as unknown as FrontChannelClient,
     async start({ worker = true } = {}) {
       await system.stop();
       if (worker === 'separate') {
@@ -97,6 +117,10 @@ export async function createSystem(options: { serverUrl: string; name: string; l
       server = startChild([...profiling, 'bin/switchboard.js', 'start', ...(worker === true ? [] : ['--no-worker'])], env);
       await server.waitFor(/switchboard listening on/);
       system.smsChannel ??= (await connectFrontChannels(front, publicUrl, integrations)).sms;
+      if (!system.whatsappChannel) {
+        system.whatsappChannel = front.channelClient({ webhookUrl: `${publicUrl}/v1/install/front_whatsapp/channel`, apiKey: system.whatsappApiKey });
+        await system.whatsappChannel.authorize(WHATSAPP_CHANNEL_ID);
+      }
       return server;
     },
     async peakRssMb() {
@@ -111,7 +135,7 @@ export async function createSystem(options: { serverUrl: string; name: string; l
     },
     async close() {
       await system.stop();
-      await Promise.all([signalwire.close(), front.close()]);
+      await Promise.all([signalwire.close(), front.close(), whatsapp.close()]);
       await database.close();
     },
   };

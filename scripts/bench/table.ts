@@ -22,7 +22,9 @@ function rows(r: Results): Row[] {
   return [
     { figure: 'Ingest, SignalWire webhooks (req/s; p50/p99)', ours: `${v('ingest_signalwire_rps')}; ${v('ingest_signalwire_p50_ms')}/${v('ingest_signalwire_p99_ms')} ms`, floor: `${v('ingest_baseline_rps')}; ${v('ingest_baseline_p50_ms')}/${v('ingest_baseline_p99_ms')} ms`, target: `ratio ${v('ingest_signalwire_ratio')} ≥ 0.6`, met: atLeast('ingest_signalwire_ratio', 0.6) },
     { figure: 'Ingest, Front messages (req/s; p50/p99)', ours: `${v('ingest_front_rps')}; ${v('ingest_front_p50_ms')}/${v('ingest_front_p99_ms')} ms`, floor: v('ingest_baseline_front_rps'), target: `ratio ${v('ingest_front_ratio')} ≥ 0.5`, met: atLeast('ingest_front_ratio', 0.5) },
+    { figure: 'Ingest, WhatsApp webhooks (req/s; p50/p99)', ours: `${v('ingest_whatsapp_rps')}; ${v('ingest_whatsapp_p50_ms')}/${v('ingest_whatsapp_p99_ms')} ms`, floor: `${v('ingest_baseline_whatsapp_rps')}; ${v('ingest_baseline_whatsapp_p50_ms')}/${v('ingest_baseline_whatsapp_p99_ms')} ms`, target: `ratio ${v('ingest_whatsapp_ratio')}; no target (SignalWire's: ≥ 0.6)`, met: null },
     ...convergenceRows(r),
+    ...whatsAppConvergenceRows(r),
     { figure: `Drain of ${v('drain_rows')} pending SMS (deliveries/s)`, ours: v('drain_per_s'), floor: `${v('drain_baseline_per_s')} (raw undici)`, target: `ratio ${v('drain_ratio')} ≥ 0.5`, met: atLeast('drain_ratio', 0.5) },
     { figure: `Pass, 100 pending among ${v('scale_rows_small')} vs ${v('scale_rows_large')} rows`, ours: `${v('scale_pass_ms_10k')} vs ${v('scale_pass_ms_1m')} ms`, floor: `lookup ${v('scale_lookup_ms_10k')} vs ${v('scale_lookup_ms_1m')} ms`, target: `ratio ${v('scale_ratio')} ≤ 2`, met: atMost('scale_ratio', 2) },
     { figure: 'Peak RSS, server+worker, drain', ours: v('peak_rss_mb_drain', ' MB'), floor: '', target: '≤ 250 MB', met: atMost('peak_rss_mb_drain', 250) },
@@ -50,16 +52,18 @@ const maxRate = (r: Results, key: string, stoppedKey: string) => {
   return `${Number.isNaN(rate) ? 'n/a' : rate === 0 ? 'none of the rates offered' : `${rate}/s`}${stopped}`;
 };
 
+/** Messages of a convergence direction that failed or never converged, when any did. */
+const lost = (d: unknown) => {
+  const { failed_requests: failed, not_converged: waiting } = (d ?? {}) as Record<string, number>;
+  return failed || waiting ? ` (${failed} failed, ${waiting} not converged)` : '';
+};
+
 /** Targets of issue 15 at given rates: convergence p99 (both ways) by offered rate. */
 const CONVERGENCE_TARGETS: Record<string, number> = { 100: 250, 200: 1000 };
 
 function convergenceRows(r: Results): Row[] {
   const rows: Row[] = Object.entries(curveOf(r, 'convergence_curve')).map(([rate, step]) => {
     const target = CONVERGENCE_TARGETS[rate];
-    const lost = (d: unknown) => {
-      const { failed_requests: failed, not_converged: waiting } = (d ?? {}) as Record<string, number>;
-      return failed || waiting ? ` (${failed} failed, ${waiting} not converged)` : '';
-    };
     return {
       figure: `Convergence at ${rate}/s each way, open loop (SMS → Front; Front → SMS, p50/p99/max)`,
       ours: `${ms(step.sms_to_front)}${lost(step.sms_to_front)}; ${ms(step.front_to_sms)}${lost(step.front_to_sms)}`,
@@ -70,6 +74,18 @@ function convergenceRows(r: Results): Row[] {
   });
   const rate = num(r, 'convergence_max_rate_per_s');
   rows.push({ figure: 'Convergence, max rate with p99 ≤ 1 s both ways', ours: maxRate(r, 'convergence_max_rate_per_s', 'convergence_curve_stopped'), floor: '', target: '≥ 400/s', met: Number.isNaN(rate) ? null : rate >= 400 });
+  return rows;
+}
+
+function whatsAppConvergenceRows(r: Results): Row[] {
+  const rows: Row[] = Object.entries(curveOf(r, 'whatsapp_convergence')).map(([rate, step]) => ({
+    figure: `WhatsApp convergence at ${rate}/s each way, open loop (WhatsApp → Front; Front → WhatsApp, p50/p99/max)`,
+    ours: `${ms(step.whatsapp_to_front)}${lost(step.whatsapp_to_front)}; ${ms(step.front_to_whatsapp)}${lost(step.front_to_whatsapp)}`,
+    floor: 'SMS at the same rate, above',
+    target: 'reported',
+    met: null,
+  }));
+  if (rows.length > 0) rows.push({ figure: 'WhatsApp convergence, max rate with p99 ≤ 1 s both ways', ours: maxRate(r, 'whatsapp_convergence_max_rate_per_s', 'whatsapp_convergence_stopped'), floor: '', target: 'reported', met: null });
   return rows;
 }
 

@@ -111,6 +111,27 @@ export function signWhatsAppPayload(appSecret: string, rawBody: string | Buffer)
   return `sha256=${createHmac('sha256', appSecret).update(rawBody).digest('hex')}`;
 }
 
+/** The webhook envelope Meta wraps messages or statuses of one business number in (also built by the bench's load generator). */
+export function whatsAppEnvelope(
+  number: { wabaId: string; displayPhoneNumber: string; phoneNumberId: string },
+  value: { messages?: unknown[]; statuses?: unknown[]; contacts?: unknown[] },
+): Record<string, unknown> {
+  return {
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: number.wabaId,
+        changes: [
+          {
+            field: 'messages',
+            value: { messaging_product: 'whatsapp', metadata: { display_phone_number: number.displayPhoneNumber, phone_number_id: number.phoneNumberId }, ...value },
+          },
+        ],
+      },
+    ],
+  };
+}
+
 /** Meta's Graph error body. */
 export function graphError(code: number, message: string, details?: string): Record<string, unknown> {
   return {
@@ -239,20 +260,7 @@ export async function startWhatsAppSimulator(options: { accessToken?: string; ap
     sent: () => sentMessages.map((m) => structuredClone(m)),
     addMedia: storeMedia,
 
-    envelope: (value) => ({
-      object: 'whatsapp_business_account',
-      entry: [
-        {
-          id: sim.wabaId,
-          changes: [
-            {
-              field: 'messages',
-              value: { messaging_product: 'whatsapp', metadata: { display_phone_number: sim.displayPhoneNumber, phone_number_id: sim.phoneNumberId }, ...value },
-            },
-          ],
-        },
-      ],
-    }),
+    envelope: (value) => whatsAppEnvelope(sim, value),
 
     async postWebhook(webhookUrl, body, { signature } = {}) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };

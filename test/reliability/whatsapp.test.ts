@@ -4,7 +4,7 @@
  * providers failing 30% of calls, and an outage of both. Every client message reaches Front
  * once and every reply is sent once; sends whose answer was lost are settled by Meta's
  * receipts (played back by the harness within 100 ms, so the send hold is 2 s here), never
- * sent again. (`npm run soak` runs the SMS channel's full numbers; these share its code.)
+ * sent again. (`npm run soak` runs these four at full size too: `npm run soak -- whatsapp`.)
  */
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
