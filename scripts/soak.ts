@@ -14,6 +14,7 @@ import { createPool, wrapPool } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../test/helpers/channel.ts';
+import { chatbotCrashDrain } from '../test/helpers/chatbot-reliability.ts';
 import { crashDrain, outage, providerFaults, races, type Figures } from '../test/helpers/reliability.ts';
 import { dropDatabase, recreateDatabase } from '../src/db/databases.ts';
 import { throwawayServer } from '../test/helpers/throwaway-postgres.ts';
@@ -23,6 +24,9 @@ const SCENARIOS: Record<string, (setup: ChannelSetup) => Promise<Figures>> = {
   races: (setup) => races(setup, { perDirection: 5000, timeoutMs: 600_000 }),
   outage: (setup) => outage(setup, { perDirection: 600, outageMs: 5 * 60_000, timeoutMs: 300_000 }),
   'provider-faults': (setup) => providerFaults(setup, { perDirection: 100, rate: 0.3, withTimeouts: true, timeoutMs: 900_000 }),
+  // Issue 17: 20 worker kills while 500 chatbot handoffs drain (messages into Front, their
+  // acknowledgements, 500 replies through RapidPro); it wires its own integrations on this database.
+  'chatbot-crash': () => chatbotCrashDrain(database, { sessions: 500, rounds: 20, timeoutMs: 300_000 }),
 };
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
