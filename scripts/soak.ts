@@ -19,6 +19,7 @@ import { createPool, wrapPool } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { CHANNEL_ID, setUpChannel, type ChannelSetup } from '../test/helpers/channel.ts';
+import { chatbotCrashDrain } from '../test/helpers/chatbot-reliability.ts';
 import { crashDrain, outage, providerFaults, races, type Figures } from '../test/helpers/reliability.ts';
 import { dropDatabase, recreateDatabase } from '../src/db/databases.ts';
 import { throwawayServer } from '../test/helpers/throwaway-postgres.ts';
@@ -43,15 +44,22 @@ const CHANNELS = { sms: { prefix: '', whatsapp: false }, whatsapp: { prefix: 'wh
 const SCENARIOS = Object.fromEntries(
   Object.values(CHANNELS).flatMap(({ prefix, whatsapp }) => Object.entries(RUNS).map(([name, run]) => [`${prefix}${name}`, { run, whatsapp }])),
 );
-const groups: Record<string, string[]> = Object.fromEntries(
-  Object.entries(CHANNELS).map(([channel, { prefix }]) => [channel, Object.keys(RUNS).map((name) => `${prefix}${name}`)]),
-);
+/** Scenarios that wire their own integrations on the soak database (no SMS/WhatsApp channel setup). */
+const STANDALONE: Record<string, () => Promise<Figures>> = {
+  // Issue 17: 20 worker kills while chatbot handoffs drain (messages into Front, their
+  // acknowledgements, replies through RapidPro).
+  'chatbot-crash': () => chatbotCrashDrain(database, { sessions: sized(500, 16), rounds: 20, timeoutMs: 300_000 }),
+};
+const groups: Record<string, string[]> = {
+  ...Object.fromEntries(Object.entries(CHANNELS).map(([channel, { prefix }]) => [channel, Object.keys(RUNS).map((name) => `${prefix}${name}`)])),
+  chatbot: Object.keys(STANDALONE),
+};
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-const chosen = positionals.length > 0 ? positionals.flatMap((name) => groups[name] ?? [name]) : Object.keys(SCENARIOS);
-const unknown = chosen.filter((name) => !(name in SCENARIOS));
+const chosen = positionals.length > 0 ? positionals.flatMap((name) => groups[name] ?? [name]) : [...Object.keys(SCENARIOS), ...Object.keys(STANDALONE)];
+const unknown = chosen.filter((name) => !(name in SCENARIOS) && !(name in STANDALONE));
 if (unknown.length > 0) {
-  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from ${Object.keys(SCENARIOS).join(', ')}, or sms, whatsapp`);
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from ${[...Object.keys(SCENARIOS), ...Object.keys(STANDALONE)].join(', ')}, or sms, whatsapp, chatbot`);
   process.exit(2);
 }
 
@@ -64,8 +72,28 @@ const results: (Figures & { channel: string; seconds: number })[] = [];
 let failed = false;
 const started = Date.now();
 try {
+  const report = (figures: Figures & { channel: string; seconds: number }) => {
+    results.push(figures);
+    console.log(
+      `  ${figures.messages} messages, ${figures.faultsInjected} faults injected, ${figures.duplicates} duplicates, ${figures.lost} lost, ` +
+        `converged ${(figures.convergeMs / 1000).toFixed(1)} s after the fault ended (${figures.seconds} s in all)`,
+    );
+    console.log(`  ${JSON.stringify(figures)}`);
+    if (figures.duplicates > 0 || figures.lost > 0) failed = true;
+  };
   for (const name of chosen) {
     console.log(`▶ ${name}`);
+    const standalone = STANDALONE[name];
+    if (standalone) {
+      const t0 = Date.now();
+      try {
+        report({ ...(await standalone()), channel: 'chatbot', seconds: Math.round((Date.now() - t0) / 1000) });
+      } catch (error) {
+        failed = true;
+        console.error(`  ✗ ${name}: ${(error as Error).stack}`);
+      }
+      continue;
+    }
     const { run, whatsapp } = SCENARIOS[name]!;
     const setup = await setUpChannel(database, {}, { whatsapp });
     const t0 = Date.now();
@@ -73,14 +101,7 @@ try {
       await setup.frontClient.authorize(CHANNEL_ID);
       // Authorising changes the integration (Front's channel id): the scenarios work on the current copy.
       setup.channel = await setup.reload(setup.channel);
-      const figures = { ...(await run(setup)), channel: whatsapp ? 'whatsapp' : 'sms', seconds: Math.round((Date.now() - t0) / 1000) };
-      results.push(figures);
-      console.log(
-        `  ${figures.messages} messages, ${figures.faultsInjected} faults injected, ${figures.duplicates} duplicates, ${figures.lost} lost, ` +
-          `converged ${(figures.convergeMs / 1000).toFixed(1)} s after the fault ended (${figures.seconds} s in all)`,
-      );
-      console.log(`  ${JSON.stringify(figures)}`);
-      if (figures.duplicates > 0 || figures.lost > 0) failed = true;
+      report({ ...(await run(setup)), channel: whatsapp ? 'whatsapp' : 'sms', seconds: Math.round((Date.now() - t0) / 1000) });
     } catch (error) {
       failed = true;
       console.error(`  ✗ ${name}: ${(error as Error).stack}`);
@@ -94,8 +115,8 @@ try {
   await server.release();
 }
 
-const report = { scale, finishedAt: new Date().toISOString(), totalSeconds: Math.round((Date.now() - started) / 1000), results };
+const summary = { scale, finishedAt: new Date().toISOString(), totalSeconds: Math.round((Date.now() - started) / 1000), results };
 await fs.mkdir('bench', { recursive: true });
-await fs.writeFile('bench/soak-results.json', `${JSON.stringify(report, null, 2)}\n`);
-console.log(`${failed ? '✗' : '✓'} soak ${failed ? 'failed' : 'passed'} in ${report.totalSeconds} s; figures in bench/soak-results.json`);
+await fs.writeFile('bench/soak-results.json', `${JSON.stringify(summary, null, 2)}\n`);
+console.log(`${failed ? '✗' : '✓'} soak ${failed ? 'failed' : 'passed'} in ${summary.totalSeconds} s; figures in bench/soak-results.json`);
 process.exit(failed ? 1 : 0);

@@ -86,7 +86,7 @@ export interface FrontChannelClient {
 
 type ClientHost = Pick<FrontSimulator, 'appSecret' | 'channels' | 'channelWebhooks' | 'addAttachment'>;
 
-const API = 'https://api2.frontapp.com';
+export const API = 'https://api2.frontapp.com';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

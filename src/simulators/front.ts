@@ -5,13 +5,16 @@
  * that plays Front sending signed requests to our channel webhook. Like Front, it tells a
  * channel about each import it processed with a `message_imported` request to the
  * webhook_url the channel's authorization answer gave, even when the import's own answer
- * was lost (a `lost-response` fault).
+ * was lost (a `lost-response` fault). Imports into one external conversation id of a channel
+ * share one conversation (`cnv_…`), which a teammate can archive (`archive`, no event sent);
+ * the channel JWT reads its messages (`GET /messages/{id | alt:uid:…}`) and conversations
+ * (`GET /conversations/{id}`).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
-import { createChannelClient, type FrontChannelClient } from './front-client.ts';
+import { API, createChannelClient, type FrontChannelClient } from './front-client.ts';
 import { BadImport, parseImport, type ImportFile, type ImportKind, type ParsedImport } from './front-import.ts';
 import { FaultInjector } from './faults.ts';
 
@@ -45,7 +48,18 @@ export interface ImportedMessage extends ParsedImport {
   channelId: string;
   kind: ImportKind;
   messageUid: string;
+  /** Front's `msg_…` id, named in the `message_imported` notice. */
+  messageId: string;
+  conversationId: string;
   at: Date;
+}
+
+/** A conversation imports created; `status` as the Core API reports it. */
+export interface FrontConversation {
+  id: string;
+  channelId: string;
+  externalConversationId: string;
+  status: 'unassigned' | 'assigned' | 'archived' | 'deleted';
 }
 
 export interface RecordedRequest {
@@ -71,6 +85,12 @@ export interface FrontSimulator {
   notices: { externalId: string; status: number | null }[];
   /** Every accepted import, in order. */
   inbox: ImportedMessage[];
+  /** The conversations imports made, by id. */
+  conversations: Map<string, FrontConversation>;
+  /** The conversation of a channel's external conversation id, if an import made it. */
+  conversationOf(channelId: string, externalConversationId: string): FrontConversation | undefined;
+  /** A teammate archives the conversation (Front's application event is not sent: the caller plays it, or drops it). */
+  archive(conversationId: string): void;
   /** Every request received, faulted or not. */
   requests: RecordedRequest[];
   faults: FaultInjector;
@@ -124,6 +144,9 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
   const appSecret = options.appSecret ?? hex(32);
   const key = new TextEncoder().encode(appSecret);
   const attachments = new Map<string, FrontAttachment>();
+  /** Conversations by channel and external conversation id. */
+  const threads = new Map<string, FrontConversation>();
+  const threadKey = (channelId: string, externalConversationId: string) => `${channelId}\n${externalConversationId}`;
 
   /** Checks `Authorization: Bearer <channel JWT>` as Front does; throws 401 otherwise. */
   async function verifyChannelJwt(req: IncomingMessage, channelId: string): Promise<void> {
@@ -160,7 +183,15 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
       throw error;
     }
     const messageUid = `uid_${hex(8)}`;
-    const imported: ImportedMessage = { channelId, kind, messageUid, ...parsed, at: new Date() };
+    let conversation = sim.conversationOf(channelId, parsed.externalConversationId);
+    if (!conversation) {
+      conversation = { id: `cnv_${hex(6)}`, channelId, externalConversationId: parsed.externalConversationId, status: 'unassigned' };
+      sim.conversations.set(conversation.id, conversation);
+      threads.set(threadKey(channelId, parsed.externalConversationId), conversation);
+    }
+    // A new message reopens an archived conversation, as in Front.
+    if (conversation.status === 'archived') conversation.status = 'unassigned';
+    const imported: ImportedMessage = { channelId, kind, messageUid, messageId: `msg_${hex(6)}`, conversationId: conversation.id, ...parsed, at: new Date() };
     sim.inbox.push(imported);
     sendJson(res, 202, { status: 'accepted', message_uid: messageUid });
     noticeImported(imported);
@@ -175,7 +206,7 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
     const notice = { externalId: imported.externalId, status: null as number | null };
     sim.notices.push(notice);
     const sending = channel
-      .imported(imported, { signal: AbortSignal.timeout(10_000) })
+      .imported(imported, { id: imported.messageId, conversationId: imported.conversationId, signal: AbortSignal.timeout(10_000) })
       .then(
         (response) => void (notice.status = response.status),
         () => undefined,
@@ -190,6 +221,32 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
     await verifyChannelJwt(req, attachment.channelId);
     res.writeHead(200, { 'content-type': attachment.contentType, 'content-length': attachment.bytes.length });
     res.end(attachment.bytes);
+  }
+
+  /** `GET /messages/{msg_… | alt:uid:uid_…}`: an imported message, with its conversation's link. */
+  async function getMessage(req: IncomingMessage, res: ServerResponse, ref: string) {
+    const uid = /^alt:uid:(.+)$/.exec(ref)?.[1];
+    const imported = sim.inbox.find((m) => (uid ? m.messageUid === uid : m.messageId === ref));
+    if (!imported) throw new HttpError(404, 'Not found', 'Unknown message');
+    // The channel's JWT reaches only that channel's resources.
+    await verifyChannelJwt(req, imported.channelId);
+    sendJson(res, 200, {
+      _links: { self: `${API}/messages/${imported.messageId}`, related: { conversation: `${API}/conversations/${imported.conversationId}` } },
+      id: imported.messageId,
+      type: 'custom',
+      is_inbound: imported.kind === 'inbound',
+      created_at: imported.at.getTime() / 1000,
+      body: imported.body,
+      metadata: { external_id: imported.externalId },
+    });
+  }
+
+  /** `GET /conversations/{id}`. */
+  async function getConversation(req: IncomingMessage, res: ServerResponse, id: string) {
+    const conversation = sim.conversations.get(id);
+    if (!conversation) throw new HttpError(404, 'Not found', 'Unknown conversation');
+    await verifyChannelJwt(req, conversation.channelId);
+    sendJson(res, 200, { _links: { self: `${API}/conversations/${id}` }, id, subject: '', status: conversation.status, is_private: false });
   }
 
   type Handler = (req: IncomingMessage, res: ServerResponse, raw: Buffer) => Promise<void>;
@@ -207,6 +264,12 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
       if (method !== 'GET') return new HttpError(405, 'Method not allowed', `${method} ${pathname}`);
       const id = decodeURIComponent(download[1]!);
       return (req, res) => downloadAttachment(req, res, id);
+    }
+    const read = /^\/(messages|conversations)\/([^/]+)$/.exec(pathname);
+    if (read) {
+      if (method !== 'GET') return new HttpError(405, 'Method not allowed', `${method} ${pathname}`);
+      const id = decodeURIComponent(read[2]!);
+      return read[1] === 'messages' ? (req, res) => getMessage(req, res, id) : (req, res) => getConversation(req, res, id);
     }
     return new HttpError(404, 'Not found', `No route for ${method} ${pathname}`);
   }
@@ -248,6 +311,13 @@ export async function startFrontSimulator(options: FrontSimulatorOptions = {}): 
     noticeImports: true,
     notices: [],
     inbox: [],
+    conversations: new Map(),
+    conversationOf: (channelId, externalConversationId) => threads.get(threadKey(channelId, externalConversationId)),
+    archive(conversationId) {
+      const conversation = sim.conversations.get(conversationId);
+      if (!conversation) throw new Error(`no conversation ${conversationId}`);
+      conversation.status = 'archived';
+    },
     requests: [],
     faults: new FaultInjector(),
     addAttachment(channelId, file) {

@@ -4,6 +4,7 @@
  * its `front_chatbot_channel_app_v1`, connected to Front; a small client speaking the
  * chatbot-facing API, and the simulator's bot driver for flows.
  */
+import { createServer } from 'node:http';
 import type net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
@@ -126,4 +127,38 @@ export async function setUpChatbot(
       await Promise.all([front.close(), rapidpro.close()]);
     },
   };
+}
+
+export interface AckEndpoint {
+  /** The `--ack-url` to give the integration. */
+  url: string;
+  received: { authorization: string | undefined; body: any }[];
+  /** How long each answer takes (what it got is recorded first: it reached the platform). */
+  latencyMs: number;
+  close(): Promise<void>;
+}
+
+/** The bot platform's acknowledgement endpoint: records what it gets, answers `answers` in turn (then 200). */
+export async function startAckEndpoint(answers: number[] = []): Promise<AckEndpoint> {
+  const received: AckEndpoint['received'] = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk) => (text += chunk));
+    req.on('end', () => {
+      received.push({ authorization: req.headers.authorization, body: JSON.parse(text) });
+      setTimeout(() => res.writeHead(answers.shift() ?? 200).end('{}'), endpoint.latencyMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint: AckEndpoint = {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/acks`,
+    received,
+    latencyMs: 0,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return endpoint;
 }

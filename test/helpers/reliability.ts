@@ -192,7 +192,7 @@ function figures(scenario: string, traffic: Traffic, convergeMs: number, details
 }
 
 /** Settings of a `switchboard worker` process on this setup's database and simulators. */
-export function workerEnv(setup: ChannelSetup, extra: Record<string, string> = {}): Record<string, string> {
+export function workerEnv(setup: Pick<ChannelSetup, 'databaseUrl' | 'publicUrl' | 'front'>, extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: setup.databaseUrl,
     PUBLIC_URL: setup.publicUrl,

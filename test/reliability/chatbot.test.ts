@@ -1,15 +1,17 @@
 /**
  * The chatbot handoff under trouble (issue 17, fast versions): requests repeated three times,
  * RapidPro failing 30% of calls (errors, resets, lost answers, 429s), 30% of the flow's
- * webhooks dropped (recovered by polling), and RapidPro's rate limit. Each drives handoffs
- * both ways and runs passes until converged; the figures come from what the simulators
- * received: zero duplicates, zero lost.
+ * webhooks dropped (recovered by polling), RapidPro's rate limit, and worker processes
+ * killed mid-drain. Each drives handoffs both ways until converged (passes run here, or by
+ * real workers for the crash); the figures come from what the simulators received: zero
+ * duplicates, zero lost.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Fault } from '../../src/simulators/faults.ts';
 import { CHATBOT_CHANNEL_ID, setUpChatbot, type ChatbotSetup } from '../helpers/chatbot.ts';
+import { chatbotCrashDrain } from '../helpers/chatbot-reliability.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 
 const database = useTestDatabase();
@@ -106,4 +108,9 @@ describe('chatbot handoff reliability', () => {
     expect(await converge(setup, expected, { rounds: 80 })).toEqual({ duplicates: 0, lost: 0 });
     expect(setup.rapidpro.usage.throttled).toBeGreaterThan(0);
   }, 60_000);
+
+  it('sends every reply to RapidPro once and loses no message or acknowledgement when workers are SIGKILLed mid-drain', { timeout: 180_000 }, async () => {
+    const figures = await chatbotCrashDrain(database(), { sessions: 16, rounds: 3 });
+    expect(figures).toMatchObject({ scenario: 'chatbot-crash', messages: 32, faultsInjected: 3, duplicates: 0, lost: 0 });
+  });
 });

@@ -4,38 +4,27 @@
  * retried when the platform is down, shown failed when it refuses); the bot's own receipts
  * of replies are in front-chatbot-channel.test.ts.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backfillJobKey } from '../../src/engine/backfill-queue.ts';
 import { integrationStatus } from '../../src/engine/status.ts';
-import { setUpChatbot, type ChatbotSetup } from '../helpers/chatbot.ts';
+import { setUpChatbot, startAckEndpoint, type AckEndpoint, type ChatbotSetup } from '../helpers/chatbot.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 
 const database = useTestDatabase();
 let setup: ChatbotSetup | undefined;
-let platform: Server | undefined;
+let platform: AckEndpoint | undefined;
 afterEach(async () => {
   await setup?.close();
-  await new Promise((resolve) => (platform ? platform.close(resolve) : resolve(undefined)));
+  await platform?.close();
   setup = undefined;
   platform = undefined;
 });
 
-/** The bot platform's ack endpoint: records what it gets, answers `answers` in turn (then 200). */
+/** The bot platform's ack endpoint, closed after the test. */
 async function ackEndpoint(answers: number[] = []) {
-  const received: { authorization: string | undefined; body: any }[] = [];
-  platform = createServer((req, res) => {
-    let text = '';
-    req.on('data', (chunk) => (text += chunk));
-    req.on('end', () => {
-      received.push({ authorization: req.headers.authorization, body: JSON.parse(text) });
-      res.writeHead(answers.shift() ?? 200).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => platform!.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(platform!.address() as AddressInfo).port}/acks`, received };
+  platform = await startAckEndpoint(answers);
+  return platform;
 }
 
 async function handoffWithMessages(s: ChatbotSetup, texts: string[]) {

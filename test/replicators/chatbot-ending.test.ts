@@ -8,6 +8,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endNotice } from '../../src/replicators/front-chatbot-channel-app-v1/index.ts';
+import { ARCHIVE_CHECK_INTERVAL_S } from '../../src/replicators/front-chatbot-channel-app-v1/archives.ts';
 import { CHATBOT_EVENTS_PATH } from '../../src/replicators/front-chatbot-channel-app-v1/events.ts';
 import { signFrontRequest } from '../../src/simulators/front-client.ts';
 import { CHATBOT_CHANNEL_ID, setUpChatbot, type ChatbotSetup } from '../helpers/chatbot.ts';
@@ -106,6 +107,65 @@ describe('a counsellor ends it in Front', () => {
     expect((await setup.handoffs())[0]).toMatchObject({ status: 'open' });
     expect(await frontEvent(setup, { type: 'sync' }, { headers: { 'x-front-challenge': 'abc123' } })).toEqual({ status: 200, text: 'abc123' });
     expect(await frontEvent(setup, { type: 'sync' }, { secret: 'nope', headers: { 'x-front-challenge': 'abc123' } })).toMatchObject({ status: 401 });
+  });
+});
+
+describe('a counsellor ends it in Front and the event is lost', () => {
+  const conversationReads = (s: ChatbotSetup) => s.front.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/conversations/')).length;
+  const makeDue = (s: ChatbotSetup) =>
+    sql`UPDATE chatbot_handoffs SET front_checked_at = now() - make_interval(secs => ${ARCHIVE_CHECK_INTERVAL_S + 1})`.execute(s.engine.db);
+
+  it('learns the archive by polling the conversation, closes the handoff once and tells the bot once', async () => {
+    setup = await setUpChatbot(database());
+    const { contact } = await openHandoff(setup);
+    const conversation = setup.front.conversationOf(CHATBOT_CHANNEL_ID, 'end-1#1')!;
+    // The pass that imported the message learned its conversation, still open.
+    expect((await setup.handoffs())[0]).toMatchObject({ status: 'open', front_conversation_id: conversation.id });
+    expect(conversationReads(setup)).toBe(1);
+    setup.front.archive(conversation.id); // and Front's archive event never comes
+    await setup.pass(setup.channel);
+    // Within the interval nothing is read again (Front's rate limit is the company's).
+    expect(conversationReads(setup)).toBe(1);
+    expect((await setup.handoffs())[0]).toMatchObject({ status: 'open' });
+    await makeDue(setup);
+    for (let i = 0; i < 2; i++) {
+      await setup.pass(setup.channel);
+      await setup.pass(setup.handoff);
+    }
+    expect((await setup.handoffs())[0]).toMatchObject({ status: 'closed', closed_by: 'counsellor' });
+    expect(setup.rapidpro.interrupted).toEqual([contact]);
+    // The event arriving late after all changes nothing; a closed handoff is not read again.
+    expect(await frontEvent(setup, archive('end-1#1'))).toMatchObject({ status: 200 });
+    await makeDue(setup);
+    await setup.pass(setup.channel);
+    await setup.pass(setup.handoff);
+    expect(setup.rapidpro.interrupted).toEqual([contact]);
+    expect((await setup.requests()).filter((r) => r.kind === 'close')).toHaveLength(1);
+    expect(conversationReads(setup)).toBe(2);
+    // The counsellor archived it: no notice is posted into Front.
+    expect(setup.front.inbox.map((m) => m.body)).toEqual(['help me']);
+  });
+
+  it('leaves a handoff open while its conversation is, and reads nothing for one not yet in Front', async () => {
+    setup = await setUpChatbot(database());
+    await openHandoff(setup);
+    setup.front.faults.script = [{ kind: 'status', status: 503 }];
+    const contact = setup.rapidpro.addContact({ urn: 'telegram:4242' }).uuid;
+    await setup.bot().say({ contact, session: 'end-2', text: 'anyone?' });
+    await setup.pass(setup.channel); // the import of end-2 fails: not in Front
+    await makeDue(setup);
+    await setup.pass(setup.channel);
+    const handoffs = await setup.handoffs();
+    expect(handoffs.map((h) => [h.chat_session, h.status])).toEqual([
+      ['end-1', 'open'],
+      ['end-2', 'open'],
+    ]);
+    expect((await setup.rows()).find((r) => r.chat_session === 'end-2')).toMatchObject({ delivery_status: 'pending' });
+    // end-1 read twice (when imported, and once due again); end-2 not at all.
+    expect(conversationReads(setup)).toBe(2);
+    expect(setup.front.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/messages/'))).toHaveLength(1);
+    expect(handoffs.find((h) => h.chat_session === 'end-2')!.front_conversation_id).toBeNull();
+    expect(setup.rapidpro.interrupted).toEqual([]);
   });
 });
 

@@ -203,6 +203,37 @@ describe('attachment downloads', () => {
   });
 });
 
+describe('conversations', () => {
+  it('threads imports by external conversation id, reads messages and conversations only with the owning channel JWT, and archives', async () => {
+    sim.channels.add('cha_other');
+    const thread = { ...inboundJson, metadata: { external_id: 'SM-c1', external_conversation_id: 'thread-1' } };
+    expect((await importJson('inbound', thread)).status).toBe(202);
+    const first = sim.inbox.at(-1)!;
+    expect((await importJson('inbound', { ...thread, metadata: { ...thread.metadata, external_id: 'SM-c2' } })).status).toBe(202);
+    expect(sim.inbox.at(-1)!.conversationId).toBe(first.conversationId);
+    expect((await importJson('inbound', { ...thread, metadata: { external_id: 'SM-c3', external_conversation_id: 'thread-2' } })).status).toBe(202);
+    expect(sim.inbox.at(-1)!.conversationId).not.toBe(first.conversationId);
+
+    const get = async (path: string, sub = CHANNEL) => fetch(`${sim.url}${path}`, { headers: { authorization: `Bearer ${await channelJwt({ sub })}` } });
+    const message = await get(`/messages/alt:uid:${first.messageUid}`);
+    expect(message.status).toBe(200);
+    expect(await message.json()).toMatchObject({ id: first.messageId, _links: { related: { conversation: `https://api2.frontapp.com/conversations/${first.conversationId}` } } });
+    expect((await get(`/messages/${first.messageId}`)).status).toBe(200);
+    expect(await (await get(`/conversations/${first.conversationId}`)).json()).toMatchObject({ id: first.conversationId, status: 'unassigned' });
+    sim.archive(first.conversationId);
+    expect(await (await get(`/conversations/${first.conversationId}`)).json()).toMatchObject({ status: 'archived' });
+
+    await expectFrontError(await get(`/conversations/${first.conversationId}`, 'cha_other'), 401, /"sub"/);
+    await expectFrontError(await get(`/messages/alt:uid:${first.messageUid}`, 'cha_other'), 401, /"sub"/);
+    await expectFrontError(await fetch(`${sim.url}/conversations/${first.conversationId}`), 401, /bearer/i);
+    await expectFrontError(await get('/conversations/cnv_missing'), 404, /conversation/);
+    await expectFrontError(await get('/messages/alt:uid:uid_missing'), 404, /message/);
+    // A new message reopens it.
+    expect((await importJson('inbound', { ...thread, metadata: { ...thread.metadata, external_id: 'SM-c4' } })).status).toBe(202);
+    expect(sim.conversations.get(first.conversationId)!.status).toBe('unassigned');
+  });
+});
+
 describe('fault injection', () => {
   it('answers a scripted 429 with Retry-After, then the normal answer', async () => {
     sim.faults.script = [{ kind: 'status', status: 429, headers: { 'retry-after': '2' }, body: { _error: { status: 429, message: 'Rate limit' } } }];

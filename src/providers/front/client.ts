@@ -1,7 +1,8 @@
 /**
  * Front Channel API client for an application channel: imports messages the channel
- * received or sent (`/channels/<id>/inbound_messages|outbound_messages`) and downloads
- * attachments of messages Front asks us to deliver. Every call carries a fresh HS256 JWT
+ * received or sent (`/channels/<id>/inbound_messages|outbound_messages`), downloads
+ * attachments of messages Front asks us to deliver, and reads the channel's own messages
+ * and conversations (a conversation's status). Every call carries a fresh HS256 JWT
  * (iss = app UID, random jti, sub = channel id, exp within 30 s, as Front requires).
  */
 import { randomBytes } from 'node:crypto';
@@ -63,6 +64,31 @@ export class FrontChannelClient {
     const response = await providerRequest(PROVIDER, url, { method: 'POST', headers, body });
     if (response.status >= 200 && response.status < 300) return response.json<{ message_uid: string }>();
     throw frontError(response, `import into channel`);
+  }
+
+  /**
+   * The Front conversation a message is in (`msg_…`, or the `uid_…` an import was answered with,
+   * as `alt:uid:`); null when Front does not know the message (yet).
+   */
+  async conversationOfMessage(channelId: string, message: string): Promise<string | null> {
+    const ref = message.startsWith('uid_') ? `alt:uid:${encodeURIComponent(message)}` : encodeURIComponent(message);
+    const found = await this.#get<{ _links?: { related?: { conversation?: unknown } } }>(channelId, `/messages/${ref}`, 'message lookup');
+    const link = found?._links?.related?.conversation;
+    return typeof link === 'string' ? (/\/conversations\/([^/?#]+)$/.exec(link)?.[1] ?? null) : null;
+  }
+
+  /** A conversation's `status` (archived, unassigned, assigned, deleted); null when Front does not know it. */
+  async conversationStatus(channelId: string, conversationId: string): Promise<string | null> {
+    const found = await this.#get<{ status?: unknown }>(channelId, `/conversations/${encodeURIComponent(conversationId)}`, 'conversation lookup');
+    return typeof found?.status === 'string' ? found.status : null;
+  }
+
+  /** A GET the channel's JWT may make (its own messages and conversations); null on 404. */
+  async #get<T>(channelId: string, path: string, what: string): Promise<T | null> {
+    const response = await providerRequest(PROVIDER, `${this.#settings.apiUrl}${path}`, { headers: { authorization: `Bearer ${await this.channelJwt(channelId)}`, accept: 'application/json' } });
+    if (response.status === 404) return null;
+    if (response.status >= 200 && response.status < 300) return response.json<T>();
+    throw frontError(response, what);
   }
 
   async download(url: string, channelId: string): Promise<Buffer> {

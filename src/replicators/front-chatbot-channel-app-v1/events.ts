@@ -6,7 +6,8 @@
  * setup is echoed once verified. An `archive` of a handoff's conversation (its recipient
  * handle is the conversation id `<session>#<handoff>`) ends that handoff as the counsellor's
  * doing: the bot is told by the handoff integration's next pass (bot-actions.ts). Other
- * events are acknowledged and ignored.
+ * events are acknowledged and ignored. An event that never comes is made up for by polling
+ * the conversation's status (archives.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServiceIntegration } from '../../db/schema.ts';
@@ -30,6 +31,20 @@ function conversationOf(event: FrontEvent): string | null {
   return typeof handle === 'string' && /#\d+$/.test(handle) ? handle : null;
 }
 
+/**
+ * A counsellor archived the conversation of `session`'s handoff `number`: end it, if still
+ * open, as the counsellor's doing (in its own transaction, the session locked). Whether this
+ * call ended it: the event and the status polling (archives.ts) may both learn of one archive.
+ */
+export async function endArchived(engine: Engine, integration: ServiceIntegration, session: string, number: number, data: Record<string, unknown>): Promise<boolean> {
+  return engine.db.transaction().execute(async (trx) => {
+    await lockSession(trx, integration.id, session);
+    const handoff = await latestHandoff(trx, integration.id, session);
+    if (handoff?.handoff !== number || handoff.status !== 'open') return false;
+    return endHandoff(engine, trx, integration, handoff, 'counsellor', data);
+  });
+}
+
 /** End the open handoff with this conversation id in every chatbot integration that has it. */
 async function archived(engine: Engine, conversation: string, frontConversationId: string | null): Promise<number> {
   const at = conversation.lastIndexOf('#');
@@ -38,12 +53,7 @@ async function archived(engine: Engine, conversation: string, frontConversationI
   const integrations = (await engine.db.selectFrom('service_integrations').selectAll().where('service_name', '=', CHATBOT_HANDOFF).execute()) as ServiceIntegration[];
   let ended = 0;
   for (const integration of integrations) {
-    await engine.db.transaction().execute(async (trx) => {
-      await lockSession(trx, integration.id, session);
-      const handoff = await latestHandoff(trx, integration.id, session);
-      if (handoff?.handoff !== number || handoff.status !== 'open') return;
-      if (await endHandoff(engine, trx, integration, handoff, 'counsellor', { front_conversation_id: frontConversationId })) ended++;
-    });
+    if (await endArchived(engine, integration, session, number, { front_conversation_id: frontConversationId })) ended++;
   }
   return ended;
 }

@@ -10,6 +10,8 @@
  *   checked like the SMS channel's) is an outbound row per conversation, sent through
  *   RapidPro to the handoff's contact (transport.ts), its RapidPro status tracked to final
  *   (status.ts); the bot's receipts (`ack/`) land in client_status.
+ * - A counsellor archiving the conversation ends the handoff: Front's application event
+ *   (events.ts), or, when that is lost, the conversation's status read by the pass (archives.ts).
  *
  * Fields: none of its own (no phone number); backfill_key = the Front channel id.
  */
@@ -20,6 +22,7 @@ import { frontChannel } from '../front-channel/descriptor.ts';
 import type { HandleParser } from '../front-channel/rows.ts';
 import { conversationIdOf } from '../chatbot-handoff-v1/handoffs.ts';
 import { chatbotSettings } from '../chatbot-handoff-v1/settings.ts';
+import { checkArchives } from './archives.ts';
 import { chatbotEventRoutes } from './events.ts';
 import { requestAcks, trackReplies } from './status.ts';
 import { raiseAlerts, unattended } from './unattended.ts';
@@ -95,6 +98,8 @@ export const frontChatbotChannelAppV1 = defineReplicator({
     { name: 'unattended alerts', run: (ctx) => raiseAlerts(ctx.engine, integration) },
     ...channel.backfillers!(integration),
     { name: 'rapidpro status', run: (ctx) => trackReplies(ctx, integration) },
+    // An archive whose application event never came (archives.ts).
+    { name: 'archived in front', run: (ctx) => checkArchives(ctx, integration) },
     // Messages now in Front may owe the bot platform an acknowledgement: the handoff integration's pass sends them.
     { name: 'acknowledgements due', run: (ctx) => requestAcks(ctx, integration) },
   ],
