@@ -69,7 +69,7 @@ async function converge(s: ChatbotSetup, expected: Expected, options: { withinMs
       lost: expected.inbound.filter((b) => !inbox.includes(b)).length + expected.outbound.filter((b) => !sent.includes(b)).length,
     };
   };
-  const deadline = Date.now() + (options.withinMs ?? 30_000);
+  const deadline = Date.now() + (options.withinMs ?? 20_000);
   for (let round = 0; Date.now() < deadline && counts().lost > 0; round++) {
     await s.pass(s.handoff);
     await s.pass(s.channel);
