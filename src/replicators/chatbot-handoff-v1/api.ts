@@ -206,7 +206,7 @@ async function postToken(engine: Engine, integration: ServiceIntegration, reques
   const password = field(body, 'password', { required: true })!;
   const settings = chatbotSettings(integration);
   // Both checked always: the answer's time does not tell which one was wrong.
-  const passwordOk = passwordMatches(password, settings.password_hash);
+  const passwordOk = await passwordMatches(password, settings.password_hash);
   if (!passwordOk || username !== settings.username) throw unauthorized('wrong username or password');
   const token = randomBytes(24).toString('base64url');
   const { rows } = await sql<{ expires_at: Date }>`

@@ -4,7 +4,8 @@
  * the settings read back with their defaults. api_url holds the RapidPro base URL and
  * backfill_secret its API token.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import type { FieldSpec } from '../../engine/replicator.ts';
@@ -36,11 +37,14 @@ export function hashPassword(password: string): string {
   return `scrypt$${salt.toString('base64url')}$${scryptSync(password, salt, 32).toString('base64url')}`;
 }
 
-export function passwordMatches(password: string, stored: string | undefined): boolean {
+const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
+
+/** Checked on the threadpool: anyone may call `token/`, and a synchronous scrypt would stall every other request meanwhile. */
+export async function passwordMatches(password: string, stored: string | undefined): Promise<boolean> {
   const [scheme, salt, hash] = (stored ?? '').split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const actual = scryptSync(password, Buffer.from(salt, 'base64url'), expected.length);
+  const actual = await scryptAsync(password, Buffer.from(salt, 'base64url'), expected.length);
   return timingSafeEqual(actual, expected);
 }
 
