@@ -4,7 +4,9 @@
  * idempotent upstream, so callers look a lost send up (listMessages by contact and time)
  * before sending again. Weni Flows predates `POST messages.json`: a 404/405 there falls
  * back to a one-contact broadcast, whose message is then found by its broadcast id.
- * Errors are ProviderHttpErrors: 429 with Retry-After, 5xx retryable; other 4xx not.
+ * Errors are ProviderHttpErrors: 429 with Retry-After, 5xx retryable; other 4xx not. A send
+ * refused with 429 sent nothing (a broadcast that went but whose message could not be looked
+ * up fails with no status: its outcome is unknown).
  */
 import { ProviderHttpError, parseRetryAfter, providerRequest, type ProviderResponse } from '../http.ts';
 
@@ -71,10 +73,17 @@ export class RapidProClient {
       if (!(error instanceof ProviderHttpError) || (error.httpStatus !== 404 && error.httpStatus !== 405)) throw error;
     }
     const broadcast = (await this.#call('/api/v2/broadcasts.json', { method: 'POST', json: { contacts: [contact], text } })).json<{ id: number }>();
-    // RapidPro filters by one of contact or broadcast, not both.
-    const page = await this.listMessages({ broadcast: String(broadcast.id) });
+    // The broadcast went: failing to find its message now (a 429 included) is an unknown outcome, never a refusal.
+    const notFound = (why: string) => new ProviderHttpError({ provider: PROVIDER, message: `RapidPro broadcast ${broadcast.id} ${why}`, httpStatus: null, retryable: true });
+    let page: MessagePage;
+    try {
+      // RapidPro filters by one of contact or broadcast, not both.
+      page = await this.listMessages({ broadcast: String(broadcast.id) });
+    } catch (error) {
+      throw notFound(`went, but looking its message up failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
     const message = page.results.find((m) => m.contact.uuid === contact) ?? page.results[0];
-    if (!message) throw new ProviderHttpError({ provider: PROVIDER, message: `RapidPro broadcast ${broadcast.id} has no message yet`, httpStatus: null, retryable: true });
+    if (!message) throw notFound('has no message yet');
     return message;
   }
 

@@ -8,6 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
+import { ProviderHttpError } from '../../providers/http.ts';
 import { messageKey } from '../../providers/rapidpro/client.ts';
 import { rapidProClient } from '../chatbot-handoff-v1/budget.ts';
 import { CHATBOT_HANDOFF } from '../chatbot-handoff-v1/api.ts';
@@ -65,7 +66,17 @@ export const rapidProTransport: Transport = {
   },
 
   async send(delivery, row, db) {
-    const sent = await rapidProClient(delivery.parent, delivery.ctx.db).sendMessage(await contactOf(delivery, row, db), signedText(row));
+    const contact = await contactOf(delivery, row, db);
+    let sent;
+    try {
+      sent = await rapidProClient(delivery.parent, delivery.ctx.db).sendMessage(contact, signedText(row));
+    } catch (error) {
+      // Throttled (429): RapidPro sent nothing, so the next attempt need not spend a request looking for it first.
+      if (error instanceof ProviderHttpError && error.httpStatus === 429) {
+        await sql`UPDATE front_chatbot_channel_app_v1 SET send_started_at = NULL WHERE pk = ${row.pk}`.execute(delivery.ctx.db);
+      }
+      throw error;
+    }
     await sql`UPDATE front_chatbot_channel_app_v1 SET rapidpro_status = ${sent.status} WHERE pk = ${row.pk}`.execute(db);
     return messageKey(sent);
   },
