@@ -109,6 +109,38 @@ describe('Front → bot', () => {
     expect((await setup.rows()).find((r) => r.front_message_id === 'msg_lost')).toMatchObject({ delivery_status: 'delivered', rapidpro_message_uuid: setup.rapidpro.sent()[0]!.uuid });
   });
 
+  it('sends a reply RapidPro throttled (429) on the next attempt without looking it up first', async () => {
+    setup = await setUpChatbot(database());
+    const { conversation } = await handedOff(setup);
+    setup.rapidpro.faultsFor('messages').script.push({ kind: 'status', status: 429, headers: { 'retry-after': '1' } });
+    await reply(setup, 'msg_429', 'one moment', conversation);
+    await setup.pass(setup.channel);
+    expect(setup.rapidpro.sent()).toEqual([]);
+    await setup.engine.db.updateTable('front_chatbot_channel_app_v1' as never).set({ next_attempt_at: null } as never).execute();
+    await setup.pass(setup.channel);
+    expect(setup.rapidpro.sent().map((m) => m.text)).toEqual(['Ada: one moment']);
+    // A refused send sent nothing: the retry goes straight to the send, no request spent looking for it
+    // (the status tracking's GET comes after).
+    expect(setup.rapidpro.requests.filter((r) => r.path === '/api/v2/messages.json').map((r) => r.method).slice(0, 2)).toEqual(['POST', 'POST']);
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_429')).toMatchObject({ delivery_status: 'delivered' });
+  });
+
+  it('sends a Weni broadcast once when looking its message up was throttled, adopting it next time', async () => {
+    setup = await setUpChatbot(database(), [], { rapidpro: { variant: 'weni' } });
+    const { conversation } = await handedOff(setup);
+    // POST messages.json (refused by Weni itself), then the broadcast's lookup: throttled.
+    setup.rapidpro.faultsFor('messages').script.push({ kind: 'latency', ms: 0 }, { kind: 'status', status: 429, headers: { 'retry-after': '1' } });
+    await reply(setup, 'msg_weni_429', 'are you there', conversation);
+    await setup.pass(setup.channel);
+    expect(setup.rapidpro.sent().map((m) => m.text)).toEqual(['Ada: are you there']);
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_weni_429')).toMatchObject({ delivery_status: 'pending' });
+    await setup.engine.db.updateTable('front_chatbot_channel_app_v1' as never).set({ next_attempt_at: null } as never).execute();
+    await setup.pass(setup.channel);
+    const sent = setup.rapidpro.sent();
+    expect(sent.map((m) => m.text)).toEqual(['Ada: are you there']);
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_weni_429')).toMatchObject({ delivery_status: 'delivered', rapidpro_message_uuid: String(sent[0]!.id) });
+  });
+
   it('sends through a broadcast on Weni Flows, which has no POST messages.json', async () => {
     setup = await setUpChatbot(database(), [], { rapidpro: { variant: 'weni' } });
     const { contact, conversation } = await handedOff(setup);
