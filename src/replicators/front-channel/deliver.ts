@@ -23,6 +23,17 @@
  *   or send) is left alone for the rest of the pass; its other rows wait untouched for the
  *   next one. A step that succeeds again clears its rows' back-offs, so a backlog left by an
  *   outage drains at once instead of when each back-off runs out.
+ *
+ * Rows go in waves: the next row of up to deliveryConcurrency conversations (a
+ * conversation's next row waits for the next wave, so nothing overtakes). Each row's checks
+ * run first; then one statement commits the start (send_started_at / import_started_at) of
+ * every row about to be called, and one transaction (onceEverMany) claims the wave's
+ * once-ever keys, makes the calls at once and writes the delivered rows and the keys'
+ * results together. Exactly-once as with one call at a time: a key's result commits only
+ * with its row's outcome, a stored result is taken instead of calling, a failed call stores
+ * nothing and backs off alone, and a call whose outcome was lost (even the whole wave's,
+ * should its transaction fail after the calls) has its committed start: the next attempt
+ * looks for it (findEarlierSend) or waits for Front's notice before calling again.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
