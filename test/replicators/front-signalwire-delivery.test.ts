@@ -53,40 +53,6 @@ describe('Front → SMS', () => {
     expect(await setup.rows()).toHaveLength(2);
   });
 
-  it('delivers in waves of at most one reply per client: each client\'s replies in order, a wave marked and written back together', async () => {
-    await connected({ SWITCHBOARD_DELIVERY_CONCURRENCY: '3' });
-    const clients = ['+15550004441', '+15550004442', '+15550004443', '+15550004444', '+15550004445'];
-    for (const n of [1, 2, 3]) await setup.frontClient.message({ id: `msg_wave${n}`, channelId: CHANNEL_ID, text: `reply ${n}`, to: clients });
-    // One client's 429 fails its reply alone; the rest of its wave goes on.
-    setup.signalwire.faults.script.push({ kind: 'status', status: 429, headers: { 'retry-after': '1' }, body: { code: 20429, message: 'Too Many Requests' } });
-    expect(await setup.pass(setup.channel)).toMatchObject({ status: 'succeeded' });
-    await dueNow();
-    await setup.pass(setup.channel);
-    const sent = setup.signalwire.sent();
-    expect(sent).toHaveLength(15);
-    const rows = await setup.rows();
-    expect(rows.every((r) => r.delivery_status === 'delivered')).toBe(true);
-    const retried = rows.filter((r) => r.delivery_attempts === 1).map((r) => r.recipient);
-    expect(retried).toHaveLength(1);
-    for (const client of clients.filter((c) => !retried.includes(c))) {
-      expect(sent.filter((m) => m.to === client).map((m) => m.body)).toEqual(['reply 1', 'reply 2', 'reply 3']);
-    }
-    // A wave: the rows whose start was marked by one statement, their outcomes written by another.
-    const waves = new Map<number, typeof rows>();
-    for (const row of rows) waves.set(row.send_started_at.getTime(), [...(waves.get(row.send_started_at.getTime()) ?? []), row]);
-    for (const wave of waves.values()) {
-      expect(wave.length).toBeLessThanOrEqual(3);
-      expect(new Set(wave.map((r) => r.recipient)).size).toBe(wave.length);
-      expect(new Set(wave.map((r) => r.delivered_at.getTime())).size).toBe(1);
-    }
-    expect(waves.size).toBeLessThan(rows.length);
-    // A client's next reply was marked only after the one before it was delivered: never overtaken, never marked early.
-    for (const client of clients) {
-      const own = rows.filter((r) => r.recipient === client && r.delivery_attempts === 0).sort((a, b) => a.pk - b.pk);
-      for (let i = 1; i < own.length; i++) expect(own[i]!.send_started_at.getTime()).toBeGreaterThanOrEqual(own[i - 1]!.delivered_at.getTime());
-    }
-  });
-
   it('skips messages older than 48 hours, and recipients outside the allowlist', async () => {
     await connected({ SIGNALWIRE_SMS_ALLOWLIST: '+1555000222?' });
     await setup.frontClient.message({ id: 'msg_old', channelId: CHANNEL_ID, text: 'late', to: [CUSTOMER], createdAt: Date.now() / 1000 - 49 * 3600 });

@@ -23,24 +23,13 @@
  *   or send) is left alone for the rest of the pass; its other rows wait untouched for the
  *   next one. A step that succeeds again clears its rows' back-offs, so a backlog left by an
  *   outage drains at once instead of when each back-off runs out.
- *
- * Rows go in waves: the next row of up to deliveryConcurrency conversations (a
- * conversation's next row waits for the next wave, so nothing overtakes). Each row's checks
- * run first; then one statement commits the start (send_started_at / import_started_at) of
- * every row about to be called, and one transaction (onceEverMany) claims the wave's
- * once-ever keys, makes the calls at once and writes the delivered rows and the keys'
- * results together. Exactly-once as with one call at a time: a key's result commits only
- * with its row's outcome, a stored result is taken instead of calling, a failed call stores
- * nothing and backs off alone, and a call whose outcome was lost (even the whole wave's,
- * should its transaction fail after the calls) has its committed start: the next attempt
- * looks for it (findEarlierSend) or waits for Front's notice before calling again.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import type { FrontFile } from '../../providers/front/client.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
 import { coerceError, isDatabaseUnavailable, isSwitchboardError, messageForLog, SwitchboardError } from '../../engine/errors.ts';
-import { onceEverMany } from '../../engine/idempotency.ts';
+import { onceEver } from '../../engine/idempotency.ts';
 import { deliveries } from '../../metrics.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { FrontChannelClient, type FrontImport } from '../../providers/front/client.ts';
@@ -142,20 +131,12 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
     const { rows } = await pendingBatch(integration, cursor).execute(ctx.db);
     if (rows.length === 0) break;
     cursor = rows.at(-1)!.pk;
-    const lanes = lanesOf(rows);
-    for (;;) {
-      // Conversations go side by side, each in order: one row per lane per wave, and a lane's
-      // next row waits for the wave of the one before, so a client's messages never overtake each other.
-      const wave: ChannelRow[] = [];
-      for (const lane of lanes) {
-        if (wave.length === ctx.config.deliveryConcurrency) break;
-        while (lane[0] && failuresInARow[stepOf(lane[0])] >= BREAKER) lane.shift();
-        if (lane[0]) wave.push(lane.shift()!);
-      }
-      if (wave.length === 0) break;
-      const results = await deliverWave(delivery, wave);
-      for (const [i, result] of results.entries()) {
-        const step = stepOf(wave[i]!);
+    // Conversations go side by side, each in order: a client's messages never overtake each other.
+    await eachConcurrently(lanesOf(rows), ctx.config.deliveryConcurrency, async (lane) => {
+      for (const row of lane) {
+        const step = stepOf(row);
+        if (failuresInARow[step] >= BREAKER) continue;
+        const result = await deliverOne(delivery, row);
         if (result.outcome === 'waiting-for-channel') waitingForChannel++;
         if (result.outcome === 'retry') {
           if (++failuresInARow[step] === BREAKER) {
@@ -169,9 +150,9 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
             if ((await clearBackoff(delivery, step)) > 0) rewind = true;
           }
         }
+        await ctx.progress(1);
       }
-      await ctx.progress(wave.length);
-    }
+    });
     // Rows whose back-off was just cleared lie behind the cursor: one more sweep takes them.
     if (rewind) cursor = 0;
   }
@@ -194,6 +175,18 @@ function lanesOf(rows: ChannelRow[]): ChannelRow[][] {
     else lanes.set(key, [row]);
   }
   return [...lanes.values()];
+}
+
+/** Run `work` over `items`, at most `limit` at a time. */
+async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  // Every lane ends before this returns, even when one throws: a pass never ends with a lane still sending.
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */
@@ -240,149 +233,62 @@ const tableOf = (delivery: Delivery) => sql.table(delivery.integration.service_n
 
 type DeliveryResult = { outcome: 'done' | 'waiting-for-channel' | 'held' } | { outcome: 'retry'; delayMs: number };
 
-/** What the stored result of a row's once-ever call holds: Front's id of an import, the provider's of a send. */
-type CallResult = { message_uid: string } | { sid: string };
-
-/** A row ready for its call to the outside world: its checks passed, nothing marked yet. */
-interface Call {
-  row: ChannelRow;
-  step: Step;
-  key: string;
-  /** The external id Front's `message_imported` notice will name (imports only). */
-  externalId: string | null;
-  /** The call; its database work joins `trx`, the wave's transaction. */
-  run(trx: Kysely<Database>): Promise<CallResult>;
-}
-
-/**
- * Deliver one wave: every row's own checks at once, then the calls of those that passed
- * together (callAll); a row's failure, in its checks or its call, is its own (settle).
- */
-async function deliverWave(delivery: Delivery, rows: ChannelRow[]): Promise<DeliveryResult[]> {
-  const prepared = await Promise.allSettled(rows.map((row) => prepare(delivery, row)));
-  const calls = prepared.flatMap((p) => (p.status === 'fulfilled' && p.value ? [p.value] : []));
-  let failures = new Map<ChannelRow, unknown>();
-  if (calls.length > 0) {
-    try {
-      failures = await callAll(delivery, calls);
-    } catch (error) {
-      // The wave's statements failed (the database): every call may have gone; each row's start says to look first.
-      for (const call of calls) failures.set(call.row, error);
-    }
-  }
-  prepared.forEach((p, i) => {
-    if (p.status === 'rejected') failures.set(rows[i]!, p.reason);
-  });
-  const settled = await Promise.allSettled(
-    rows.map(async (row): Promise<DeliveryResult> => (failures.has(row) ? settle(delivery, row, failures.get(row)) : { outcome: 'done' })),
-  );
-  // Every row is settled before this returns, even when one stops the pass.
-  const stopped = settled.find((r) => r.status === 'rejected');
-  if (stopped) throw stopped.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<DeliveryResult>).value);
-}
-
-/**
- * The calls of a wave, at most one per conversation and at most deliveryConcurrency: the
- * start of each is committed first, in one statement, right before the calls go (so a row
- * is never marked long before its call: own-sends.ts adopts a status callback for the
- * newest started row of a sender, recipient and body); then their once-ever keys, the calls
- * and the rows' outcomes share one transaction. What each call threw, by row.
- */
-async function callAll(delivery: Delivery, calls: Call[]): Promise<Map<ChannelRow, unknown>> {
-  const { ctx, integration } = delivery;
-  const TABLE = tableOf(delivery);
-  // Keys come from the rows' external ids, unique in a table; should two calls share one anyway, the second waits for the first's result.
-  const keys = new Set<string>();
-  const now = calls.filter((call) => !keys.has(call.key) && keys.add(call.key));
-  const later = calls.filter((call) => !now.includes(call));
-  // Committed before anything can reach the provider or Front: after a crash or a lost
-  // answer, the next attempt knows to look for the send, or to wait for Front's notice.
-  await sql`
-    UPDATE ${TABLE} AS t SET
-      send_started_at = CASE WHEN v.step = 'send' THEN now() ELSE t.send_started_at END,
-      import_started_at = CASE WHEN v.step = 'import' THEN now() ELSE t.import_started_at END,
-      import_external_id = COALESCE(v.external_id, t.import_external_id)
-    FROM unnest(${now.map((c) => c.row.pk)}::bigint[], ${now.map((c) => c.step)}::text[], ${now.map((c) => c.externalId)}::text[])
-      AS v(pk, step, external_id)
-    WHERE t.pk = v.pk`.execute(ctx.db);
-  const settled = await onceEverMany(
-    ctx.db,
-    now.map((call) => ({ key: call.key, call: call.run })),
-    (trx, settled) =>
-      finishAll(
-        delivery,
-        now.flatMap((call, i) => {
-          const outcome = settled[i]!;
-          if (!outcome.ok) return [];
-          const ids = 'sid' in outcome.result ? { counterpartId: outcome.result.sid } : { frontMessageId: outcome.result.message_uid };
-          return [{ row: call.row, outcome: { status: 'delivered' as const, ...ids } }];
-        }),
-        trx,
-      ),
-    String(integration.id),
-  );
-  const failures = new Map(now.flatMap((call, i) => {
-    const outcome = settled[i]!;
-    return outcome.ok ? [] : [[call.row, outcome.error] as const];
-  }));
-  // Front answered (429, 4xx, 5xx): it did not take the message, nothing to wait for. Only
-  // an import that got no answer at all may have happened.
-  const refusedImports = now.filter((c) => {
-    const error = failures.get(c.row);
-    return c.step === 'import' && error instanceof ProviderHttpError && error.httpStatus !== null;
-  });
-  if (refusedImports.length > 0) {
-    await sql`UPDATE ${TABLE} SET import_started_at = NULL WHERE pk = ANY(${refusedImports.map((c) => c.row.pk)}::bigint[])`.execute(ctx.db);
-  }
-  if (later.length > 0) for (const [row, error] of await callAll(delivery, later)) failures.set(row, error);
-  return failures;
-}
-
-/** What a row's failure means: not yet, held, parked, backing off, or the whole pass stops (thrown). */
-async function settle(delivery: Delivery, row: ChannelRow, thrown: unknown): Promise<DeliveryResult> {
+async function deliverOne(delivery: Delivery, row: ChannelRow): Promise<DeliveryResult> {
   const { ctx } = delivery;
   const TABLE = tableOf(delivery);
-  if (thrown instanceof NotConnected) return { outcome: 'waiting-for-channel' };
-  if (thrown instanceof Held) {
-    // Unless the notice came meanwhile: then the next pass (which it asked for) adopts it.
-    await sql`
-      UPDATE ${TABLE} SET next_attempt_at = CASE WHEN front_imported_id IS NULL THEN ${thrown.until}::timestamptz END
-      WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
-    return { outcome: 'held' };
-  }
-  if (thrown instanceof NotYet) {
-    ctx.log.info({ pk: row.pk, until: thrown.until, reason: thrown.message }, 'delivery waits');
-    await sql`UPDATE ${TABLE} SET next_attempt_at = ${thrown.until}::timestamptz WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
-    return { outcome: 'held' };
-  }
-  const error = coerceError(thrown);
-  // Problems of the whole integration stop the pass and show on it; rows stay pending.
-  if (isDatabaseUnavailable(error) || (isSwitchboardError(error) && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
-  if (error instanceof ProviderHttpError && error.httpStatus === null && !error.retryable) throw error;
-  // The provider refused this message (coded 4xx), or the row cannot be sent as it is: park it.
-  if (isSwitchboardError(error) && !error.retryable) {
-    const code = error instanceof ProviderHttpError ? (error.providerCode ?? `HTTP_${error.httpStatus}`) : error.code;
-    ctx.log.warn({ pk: row.pk, code }, 'delivery failed permanently');
-    await finish(delivery, row, { status: 'failed', code, message: error.message });
+  try {
+    const broken = delivery.spec.invariant(row);
+    if (broken) {
+      // WebhookDB raised here and lost the rest of the page; we park the row.
+      await finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: broken });
+    } else if (row.front_message_id === null) {
+      await importIntoFront(delivery, row);
+    } else {
+      await sendReply(delivery, row);
+    }
     return { outcome: 'done' };
+  } catch (thrown) {
+    if (thrown instanceof NotConnected) return { outcome: 'waiting-for-channel' };
+    if (thrown instanceof Held) {
+      // Unless the notice came meanwhile: then the next pass (which it asked for) adopts it.
+      await sql`
+        UPDATE ${TABLE} SET next_attempt_at = CASE WHEN front_imported_id IS NULL THEN ${thrown.until}::timestamptz END
+        WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
+      return { outcome: 'held' };
+    }
+    if (thrown instanceof NotYet) {
+      ctx.log.info({ pk: row.pk, until: thrown.until, reason: thrown.message }, 'delivery waits');
+      await sql`UPDATE ${TABLE} SET next_attempt_at = ${thrown.until}::timestamptz WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
+      return { outcome: 'held' };
+    }
+    const error = coerceError(thrown);
+    // Problems of the whole integration stop the pass and show on it; rows stay pending.
+    if (isDatabaseUnavailable(error) || (isSwitchboardError(error) && error.code === 'SB_ERR_PROVIDER_AUTH')) throw error;
+    if (error instanceof ProviderHttpError && error.httpStatus === null && !error.retryable) throw error;
+    // The provider refused this message (coded 4xx), or the row cannot be sent as it is: park it.
+    if (isSwitchboardError(error) && !error.retryable) {
+      const code = error instanceof ProviderHttpError ? (error.providerCode ?? `HTTP_${error.httpStatus}`) : error.code;
+      ctx.log.warn({ pk: row.pk, code }, 'delivery failed permanently');
+      await finish(delivery, row, { status: 'failed', code, message: error.message });
+      return { outcome: 'done' };
+    }
+    // The provider's word on when to send again holds for every worker sending from the same place.
+    const rate = stepOf(row) === 'send' ? delivery.transport.sendRate?.(delivery, row) : undefined;
+    if (rate && error instanceof ProviderHttpError && error.httpStatus === 429) await holdSends(ctx.db, rate.bucket, error.retryAfterMs ?? 1000);
+    const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
+    const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
+    ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
+    deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
+    // An import that may have happened waits at least for its hold (GREATEST skips NULL),
+    // unless Front's notice already came.
+    await sql`
+      UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
+        next_attempt_at = CASE WHEN front_imported_id IS NULL THEN GREATEST(
+          now() + make_interval(secs => ${delayMs / 1000}),
+          import_started_at + make_interval(secs => ${ctx.config.front.importHoldMs / 1000})) END
+      WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
+    return { outcome: 'retry', delayMs };
   }
-  // The provider's word on when to send again holds for every worker sending from the same place.
-  const rate = stepOf(row) === 'send' ? delivery.transport.sendRate?.(delivery, row) : undefined;
-  if (rate && error instanceof ProviderHttpError && error.httpStatus === 429) await holdSends(ctx.db, rate.bucket, error.retryAfterMs ?? 1000);
-  const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** row.delivery_attempts) * (0.75 + Math.random() * 0.5);
-  const delayMs = Math.max(error instanceof ProviderHttpError ? (error.retryAfterMs ?? 0) : 0, backoff);
-  ctx.log.info({ pk: row.pk, attempt: row.delivery_attempts + 1, delay_ms: Math.round(delayMs), err: messageForLog(error) }, 'delivery will be retried');
-  deliveries.inc({ service: delivery.integration.service_name, outcome: 'retry' });
-  // An import that may have happened waits at least for its hold (GREATEST skips NULL),
-  // unless Front's notice already came.
-  await sql`
-    UPDATE ${TABLE} SET delivery_attempts = delivery_attempts + 1, delivery_error_message = ${error.message},
-      next_attempt_at = CASE WHEN front_imported_id IS NULL THEN GREATEST(
-        now() + make_interval(secs => ${delayMs / 1000}),
-        import_started_at + make_interval(secs => ${ctx.config.front.importHoldMs / 1000})) END
-    WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(ctx.db);
-  return { outcome: 'retry', delayMs };
 }
 
 type Outcome =
@@ -391,55 +297,31 @@ type Outcome =
   | { status: 'failed'; code: string; message: string };
 
 /**
- * Write rows' outcomes in one statement; a counterpart id only where none was written
- * meanwhile. Inside the wave's transaction (`db`) they commit with the calls' results.
+ * Write the outcome; the counterpart id only where none was written meanwhile. Inside an
+ * idempotent call (`db` its transaction) it commits together with the call's result.
  */
-async function finishAll(delivery: Delivery, finished: { row: ChannelRow; outcome: Outcome }[], db: Kysely<Database> = delivery.ctx.db): Promise<void> {
-  if (finished.length === 0) return;
-  for (const { outcome } of finished) deliveries.inc({ service: delivery.integration.service_name, outcome: outcome.status });
-  const ids = (outcome: Outcome): { frontMessageId?: string; counterpartId?: string } => ('code' in outcome ? {} : outcome);
-  const column = delivery.transport.counterpartColumn;
+async function finish(delivery: Delivery, row: ChannelRow, outcome: Outcome, db: Kysely<Database> = delivery.ctx.db): Promise<void> {
+  const TABLE = tableOf(delivery);
+  deliveries.inc({ service: delivery.integration.service_name, outcome: outcome.status });
+  const ids: { frontMessageId?: string; counterpartId?: string } = 'code' in outcome ? {} : outcome;
+  const counterpart = sql.ref(delivery.transport.counterpartColumn);
   await sql`
-    UPDATE ${tableOf(delivery)} AS t SET
-      front_message_id = COALESCE(t.front_message_id, v.front_message_id),
-      ${sql.ref(column)} = COALESCE(${sql.ref(`t.${column}`)}, v.counterpart_id),
-      delivery_status = v.status,
-      delivery_error_code = v.code,
-      delivery_error_message = v.message,
-      delivered_at = CASE WHEN v.status = 'delivered' THEN now() END,
+    UPDATE ${TABLE} SET
+      front_message_id = COALESCE(front_message_id, ${ids.frontMessageId ?? null}),
+      ${counterpart} = COALESCE(${counterpart}, ${ids.counterpartId ?? null}),
+      delivery_status = ${outcome.status},
+      delivery_error_code = ${'code' in outcome ? outcome.code : null},
+      delivery_error_message = ${'message' in outcome ? outcome.message : null},
+      delivered_at = CASE WHEN ${outcome.status} = 'delivered' THEN now() END,
       next_attempt_at = NULL,
       row_updated_at = now()
-    FROM unnest(
-      ${finished.map((f) => f.row.pk)}::bigint[],
-      ${finished.map((f) => ids(f.outcome).frontMessageId ?? null)}::text[],
-      ${finished.map((f) => ids(f.outcome).counterpartId ?? null)}::text[],
-      ${finished.map((f) => f.outcome.status)}::text[],
-      ${finished.map((f) => ('code' in f.outcome ? f.outcome.code : null))}::text[],
-      ${finished.map((f) => ('message' in f.outcome ? f.outcome.message : null))}::text[]
-    ) AS v(pk, front_message_id, counterpart_id, status, code, message)
-    WHERE t.pk = v.pk AND t.delivery_status = 'pending'`.execute(db);
+    WHERE pk = ${row.pk} AND delivery_status = 'pending'`.execute(db);
 }
 
-const finish = (delivery: Delivery, row: ChannelRow, outcome: Outcome, db?: Kysely<Database>) => finishAll(delivery, [{ row, outcome }], db);
-
-/** A row's own checks, in order; null when they settled it (finished) without a call. */
-async function prepare(delivery: Delivery, row: ChannelRow): Promise<Call | null> {
-  const broken = delivery.spec.invariant(row);
-  if (broken) {
-    // WebhookDB raised here and lost the rest of the page; we park the row.
-    await finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: broken });
-    return null;
-  }
-  return row.front_message_id === null ? prepareImport(delivery, row) : prepareSend(delivery, row);
-}
-
-async function prepareImport(delivery: Delivery, row: ChannelRow): Promise<Call | null> {
+async function importIntoFront(delivery: Delivery, row: ChannelRow): Promise<void> {
   const { ctx, integration } = delivery;
   // Front's notice says an earlier import whose answer we lost did happen: adopt it.
-  if (row.front_imported_id) {
-    await finish(delivery, row, { status: 'delivered', frontMessageId: row.front_imported_id });
-    return null;
-  }
+  if (row.front_imported_id) return finish(delivery, row, { status: 'delivered', frontMessageId: row.front_imported_id });
   if (row.import_started_at) {
     const until = new Date(row.import_started_at.getTime() + ctx.config.front.importHoldMs);
     if (until.getTime() > Date.now()) throw new Held(until);
@@ -448,62 +330,67 @@ async function prepareImport(delivery: Delivery, row: ChannelRow): Promise<Call 
   if (!channelId) throw new NotConnected();
   const writtenAt = delivery.spec.writtenAt(row);
   if (Date.now() - writtenAt.getTime() > SYNC_CUTOFF_MS) {
-    await finish(delivery, row, { status: 'skipped', frontMessageId: 'skipped_due_to_age', message: 'older than 48 hours' });
-    return null;
+    return finish(delivery, row, { status: 'skipped', frontMessageId: 'skipped_due_to_age', message: 'older than 48 hours' });
   }
-  const direction = row.direction;
-  if (direction !== 'inbound' && direction !== 'outbound') {
-    await finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: `direction ${direction} cannot be imported` });
-    return null;
+  if (row.direction !== 'inbound' && row.direction !== 'outbound') {
+    return finish(delivery, row, { status: 'failed', code: 'SB_ERR_INVARIANT', message: `direction ${row.direction} cannot be imported` });
   }
   const plan = await delivery.spec.importPlan(delivery, row, writtenAt);
   const message: FrontImport = {
     body: plan.body,
     delivered_at: Math.floor(writtenAt.getTime() / 1000),
     metadata: { external_id: plan.externalId, external_conversation_id: row.external_conversation_id ?? '' },
-    ...(direction === 'inbound'
+    ...(row.direction === 'inbound'
       ? { sender: { handle: row.sender ?? '', ...(plan.senderName ? { name: plan.senderName } : {}) } }
       : { to: [{ handle: row.recipient ?? '' }] }),
   };
-  return {
-    row,
-    step: 'import',
-    key: plan.key,
-    externalId: plan.externalId,
-    run: async () => ({ message_uid: (await delivery.front.importMessage(channelId, direction, message, plan.files)).message_uid }),
-  };
+  // Committed before anything can reach Front: if no answer comes, we know to wait for Front's notice.
+  await sql`UPDATE ${tableOf(delivery)} SET import_started_at = now(), import_external_id = ${plan.externalId} WHERE pk = ${row.pk}`.execute(ctx.db);
+  try {
+    const { result, ran } = await onceEver(
+      ctx.db,
+      plan.key,
+      async (trx) => {
+        const imported = await delivery.front.importMessage(channelId, row.direction as 'inbound' | 'outbound', message, plan.files);
+        await finish(delivery, row, { status: 'delivered', frontMessageId: imported.message_uid }, trx);
+        return imported;
+      },
+      String(integration.id),
+    );
+    if (!ran) await finish(delivery, row, { status: 'delivered', frontMessageId: result.message_uid });
+  } catch (error) {
+    // Front answered (429, 4xx, 5xx): it did not take the message, nothing to wait for.
+    // Only an import that got no answer at all may have happened.
+    if (error instanceof ProviderHttpError && error.httpStatus !== null) {
+      await sql`UPDATE ${tableOf(delivery)} SET import_started_at = NULL WHERE pk = ${row.pk}`.execute(ctx.db);
+    }
+    throw error;
+  }
 }
 
-async function prepareSend(delivery: Delivery, row: ChannelRow): Promise<Call | null> {
+async function sendReply(delivery: Delivery, row: ChannelRow): Promise<void> {
   const { ctx, transport } = delivery;
   const payload = (row.data.payload ?? {}) as { created_at?: unknown };
   const messagedAt = typeof payload.created_at === 'number' ? new Date(payload.created_at * 1000) : row.row_created_at;
   if (Date.now() - messagedAt.getTime() > SYNC_CUTOFF_MS) {
-    await finish(delivery, row, { status: 'skipped', counterpartId: 'skipped_due_to_age', message: 'older than 48 hours' });
-    return null;
+    return finish(delivery, row, { status: 'skipped', counterpartId: 'skipped_due_to_age', message: 'older than 48 hours' });
   }
   const refused = await transport.refusal(delivery, row);
-  if (refused) {
-    await finish(delivery, row, { status: 'skipped', counterpartId: refused.marker, message: refused.message });
-    return null;
-  }
+  if (refused) return finish(delivery, row, { status: 'skipped', counterpartId: refused.marker, message: refused.message });
   const refusal = (await delivery.spec.smsRefusal?.(delivery, row)) ?? null;
   if (refusal) {
     const notice = delivery.spec.noticeOfRefusal;
-    if (!notice) await finish(delivery, row, { status: 'skipped', message: refusal });
-    else {
-      await ctx.db.transaction().execute(async (trx) => {
-        await finish(delivery, row, { status: 'skipped', message: refusal }, trx);
-        await notice(trx, delivery, row, refusal);
-      });
-    }
-    return null;
+    if (!notice) return finish(delivery, row, { status: 'skipped', message: refusal });
+    return ctx.db.transaction().execute(async (trx) => {
+      await finish(delivery, row, { status: 'skipped', message: refusal }, trx);
+      await notice(trx, delivery, row, refusal);
+    });
   }
   const rate = transport.sendRate?.(delivery, row);
-  // Reserved before the wave's transaction (a call never holds a second connection for it), waited for inside it.
+  // Reserved before the lane's transaction (a lane never holds two connections), waited for inside it.
   const slot = rate ? await reserveSendSlot(ctx.db, rate.bucket, rate.perSecond) : null;
   if (slot && slot.waitMs > MAX_SLOT_WAIT_MS + (2 * ctx.config.deliveryConcurrency * 1000) / rate!.perSecond) {
-    // Held back (a Retry-After, or a long queue for the number): the row waits, not the wave.
+    // Held back (a Retry-After, or a long queue for the number): the row waits, not the lane.
     throw new ProviderHttpError({
       provider: rate!.bucket.split(':')[0]!,
       message: `sends paced: the next slot is in ${Math.ceil(slot.waitMs / 1000)} s (${rate!.perSecond}/s)`,
@@ -512,16 +399,15 @@ async function prepareSend(delivery: Delivery, row: ChannelRow): Promise<Call | 
       retryable: true,
     });
   }
-  return {
-    row,
-    step: 'send',
-    key: transport.sendKey(row),
-    externalId: null,
-    run: async (trx) => {
-      // An earlier attempt may have reached the provider without us hearing back: look first.
-      const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at, trx) : null;
-      if (!earlier && slot) await awaitSlot(slot);
-      return { sid: earlier ?? (await transport.send(delivery, row, trx)) };
-    },
-  };
+  // Committed before anything can reach the provider: after a crash, the next attempt knows to look first.
+  await sql`UPDATE ${tableOf(delivery)} SET send_started_at = now() WHERE pk = ${row.pk}`.execute(ctx.db);
+  const { result, ran } = await onceEver(ctx.db, transport.sendKey(row), async (trx) => {
+    // An earlier attempt may have reached the provider without us hearing back: look first.
+    const earlier = row.send_started_at ? await transport.findEarlierSend(delivery, row, row.send_started_at, trx) : null;
+    if (!earlier && slot) await awaitSlot(slot);
+    const id = earlier ?? (await transport.send(delivery, row, trx));
+    await finish(delivery, row, { status: 'delivered', counterpartId: id }, trx);
+    return { sid: id };
+  }, String(delivery.integration.id));
+  if (!ran) await finish(delivery, row, { status: 'delivered', counterpartId: result.sid });
 }
