@@ -3,7 +3,9 @@
  * the handoff's contact with `POST messages.json` (a broadcast on Weni Flows), signed with
  * the counsellor's first name. RapidPro sends are not idempotent: a send whose answer never
  * came is looked for among the contact's outgoing messages since the attempt began before
- * anything is sent again. A reply to a handoff already closed is not sent.
+ * anything is sent again; a send RapidPro throttled (429) sent nothing, so its retry skips
+ * that look-up and spends no request of the workspace's budget on it. A reply to a handoff
+ * already closed is not sent.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
