@@ -125,6 +125,26 @@ describe('Front → bot', () => {
     expect((await setup.rows()).find((r) => r.front_message_id === 'msg_429')).toMatchObject({ delivery_status: 'delivered' });
   });
 
+  it('still looks for a lost send after a later attempt was throttled, and sends once', async () => {
+    setup = await setUpChatbot(database());
+    const { conversation } = await handedOff(setup);
+    setup.rapidpro.faultsFor('messages').script.push(
+      // 1st attempt: sent, but the answer is lost.
+      { kind: 'lost-response' },
+      // 2nd: the look-up does not show it yet (RapidPro stores it late), and the send is throttled.
+      { kind: 'status', status: 200, body: { next: null, results: [] } },
+      { kind: 'status', status: 429, headers: { 'retry-after': '1' } },
+    );
+    await reply(setup, 'msg_lost_429', 'can you hear me', conversation);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await setup.pass(setup.channel);
+      await setup.engine.db.updateTable('front_chatbot_channel_app_v1' as never).set({ next_attempt_at: null } as never).execute();
+    }
+    const sent = setup.rapidpro.sent();
+    expect(sent.map((m) => m.text)).toEqual(['Ada: can you hear me']);
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_lost_429')).toMatchObject({ delivery_status: 'delivered', rapidpro_message_uuid: sent[0]!.uuid });
+  });
+
   it('sends a Weni broadcast once when looking its message up was throttled, adopting it next time', async () => {
     setup = await setUpChatbot(database(), [], { rapidpro: { variant: 'weni' } });
     const { conversation } = await handedOff(setup);

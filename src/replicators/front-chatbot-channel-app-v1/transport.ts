@@ -3,8 +3,9 @@
  * the handoff's contact with `POST messages.json` (a broadcast on Weni Flows), signed with
  * the counsellor's first name. RapidPro sends are not idempotent: a send whose answer never
  * came is looked for among the contact's outgoing messages since the attempt began before
- * anything is sent again; a send RapidPro throttled (429) sent nothing, so its retry skips
- * that look-up and spends no request of the workspace's budget on it. A reply to a handoff
+ * anything is sent again; an attempt RapidPro throttled (429) sent nothing, so it does not
+ * count as one to look for (the retry spends no request of the workspace's budget on a
+ * look-up, unless an earlier attempt's outcome is still unknown). A reply to a handoff
  * already closed is not sent.
  */
 import { sql, type Kysely } from 'kysely';
@@ -73,9 +74,10 @@ export const rapidProTransport: Transport = {
     try {
       sent = await rapidProClient(delivery.parent, delivery.ctx.db).sendMessage(contact, signedText(row));
     } catch (error) {
-      // Throttled (429): RapidPro sent nothing, so the next attempt need not spend a request looking for it first.
+      // Throttled (429): this attempt sent nothing, so the row's start goes back to what it was
+      // (none, unless an earlier attempt's outcome is still unknown and must be looked for).
       if (error instanceof ProviderHttpError && error.httpStatus === 429) {
-        await sql`UPDATE front_chatbot_channel_app_v1 SET send_started_at = NULL WHERE pk = ${row.pk}`.execute(delivery.ctx.db);
+        await sql`UPDATE front_chatbot_channel_app_v1 SET send_started_at = ${row.send_started_at} WHERE pk = ${row.pk}`.execute(delivery.ctx.db);
       }
       throw error;
     }
