@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { sql } from 'kysely';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dropDatabase } from '../../src/db/databases.ts';
@@ -22,6 +23,7 @@ const CLIENT = '+15550002222';
 const USSD_CLIENT = '+254712345678';
 const WHATSAPP_CLIENT = '+254722000111';
 const CHATBOT_CLIENT = '+254733000444';
+const WAITING_CLIENT = '+254733000555';
 
 if (!browserAvailable) console.warn(`browser tests skipped: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
 
@@ -282,5 +284,24 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.waitForLoadState('networkidle');
     const ratio = await matchScreenshot(page, shot);
     expect(ratio, `differs from test/web/screenshots/${shot}.png (see test-results/screenshots)`).toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
+  });
+
+  // After the screenshots: it leaves a client waiting.
+  it("the chatbot handoff's card shows the clients left waiting, the longest wait, and RapidPro requests against the budget", async () => {
+    await go('/');
+    const stats = page.getByTestId('integration-chatbot_handoff_v1').getByTestId('chatbot-stats');
+    expect(await stats.innerText()).toMatch(/^0\s+clients waiting\s+–\s+longest wait\s+[1-9]\d* \/ 2500\s+RapidPro requests, last hour \/ budget$/);
+
+    await go('/phone');
+    await page.getByLabel('Phone number').fill(WAITING_CLIENT);
+    await page.getByRole('tab', { name: 'Chatbot' }).click();
+    await page.getByLabel('Chatbot text').fill('Is anyone there?');
+    await page.getByRole('button', { name: 'Send to the bot' }).click();
+    await page.getByTestId('chatbot-state').getByText('Handed over to a counsellor', { exact: false }).waitFor();
+    await expect.poll(() => env.front.inbox.some((m) => m.body === 'Is anyone there?')).toBe(true);
+    // Unanswered for 20 minutes: past the demo's --unattended-after (15).
+    await sql`UPDATE front_chatbot_channel_app_v1 SET row_created_at = now() - interval '20 minutes' WHERE body = 'Is anyone there?'`.execute(env.engine.db);
+    await go('/');
+    await expect.poll(() => stats.innerText()).toMatch(/^1\s+clients waiting\s+20m 0s\s+longest wait\s/);
   });
 });
