@@ -3,7 +3,8 @@
  * per address, ten wrong tries a window, then 429 with Retry-After without the password
  * being checked, while the bot's own address signs in; per integration, a hundred from all
  * addresses, which spares an address that signed in before; the window's end lifts a
- * lockout; the lockout is logged once, with neither username nor password.
+ * lockout; quiet addresses are forgotten; the lockout is logged once, with neither username
+ * nor password.
  * Client addresses come from X-Forwarded-For, this machine being the trusted proxy.
  */
 import { sql } from 'kysely';
@@ -104,6 +105,16 @@ describe('POST token/ against password guessing', () => {
     expect(Number(newcomer.retryAfter)).toBeLessThanOrEqual(WINDOW_S);
 
     expect((await login(s, BOT, right(s))).status).toBe(200);
+  });
+
+  it('forgets an address gone quiet for a window, but keeps the one the bot signs in from', async () => {
+    const s = await start();
+    expect((await login(s, BOT, right(s))).status).toBe(200);
+    expect((await login(s, STRANGER, wrong(s, 1))).status).toBe(401);
+    await sql`UPDATE chatbot_token_attempts SET window_start = window_start - make_interval(secs => ${WINDOW_S + 1})`.execute(s.engine.db);
+    expect((await login(s, '192.0.2.9', wrong(s, 2))).status).toBe(401);
+    const { rows } = await sql<{ address: string }>`SELECT address FROM chatbot_token_attempts ORDER BY address`.execute(s.engine.db);
+    expect(rows.map((r) => r.address)).toEqual(['*', BOT, '192.0.2.9'].sort());
   });
 
   it('counts per integration: guesses at one leave another alone', async () => {

@@ -41,11 +41,14 @@ export async function beginAttempt(db: Kysely<Database>, integrationId: number, 
       window_start = CASE WHEN a.window_start > now() - ${window} THEN a.window_start ELSE now() END
     RETURNING address, failures, greatest(1, ceil(extract(epoch FROM window_start + ${window} - now())))::int AS retry_after,
       COALESCE(last_success_at > now() - make_interval(days => ${KNOWN_ADDRESS_DAYS}), false) AS known`.execute(db);
-  // Forget other addresses gone quiet, so guessers from many addresses cannot grow the table without bound.
+  // Forget other addresses gone quiet, so guessers from many addresses cannot grow the table
+  // without bound; rows another request holds are left for later (no waiting, no deadlock).
   await sql`
-    DELETE FROM chatbot_token_attempts
-    WHERE integration_id = ${integrationId} AND address NOT IN (${address}, ${ALL}) AND window_start < now() - ${window}
-      AND (last_success_at IS NULL OR last_success_at < now() - make_interval(days => ${KNOWN_ADDRESS_DAYS}))`.execute(db);
+    DELETE FROM chatbot_token_attempts WHERE (integration_id, address) IN (
+      SELECT integration_id, address FROM chatbot_token_attempts
+      WHERE integration_id = ${integrationId} AND address NOT IN (${address}, ${ALL}) AND window_start < now() - ${window}
+        AND (last_success_at IS NULL OR last_success_at < now() - make_interval(days => ${KNOWN_ADDRESS_DAYS}))
+      FOR UPDATE SKIP LOCKED)`.execute(db);
   const own = rows.find((r) => r.address === address)!;
   const all = rows.find((r) => r.address === ALL)!;
   if (own.failures > FAILURES_PER_ADDRESS) return { allowed: false, retryAfterSeconds: own.retry_after, scope: 'address' };
@@ -56,9 +59,7 @@ export async function beginAttempt(db: Kysely<Database>, integrationId: number, 
 
 /** The credentials were right, so the attempt was no failure: the address's count starts again and it is known. */
 export async function attemptSucceeded(db: Kysely<Database>, integrationId: number, address: string): Promise<void> {
-  await sql`
-    UPDATE chatbot_token_attempts
-    SET failures = CASE WHEN address = ${ALL} THEN greatest(failures - 1, 0) ELSE 0 END,
-        last_success_at = CASE WHEN address = ${ALL} THEN last_success_at ELSE now() END
-    WHERE integration_id = ${integrationId} AND address IN (${address}, ${ALL})`.execute(db);
+  // One row per statement: holding both locks in another order than beginAttempt's could deadlock with it.
+  await sql`UPDATE chatbot_token_attempts SET failures = 0, last_success_at = now() WHERE integration_id = ${integrationId} AND address = ${address}`.execute(db);
+  await sql`UPDATE chatbot_token_attempts SET failures = greatest(failures - 1, 0) WHERE integration_id = ${integrationId} AND address = ${ALL}`.execute(db);
 }
