@@ -203,6 +203,9 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await thread.getByText('I am listening. Tell me more.', { exact: false }).waitFor();
     const contact = env.chatbot!.rapidpro.contact(`tel:${CHATBOT_CLIENT}`)!.uuid;
     expect(env.chatbot!.rapidpro.sent().filter((m) => m.contact.uuid === contact)).toHaveLength(1);
+    await page.waitForLoadState('networkidle');
+    const ratio = await matchScreenshot(page, 'phone-chatbot');
+    expect(ratio, 'differs from test/web/screenshots/phone-chatbot.png (see test-results/screenshots)').toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
     await page.getByRole('button', { name: 'End the chat (bot)' }).click();
     await state.getByText('Chat ended by the bot', { exact: false }).waitFor();
     await expect.poll(() => env.front.inbox.some((m) => m.externalConversationId === id && m.body.startsWith('The chatbot ended'))).toBe(true);

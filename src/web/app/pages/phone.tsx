@@ -193,6 +193,8 @@ interface ChatbotThread {
   messages: { id: string; from: 'client' | 'helpline'; text: string; status: string | null; at: string }[];
 }
 
+/** RapidPro's statuses of a reply as badge states: delivered or read good, errored or failed bad, else on its way. */
+const REPLY_TONES: Record<string, string> = { delivered: 'delivered', read: 'delivered', errored: 'failed', failed: 'failed' };
 const ENDED_BY: Record<string, string> = { bot: 'by the bot', counsellor: 'by the counsellor', timeout: 'after a long silence' };
 
 function Chatbot({ number }: { number: string }) {
@@ -216,7 +218,7 @@ function Chatbot({ number }: { number: string }) {
           <li key={m.id} class={`message ${m.from === 'client' ? 'outbound' : 'inbound'}`}>
             <div class="body">{m.text}</div>
             <div class="meta small muted">
-              <Time at={m.at} /> {m.status && <Badge state={m.status === 'failed' || m.status === 'errored' ? 'failed' : 'delivered'} label={m.status} />}
+              <Time at={m.at} /> {m.status && <Badge state={REPLY_TONES[m.status] ?? 'pending'} label={m.status} />}
             </div>
           </li>
         ))}
