@@ -76,6 +76,7 @@ const schema = z.object({
   SWITCHBOARD_TRUST_PROXY: z.string().default('false').transform(trustProxy),
   SWITCHBOARD_USSD_BUDGET_MS: int(100).default(3000),
   SWITCHBOARD_USSD_SESSION_TIMEOUT_S: int(10).default(180),
+  SWITCHBOARD_CHATBOT_LOGIN_WINDOW_S: int(1).default(900),
   DEFAULT_PHONE_REGION: z
     .string()
     .regex(/^[A-Za-z]{2}$/, 'a two-letter country code such as US or KE')
@@ -132,6 +133,8 @@ export interface Config {
    * client address (USSD IP allowlists) comes from X-Forwarded-For; false: the peer's address.
    */
   trustProxy: false | number | string[];
+  /** The window in which a chatbot integration's `token/` counts wrong credentials (chatbot-handoff-v1/login-limit.ts). */
+  chatbotLoginWindowSeconds: number;
   /** USSD: answer within this many ms (or END with a "received" screen), and close sessions idle this long. */
   ussd: { budgetMs: number; sessionTimeoutSeconds: number };
 }
@@ -200,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     metricsToken: e.SWITCHBOARD_METRICS_TOKEN,
     metrics: { port: e.SWITCHBOARD_METRICS_PORT, host: e.SWITCHBOARD_METRICS_HOST },
     trustProxy: e.SWITCHBOARD_TRUST_PROXY,
+    chatbotLoginWindowSeconds: e.SWITCHBOARD_CHATBOT_LOGIN_WINDOW_S,
     ussd: { budgetMs: e.SWITCHBOARD_USSD_BUDGET_MS, sessionTimeoutSeconds: e.SWITCHBOARD_USSD_SESSION_TIMEOUT_S },
   };
 }

@@ -4,7 +4,8 @@
  * the worker, the SignalWire, Front and WhatsApp simulators, and integrations wired to them — the SMS
  * channel, the USSD channel, a USSD service and a WhatsApp number greeting clients with the
  * helpline flow; with `whatsapp`, the Front WhatsApp channel on that number too (without
- * `whatsappFlow`, its clients write straight to Front). Used by `switchboard demo` and
+ * `whatsappFlow`, its clients write straight to Front); with `chatbot`, a chatbot handoff on the
+ * RapidPro simulator (the phone page's chatbot tab plays its clients). Used by `switchboard demo` and
  * `npm run latency`; never touches the user's own database.
  */
 import fs from 'node:fs';
@@ -23,6 +24,7 @@ import { createIntegration } from '../engine/integrations.ts';
 import { buildApp } from '../http/app.ts';
 import { startWorker, type Runner } from '../jobs/worker.ts';
 import { issueAdminToken } from '../web/admin-token.ts';
+import { startDemoChatbot, type DemoChatbot } from './chatbot.ts';
 import { demoRoutes } from './routes.ts';
 import type { Logger } from '../log.ts';
 import { defaultRegistry } from '../replicators/index.ts';
@@ -59,6 +61,8 @@ export interface DemoEnvironment {
   whatsappHook: string;
   /** With `whatsapp`: Front's side of the Front WhatsApp channel on `wa`, authorised. */
   whatsappChannel: FrontChannelClient | null;
+  /** With `chatbot`: the RapidPro simulator, its bot and the handoff's Front channel. */
+  chatbot: DemoChatbot | null;
   close(): Promise<void>;
 }
 
@@ -144,6 +148,8 @@ export interface DemoOptions {
   whatsapp?: boolean;
   /** Clients of the WhatsApp number walk the helpline flow first (default true). */
   whatsappFlow?: boolean;
+  /** Add a chatbot handoff (RapidPro simulator, `chatbot_handoff_v1` and its Front channel). */
+  chatbot?: boolean;
 }
 
 export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEnvironment> {
@@ -176,6 +182,7 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
   const channels = await connectFrontChannels(front, publicUrl, integrations);
   const wa = await createDemoWhatsApp(engine, config, whatsapp, options.whatsappFlow ?? true);
   const whatsappChannel = options.whatsapp ? await connectWhatsAppChannel(engine, config, front, wa) : null;
+  const chatbot = options.chatbot ? await startDemoChatbot({ engine, config, front, publicUrl }) : null;
 
   ready = {
     publicUrl,
@@ -194,10 +201,11 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
     wa,
     whatsappHook: `${publicUrl}/v1/service_integrations/${wa.opaque_id}`,
     whatsappChannel,
+    chatbot,
     async close() {
       await app.close();
       await runner.stop();
-      await Promise.all([signalwire.close(), front.close(), whatsapp.close()]);
+      await Promise.all([signalwire.close(), front.close(), whatsapp.close(), chatbot?.close()]);
       await database.close();
       await embedded?.release();
     },

@@ -1,17 +1,19 @@
 /**
  * The demo's simulator pages, as JSON behind the admin token: a phone (text the helpline,
  * read the SMS it gets back, dial the USSD code and walk its menus, write on WhatsApp and tap
- * the flow's buttons) and Front's inbox (see
+ * the flow's buttons, talk to the chatbot until it hands over and end the chat from the bot's
+ * side) and Front's inbox (see
  * what was imported, reply as a counsellor). They drive the simulators exactly as the
  * scripted demo does, so whatever is clicked converges through the real engine.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { sendError } from '../http/reply-error.ts';
 import { requestBody } from '../http/webhook-request.ts';
 import { dial, type UssdSession } from '../simulators/ussd.ts';
 import { adminGuard } from '../web/admin-token.ts';
+import { CHATBOT_CHANNEL_ID, type DemoChatbot } from './chatbot.ts';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, USSD_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
 import type { Engine } from '../engine/ingest.ts';
 
@@ -23,6 +25,15 @@ const whatsappInput = z.union([
   z.strictObject({ from: phoneNumber, reply: z.strictObject({ kind: z.enum(['button_reply', 'list_reply']), id: z.string().min(1).max(256), title: z.string().min(1).max(72) }) }),
 ]);
 const whatsappThread = z.object({ number: phoneNumber });
+const chatbotInput = z.strictObject({ from: phoneNumber, text: z.string().min(1).max(4096) });
+const chatbotClose = z.strictObject({ from: phoneNumber });
+
+/** A phone number as the chatbot knows it: a RapidPro contact, its chat session and pseudonym. */
+interface ChatbotClient {
+  contact: string;
+  session: string;
+  pseudonym: string;
+}
 
 /** The parts of a WhatsApp message (ours or the client's) the phone page shows. */
 interface GraphChoice {
@@ -40,7 +51,11 @@ interface GraphMessage {
     action?: { button?: string; buttons?: { reply: GraphChoice }[]; sections?: { rows: GraphChoice[] }[] };
   };
 }
-const replyInput = z.object({ channel: z.enum(['sms', 'ussd']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) });
+const replyInput = z.discriminatedUnion('channel', [
+  z.object({ channel: z.enum(['sms', 'ussd']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) }),
+  // A chatbot conversation is `<chat_session>#<handoff>`, not a number.
+  z.object({ channel: z.literal('chatbot'), to: z.array(z.string().min(1).max(300)).length(1), text: z.string().min(1).max(4096) }),
+]);
 
 /** The request's body checked against `schema` (a malformed body is refused with 400, another media type with 415). */
 function parseInput<T>(schema: z.ZodType<T>, request: FastifyRequest): { ok: true; value: T } | { ok: false; message: string } {
@@ -56,6 +71,25 @@ export interface DemoRouteOptions {
 
 export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { engine, environment }) => {
   const ussdSessions = new Map<string, UssdSession>();
+  const chatbotClients = new Map<string, ChatbotClient>();
+  // Numbered in order of first use, so neither the number nor a random id reaches Front (the
+  // bot sends the pseudonym as sender) and a page looks the same on every run.
+  const chatbotClient = (chatbot: DemoChatbot, number: string): ChatbotClient => {
+    let client = chatbotClients.get(number);
+    if (!client) {
+      const n = chatbotClients.size + 1;
+      const contact = chatbot.rapidpro.addContact({ urn: `tel:${number}`, name: `Client ${n}` }).uuid;
+      client = { contact, session: `phone-chat-${n}`, pseudonym: `Client ${n}` };
+      chatbotClients.set(number, client);
+    }
+    return client;
+  };
+  /** The environment's chatbot, or a 404 sent when it runs without one. */
+  const chatbotOf = (reply: FastifyReply): DemoChatbot | null => {
+    const chatbot = environment()!.chatbot;
+    if (!chatbot) void sendError(reply, 'SB_ERR_NOT_FOUND', 'this demo runs without a chatbot');
+    return chatbot;
+  };
   app.addHook('preHandler', adminGuard(engine.db, engine.config.adminToken));
   app.addHook('preHandler', async (_request, reply) => {
     if (!environment()) return sendError(reply, 'SB_ERR_DATABASE_UNAVAILABLE', 'the demo is still starting');
@@ -148,11 +182,52 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
     return reply.code(sent.status < 300 ? 201 : 502).send({ wamid: sent.message.id });
   });
 
+  // Chatbot: the client talks to the bot (the simulator's bot driver), which hands every message
+  // over to Switchboard as a flow's webhook would; counsellor replies are what RapidPro was asked to send the contact.
+  app.get('/phone/chatbot', async (request, reply) => {
+    const query = whatsappThread.safeParse(request.query);
+    if (!query.success) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', 'number: an E.164 number such as +15550002222');
+    const chatbot = chatbotOf(reply);
+    if (!chatbot) return reply;
+    const client = chatbotClients.get(query.data.number);
+    if (!client) return { session: null, handoff: null, messages: [] };
+    const { contact, session } = client;
+    const messages = chatbot.rapidpro
+      .messages()
+      .filter((m) => m.contact.uuid === contact)
+      .reverse()
+      .map((m) => ({ id: m.uuid, from: m.direction === 'in' ? 'client' : 'helpline', text: m.text, status: m.direction === 'out' ? m.status : null, at: m.created_on }));
+    const { rows } = await sql<{ handoff: number; status: 'open' | 'closed'; closed_by: string | null }>`
+      SELECT handoff, status, closed_by FROM chatbot_handoffs WHERE chat_session = ${session} ORDER BY handoff DESC LIMIT 1`.execute(engine.db);
+    return { session, handoff: rows[0] ?? null, messages };
+  });
+
+  app.post('/phone/chatbot', async (request, reply) => {
+    const input = parseInput(chatbotInput, request);
+    if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
+    const chatbot = chatbotOf(reply);
+    if (!chatbot) return reply;
+    const { contact, session, pseudonym } = chatbotClient(chatbot, input.value.from);
+    const { message, call } = await chatbot.bot.say({ contact, session, pseudonym, sender: pseudonym, text: input.value.text });
+    return reply.code(call.status === 200 ? 201 : 502).send({ message_id: message.uuid, answer: call.response });
+  });
+
+  app.post('/phone/chatbot/close', async (request, reply) => {
+    const input = parseInput(chatbotClose, request);
+    if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
+    const chatbot = chatbotOf(reply);
+    if (!chatbot) return reply;
+    const client = chatbotClients.get(input.value.from);
+    const call = client ? await chatbot.bot.close(client.session) : null;
+    if (!call || call.status === 404) return sendError(reply, 'SB_ERR_NOT_FOUND', 'no chat with the helpline from this number yet');
+    return reply.code(call.status === 200 ? 200 : 502).send({ answer: call.response });
+  });
+
   app.get('/inbox', async () => {
     const env = environment()!;
     const messages = env.front.inbox.map((m) => ({
       uid: m.messageUid,
-      channel: m.channelId === USSD_CHANNEL_ID ? 'ussd' : 'sms',
+      channel: m.channelId === USSD_CHANNEL_ID ? 'ussd' : m.channelId === CHATBOT_CHANNEL_ID ? 'chatbot' : 'sms',
       conversation: m.externalConversationId,
       from: m.senderHandle,
       body: m.body,
@@ -166,8 +241,11 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
     if (!input.ok) return sendError(reply, 'SB_ERR_INVALID_PAYLOAD', input.message);
     const env = environment()!;
     const { channel, to, text } = input.value;
-    const client = channel === 'ussd' ? env.ussdChannel : env.smsChannel;
-    const response = await client.message({ channelId: channel === 'ussd' ? USSD_CHANNEL_ID : SMS_CHANNEL_ID, text, to });
+    const chatbot = channel === 'chatbot' ? chatbotOf(reply) : null;
+    if (channel === 'chatbot' && !chatbot) return reply;
+    const [client, channelId] =
+      chatbot ? [chatbot.front, CHATBOT_CHANNEL_ID] : channel === 'ussd' ? [env.ussdChannel, USSD_CHANNEL_ID] : [env.smsChannel, SMS_CHANNEL_ID];
+    const response = await client.message({ channelId, text, to });
     return reply.code(response.status < 300 ? 201 : 502).send(response.json());
   });
 };

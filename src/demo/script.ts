@@ -93,7 +93,8 @@ export async function playDemo(env: DemoEnvironment, print: (line: string) => vo
   }
 
   print(`${channel ? 6 : 5}. A chatbot (RapidPro/Weni) hands a client over to a counsellor`);
-  const chatbot = await startDemoChatbot(env);
+  // The environment's own chatbot when it has one (the phone page's), else one for the script.
+  const chatbot = env.chatbot ?? (await startDemoChatbot(env));
   try {
     const contact = chatbot.rapidpro.addContact({ urn: 'telegram:424242', name: 'Client' }).uuid;
     await step('the flow posts the message; it is in Front under a pseudonym', async () => {
@@ -109,7 +110,7 @@ export async function playDemo(env: DemoEnvironment, print: (line: string) => vo
       await until(() => env.front.inbox.find((m) => m.externalConversationId === 'demo-chat#1' && m.body.startsWith('The chatbot ended')));
     });
   } finally {
-    await chatbot.close();
+    if (chatbot !== env.chatbot) await chatbot.close();
   }
   return steps;
 }

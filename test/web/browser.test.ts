@@ -2,12 +2,14 @@
  * The dashboard in real Chromium against a whole demo Switchboard (simulated providers,
  * the real engine and worker): sign in, text the helpline from the phone page, see it in
  * the Front inbox, reply as a counsellor, see the reply on the phone and the thread converge
- * on the conversations page, walk the USSD menus and the WhatsApp flow's buttons, find a rejected webhook; then compare
+ * on the conversations page, walk the USSD menus and the WhatsApp flow's buttons, be a chatbot's client
+ * handed over to a counsellor, find a rejected webhook; then compare
  * screenshots of the main pages with their baselines.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { sql } from 'kysely';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dropDatabase } from '../../src/db/databases.ts';
@@ -20,6 +22,8 @@ import { browserAvailable, CHROMIUM_PATH, launchChromium, matchScreenshot, SCREE
 const CLIENT = '+15550002222';
 const USSD_CLIENT = '+254712345678';
 const WHATSAPP_CLIENT = '+254722000111';
+const CHATBOT_CLIENT = '+254733000444';
+const WAITING_CLIENT = '+254733000555';
 
 if (!browserAvailable) console.warn(`browser tests skipped: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
 
@@ -30,7 +34,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
   let page: Page;
 
   beforeAll(async () => {
-    env = await startDemoEnvironment({ name, dataDir: path.resolve('.switchboard/test-demo'), log: createLogger('silent'), serverUrl: inject('pgServerUrl') });
+    env = await startDemoEnvironment({ name, dataDir: path.resolve('.switchboard/test-demo'), log: createLogger('silent'), serverUrl: inject('pgServerUrl'), chatbot: true });
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'UTC', deviceScaleFactor: 1 });
     page = await context.newPage();
@@ -55,7 +59,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.getByLabel('Admin token').fill(env.adminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor();
-    expect(await page.locator('.card [data-state="ready"]').count()).toBe(5);
+    expect(await page.locator('.card [data-state="ready"]').count()).toBe(7);
     // Human names, with the service name beside them.
     expect(await page.getByTestId('integration-front_signalwire_message_channel_app_v1').locator('h3').innerText()).toMatch(/^Front SMS channel #\d+\s+front_signalwire_message_channel_app_v1$/);
     expect(await page.getByTestId('integration-front_ussd_channel_app_v1').locator('h3').innerText()).toContain('Front USSD channel');
@@ -171,6 +175,67 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     expect(env.whatsapp.requests.length).toBe(before);
   });
 
+  it("Chatbot: the client's message hands over to Front; the counsellor's reply comes back through RapidPro; the bot ends the chat", async () => {
+    const openChatbotTab = async () => {
+      await go('/phone');
+      await page.getByLabel('Phone number').fill(CHATBOT_CLIENT);
+      await page.getByRole('tab', { name: 'Chatbot' }).click();
+    };
+    await openChatbotTab();
+    const thread = page.getByTestId('phone-chatbot');
+    const state = page.getByTestId('chatbot-state');
+    await state.getByText('Not handed over yet', { exact: false }).waitFor();
+    await page.getByLabel('Chatbot text').fill('Nobody listens to me at home');
+    await page.getByRole('button', { name: 'Send to the bot' }).click();
+    await thread.getByText('Nobody listens to me at home').waitFor();
+    await state.getByText('Handed over to a counsellor (handoff 1).').waitFor();
+
+    await go('/inbox');
+    const conversation = page.locator('[data-testid="front-conversation"]', { hasText: 'Nobody listens to me at home' });
+    await conversation.getByText('CHATBOT channel').waitFor();
+    const id = (await conversation.getAttribute('data-conversation'))!;
+    expect(id).toBe('phone-chat-1#1');
+    await conversation.getByLabel(`Reply to ${id}`).fill('I am listening. Tell me more.');
+    await conversation.getByRole('button', { name: 'Reply' }).click();
+    await conversation.getByText('sent to Switchboard').waitFor();
+
+    await openChatbotTab();
+    await thread.getByText('I am listening. Tell me more.', { exact: false }).waitFor();
+    const contact = env.chatbot!.rapidpro.contact(`tel:${CHATBOT_CLIENT}`)!.uuid;
+    expect(env.chatbot!.rapidpro.sent().filter((m) => m.contact.uuid === contact)).toHaveLength(1);
+    await page.waitForLoadState('networkidle');
+    const ratio = await matchScreenshot(page, 'phone-chatbot');
+    expect(ratio, 'differs from test/web/screenshots/phone-chatbot.png (see test-results/screenshots)').toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
+    await page.getByRole('button', { name: 'End the chat (bot)' }).click();
+    await state.getByText('Chat ended by the bot', { exact: false }).waitFor();
+    await expect.poll(() => env.front.inbox.some((m) => m.externalConversationId === id && m.body.startsWith('The chatbot ended'))).toBe(true);
+    // Front knows the client by the bot's pseudonym, never by number.
+    expect(env.front.inbox.filter((m) => m.externalConversationId === id && JSON.stringify(m).includes(CHATBOT_CLIENT.slice(1)))).toEqual([]);
+  });
+
+  it('the chatbot phone routes refuse malformed input with a 422 JSON error and an unknown chat with 404, calling nothing', async () => {
+    const headers = { authorization: `Bearer ${env.adminToken}`, 'content-type': 'application/json' };
+    const calls = env.chatbot!.bot.calls.length;
+    for (const [route, body] of [
+      ['/phone/chatbot', { from: '254733000444', text: 'hi' }],
+      ['/phone/chatbot', { from: CHATBOT_CLIENT }],
+      ['/phone/chatbot', { from: CHATBOT_CLIENT, text: '' }],
+      ['/phone/chatbot', { from: CHATBOT_CLIENT, text: 'hi', extra: 1 }],
+      ['/phone/chatbot/close', {}],
+      ['/inbox/reply', { channel: 'chatbot', to: [], text: 'hi' }],
+    ] as const) {
+      const answer = await request(`${env.publicUrl}/api/v1/demo${route}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      expect([route, answer.statusCode, ((await answer.body.json()) as { error: { code: string } }).error.code]).toEqual([route, 422, 'SB_ERR_INVALID_PAYLOAD']);
+    }
+    const thread = await request(`${env.publicUrl}/api/v1/demo/phone/chatbot?number=12`, { headers });
+    expect(thread.statusCode).toBe(422);
+    await thread.body.dump();
+    // A number that never wrote has no chat to end.
+    const close = await request(`${env.publicUrl}/api/v1/demo/phone/chatbot/close`, { method: 'POST', headers, body: JSON.stringify({ from: '+254733000999' }) });
+    expect([close.statusCode, ((await close.body.json()) as { error: { code: string } }).error.code]).toEqual([404, 'SB_ERR_NOT_FOUND']);
+    expect(env.chatbot!.bot.calls.length).toBe(calls);
+  });
+
   it('the webhook log shows a rejected request and why', async () => {
     await request(env.signalwireHook, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'From=%2B15550009999&Body=forged' });
     await go('/webhooks');
@@ -222,5 +287,24 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.waitForLoadState('networkidle');
     const ratio = await matchScreenshot(page, shot);
     expect(ratio, `differs from test/web/screenshots/${shot}.png (see test-results/screenshots)`).toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
+  });
+
+  // After the screenshots: it leaves a client waiting.
+  it("the chatbot handoff's card shows the clients left waiting, the longest wait, and RapidPro requests against the budget", async () => {
+    await go('/');
+    const stats = page.getByTestId('integration-chatbot_handoff_v1').getByTestId('chatbot-stats');
+    expect(await stats.innerText()).toMatch(/^0\s+clients waiting\s+–\s+longest wait\s+[1-9]\d* \/ 2500\s+RapidPro requests, last hour \/ budget$/);
+
+    await go('/phone');
+    await page.getByLabel('Phone number').fill(WAITING_CLIENT);
+    await page.getByRole('tab', { name: 'Chatbot' }).click();
+    await page.getByLabel('Chatbot text').fill('Is anyone there?');
+    await page.getByRole('button', { name: 'Send to the bot' }).click();
+    await page.getByTestId('chatbot-state').getByText('Handed over to a counsellor', { exact: false }).waitFor();
+    await expect.poll(() => env.front.inbox.some((m) => m.body === 'Is anyone there?')).toBe(true);
+    // Unanswered for 20 minutes: past the demo's --unattended-after (15).
+    await sql`UPDATE front_chatbot_channel_app_v1 SET row_created_at = now() - interval '20 minutes' WHERE body = 'Is anyone there?'`.execute(env.engine.db);
+    await go('/');
+    await expect.poll(() => stats.innerText()).toMatch(/^1\s+clients waiting\s+20m 0s\s+longest wait\s/);
   });
 });

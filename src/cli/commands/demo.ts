@@ -18,7 +18,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       writeLine(ctx, 'Starting Switchboard with simulated Front, SignalWire, WhatsApp and USSD gateways…');
       // Loaded here, not at the top: every other command (and --help) runs without the simulators.
       const [{ startDemoEnvironment }, { playDemo }] = await Promise.all([import('../../demo/environment.ts'), import('../../demo/script.ts')]);
-      const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, whatsapp: true, ...(options.port ? { port: Number(options.port) } : {}) });
+      const env = await startDemoEnvironment({ name: 'demo', dataDir: cfg.dataDir, log, whatsapp: true, chatbot: true, ...(options.port ? { port: Number(options.port) } : {}) });
       try {
         writeLine(ctx, `Dashboard: ${env.publicUrl}/#token=${env.adminToken}`);
         writeLine(ctx, `Server: ${env.publicUrl}  (metrics: ${env.publicUrl}/metrics)\n`);

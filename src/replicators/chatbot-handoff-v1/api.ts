@@ -19,6 +19,7 @@ import { findByOpaqueId } from '../../engine/integrations.ts';
 import type { RowInput } from '../../engine/replicator.ts';
 import { requestBody } from '../../http/webhook-request.ts';
 import { conversationIdOf, endHandoff, handoffForMessage, latestHandoff, lockSession } from './handoffs.ts';
+import { attemptSucceeded, beginAttempt } from './login-limit.ts';
 import { chatbotSettings, passwordMatches } from './settings.ts';
 
 export const CHATBOT_HANDOFF = 'chatbot_handoff_v1';
@@ -90,6 +91,7 @@ async function authenticated(engine: Engine, request: FastifyRequest<{ Params: {
 interface Answer {
   status: number;
   body: Record<string, unknown>;
+  headers?: Record<string, string>;
 }
 
 /** A stored request's answer, for a repeat. */
@@ -108,7 +110,7 @@ async function store(engine: Engine, trx: Kysely<Database>, integration: Service
   return answer;
 }
 
-const send = (reply: FastifyReply, answer: Answer) => reply.code(answer.status).type('application/json').send(answer.body);
+const send = (reply: FastifyReply, answer: Answer) => reply.code(answer.status).headers(answer.headers ?? {}).type('application/json').send(answer.body);
 
 /** `POST chat/`: a client's message, into the session's open handoff (opened when none is). */
 async function postChat(engine: Engine, integration: ServiceIntegration, request: FastifyRequest): Promise<Answer> {
@@ -199,15 +201,32 @@ async function listChats(engine: Engine, integration: ServiceIntegration): Promi
   };
 }
 
-/** `POST token/`: a time-bound token for the bot's username and password. Not logged: the body holds the password. */
+/**
+ * `POST token/`: a time-bound token for the bot's username and password, within the
+ * guessing limits of login-limit.ts. Not logged: the body holds the password.
+ */
 async function postToken(engine: Engine, integration: ServiceIntegration, request: FastifyRequest): Promise<Answer> {
   const { body } = objectBody(request);
   const username = field(body, 'username', { required: true })!;
   const password = field(body, 'password', { required: true })!;
   const settings = chatbotSettings(integration);
+  const windowSeconds = engine.config.chatbotLoginWindowSeconds;
+  const attempt = await beginAttempt(engine.db, integration.id, request.ip, windowSeconds);
+  if (!attempt.allowed) {
+    const who = attempt.scope === 'address' ? 'from this address' : 'for this integration';
+    const message = `too many wrong usernames or passwords ${who}: try again in ${attempt.retryAfterSeconds} s`;
+    return { status: 429, body: { error: { code: 'SB_ERR_RATE_LIMITED', message } }, headers: { 'retry-after': String(attempt.retryAfterSeconds) } };
+  }
   // Both checked always: the answer's time does not tell which one was wrong.
   const passwordOk = await passwordMatches(password, settings.password_hash);
-  if (!passwordOk || username !== settings.username) throw unauthorized('wrong username or password');
+  if (!passwordOk || username !== settings.username) {
+    if (attempt.reaches) {
+      // Neither the username nor the password tried: the address and the integration say enough.
+      engine.log.warn({ integration_id: integration.id, address: request.ip, limit: attempt.reaches, window_s: windowSeconds }, 'chatbot token/: wrong credentials locked out until the window ends');
+    }
+    throw unauthorized('wrong username or password');
+  }
+  await attemptSucceeded(engine.db, integration.id, request.ip);
   const token = randomBytes(24).toString('base64url');
   const { rows } = await sql<{ expires_at: Date }>`
     WITH expired AS (DELETE FROM chatbot_tokens WHERE integration_id = ${integration.id} AND expires_at < now())

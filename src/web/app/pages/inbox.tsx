@@ -9,14 +9,14 @@ import { Time } from '../format.tsx';
 
 interface InboxMessage {
   uid: string;
-  channel: 'sms' | 'ussd';
+  channel: 'sms' | 'ussd' | 'chatbot';
   conversation: string;
   from: string | null;
   body: string;
   at: string;
 }
 
-function Reply({ channel, to }: { channel: 'sms' | 'ussd'; to: string }) {
+function Reply({ channel, to }: { channel: InboxMessage['channel']; to: string }) {
   const [text, setText] = useState('');
   const [state, setState] = useState<string>();
   const send = async (event: Event) => {

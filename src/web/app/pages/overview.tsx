@@ -1,4 +1,7 @@
-/** Integrations: setup state, the convergence gap (pending, oldest pending, failed and why), last backfill, errors; and the job queue. */
+/**
+ * Integrations: setup state, the convergence gap (pending, oldest pending, failed and why), last
+ * backfill, errors; a chatbot handoff's waiting clients and RapidPro budget; and the job queue.
+ */
 import type { ComponentChildren } from 'preact';
 import { usePoll } from '../api.ts';
 import { Badge, Loading, Note } from '../components.tsx';
@@ -18,6 +21,18 @@ interface IntegrationStatus {
   last_backfill: { status: string; trigger: string; rows_processed: number; started_at: string; finished_at: string | null; error: string | null } | null;
   /** `shown_on`: the integration that needs the fix (this one, or the one it depends on). */
   error: { code: string; message: string; at: string; fix: string | null; shown_on: number } | null;
+  /** What the replicator adds to `status` (statusDetails): here, the chatbot's. */
+  details?: {
+    unattended?: { conversation_id: string; waiting_minutes: number }[];
+    rapidpro?: RapidProUsage;
+  };
+}
+
+interface RapidProUsage {
+  requests_last_hour: number;
+  throttled_last_hour: number;
+  budget_per_hour: number;
+  blocked_until: string | null;
 }
 
 interface Overview {
@@ -32,6 +47,8 @@ const LABELS: Record<string, string> = {
   front_ussd_channel_app_v1: 'Front USSD channel',
   ussd_request_v1: 'USSD service',
   whatsapp_message_v1: 'WhatsApp',
+  chatbot_handoff_v1: 'Chatbot handoff',
+  front_chatbot_channel_app_v1: 'Front chatbot channel',
 };
 
 function Stat({ label, value, tone }: { label: string; value: ComponentChildren; tone?: string }) {
@@ -43,7 +60,31 @@ function Stat({ label, value, tone }: { label: string; value: ComponentChildren;
   );
 }
 
-function IntegrationCard({ integration: i }: { integration: IntegrationStatus }) {
+/**
+ * A chatbot handoff's clients left waiting (listed by its Front channels, oldest first, as
+ * `status --json` lists them) and its use of the RapidPro workspace's hourly budget.
+ */
+function ChatbotStats({ rapidpro, channels }: { rapidpro: RapidProUsage; channels: IntegrationStatus[] }) {
+  const waiting = channels.flatMap((c) => c.details?.unattended ?? []);
+  const longest = waiting.length > 0 ? Math.max(...waiting.map((w) => w.waiting_minutes)) * 60 : null;
+  return (
+    <div class="stats" data-testid="chatbot-stats">
+      <Stat label="clients waiting" value={waiting.length} tone={waiting.length > 0 ? 'bad' : 'good'} />
+      <Stat label="longest wait" value={<Age seconds={longest} />} />
+      <Stat
+        label={`RapidPro requests, last hour / budget${rapidpro.throttled_last_hour > 0 ? ` (${rapidpro.throttled_last_hour} throttled)` : ''}`}
+        value={
+          <>
+            <span data-dynamic>{rapidpro.requests_last_hour}</span> / {rapidpro.budget_per_hour}
+          </>
+        }
+        tone={rapidpro.blocked_until || rapidpro.requests_last_hour >= rapidpro.budget_per_hour ? 'bad' : ''}
+      />
+    </div>
+  );
+}
+
+function IntegrationCard({ integration: i, dependents }: { integration: IntegrationStatus; dependents: IntegrationStatus[] }) {
   const pending = i.pending ?? 0;
   // A failure caused by the integration this one depends on is shown there, once.
   const failing = i.error !== null && i.error.shown_on === i.id;
@@ -66,6 +107,7 @@ function IntegrationCard({ integration: i }: { integration: IntegrationStatus })
         <Stat label="oldest pending" value={<Age seconds={i.oldest_pending_seconds} />} />
         <Stat label="failed" value={i.failed ?? '–'} tone={(i.failed ?? 0) > 0 ? 'bad' : ''} />
       </div>
+      {i.details?.rapidpro && <ChatbotStats rapidpro={i.details.rapidpro} channels={dependents} />}
       {i.failure_reasons.length > 0 && (
         <ul class="reasons" data-testid="failure-reasons">
           {i.failure_reasons.map((r) => (
@@ -115,7 +157,7 @@ export function OverviewPage() {
       ) : (
         <div class="cards">
           {data.integrations.map((i) => (
-            <IntegrationCard key={i.id} integration={i} />
+            <IntegrationCard key={i.id} integration={i} dependents={data.integrations.filter((d) => d.depends_on === i.id)} />
           ))}
         </div>
       )}

@@ -2,7 +2,9 @@
  * Demo: a client's phone. Text the helpline and read what comes back (the SignalWire
  * simulator's messages to and from this number), or dial the USSD code and walk its menus;
  * or, on the WhatsApp tab, write to the helpline's WhatsApp number and tap the flow's reply
- * buttons and list rows, rendered as buttons.
+ * buttons and list rows, rendered as buttons; or, on the Chatbot tab, be a client of the
+ * RapidPro bot: each message hands the chat over to a counsellor, their replies come back
+ * through RapidPro, and the bot can end the chat.
  */
 import { useState } from 'preact/hooks';
 import { api, usePoll } from '../api.ts';
@@ -102,6 +104,23 @@ function Ussd({ number, code }: { number: string; code: string }) {
   );
 }
 
+/** POST a demo phone route as this number; resolves whether it was accepted, keeping the refusal to show. */
+function usePhoneSend(number: string, refresh: () => void) {
+  const [error, setError] = useState<string>();
+  const send = async (path: string, body: object) => {
+    try {
+      await api(path, { method: 'POST', body: { from: number, ...body } });
+      setError(undefined);
+      refresh();
+      return true;
+    } catch (caught) {
+      setError((caught as Error).message);
+      return false;
+    }
+  };
+  return { send, error };
+}
+
 interface WhatsAppChoice {
   kind: 'button_reply' | 'list_reply';
   id: string;
@@ -121,18 +140,8 @@ interface WhatsAppMessage {
 function WhatsApp({ number }: { number: string }) {
   const { data, refresh } = usePoll<{ helpline: string; messages: WhatsAppMessage[] }>(`/api/v1/demo/phone/whatsapp?number=${encodeURIComponent(number)}`, 1000);
   const [text, setText] = useState('');
-  const [error, setError] = useState<string>();
-  const post = async (body: { text: string } | { reply: Omit<WhatsAppChoice, 'description'> }) => {
-    try {
-      await api('/api/v1/demo/phone/whatsapp', { method: 'POST', body: { from: number, ...body } });
-      setError(undefined);
-      refresh();
-      return true;
-    } catch (caught) {
-      setError((caught as Error).message);
-      return false;
-    }
-  };
+  const { send, error } = usePhoneSend(number, refresh);
+  const post = (body: { text: string } | { reply: Omit<WhatsAppChoice, 'description'> }) => send('/api/v1/demo/phone/whatsapp', body);
   const choices = (options: WhatsAppChoice[]) => (
     <div class="wa-choices">
       {options.map((o) => (
@@ -179,9 +188,65 @@ function WhatsApp({ number }: { number: string }) {
   );
 }
 
+interface ChatbotThread {
+  handoff: { handoff: number; status: 'open' | 'closed'; closed_by: string | null } | null;
+  messages: { id: string; from: 'client' | 'helpline'; text: string; status: string | null; at: string }[];
+}
+
+/** RapidPro's statuses of a reply as badge states: delivered or read good, errored or failed bad, else on its way. */
+const REPLY_TONES: Record<string, string> = { delivered: 'delivered', read: 'delivered', errored: 'failed', failed: 'failed' };
+const ENDED_BY: Record<string, string> = { bot: 'by the bot', counsellor: 'by the counsellor', timeout: 'after a long silence' };
+
+function Chatbot({ number }: { number: string }) {
+  const { data, refresh } = usePoll<ChatbotThread>(`/api/v1/demo/phone/chatbot?number=${encodeURIComponent(number)}`, 1000);
+  const [text, setText] = useState('');
+  const { send: call, error } = usePhoneSend(number, refresh);
+  const handoff = data?.handoff;
+  const messages = data?.messages ?? [];
+  return (
+    <section class="card phone-chatbot">
+      <h3>Chat with the helpline's bot</h3>
+      <p class="small muted" data-testid="chatbot-state">
+        {!handoff
+          ? 'Not handed over yet: anything you write goes to a counsellor.'
+          : handoff.status === 'open'
+            ? `Handed over to a counsellor (handoff ${handoff.handoff}).`
+            : `Chat ended ${ENDED_BY[handoff.closed_by ?? ''] ?? ''}; writing again starts a new handoff.`}
+      </p>
+      <ol class="thread" data-testid="phone-chatbot">
+        {messages.map((m) => (
+          <li key={m.id} class={`message ${m.from === 'client' ? 'outbound' : 'inbound'}`}>
+            <div class="body">{m.text}</div>
+            <div class="meta small muted">
+              <Time at={m.at} /> {m.status && <Badge state={REPLY_TONES[m.status] ?? 'pending'} label={m.status} />}
+            </div>
+          </li>
+        ))}
+      </ol>
+      {messages.length === 0 && <Note>No messages yet.</Note>}
+      <form
+        class="compose"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void call('/api/v1/demo/phone/chatbot', { text }).then((ok) => ok && setText(''));
+        }}
+      >
+        <input value={text} onInput={(e) => setText(e.currentTarget.value)} placeholder="Type a message to the bot" aria-label="Chatbot text" required />
+        <button type="submit">Send to the bot</button>
+      </form>
+      {handoff?.status === 'open' && (
+        <button type="button" onClick={() => void call('/api/v1/demo/phone/chatbot/close', {})}>
+          End the chat (bot)
+        </button>
+      )}
+      {error && <Note tone="bad">{error}</Note>}
+    </section>
+  );
+}
+
 export function PhonePage() {
   const [number, setNumber] = useState('+15550002222');
-  const [tab, setTab] = useState<'sms-ussd' | 'whatsapp'>('sms-ussd');
+  const [tab, setTab] = useState<'sms-ussd' | 'whatsapp' | 'chatbot'>('sms-ussd');
   const { data } = usePoll<{ helpline: string; ussd_code: string }>('/api/v1/demo/phone', 60_000);
   return (
     <>
@@ -196,6 +261,9 @@ export function PhonePage() {
           <button type="button" role="tab" aria-selected={tab === 'whatsapp'} onClick={() => setTab('whatsapp')}>
             WhatsApp
           </button>
+          <button type="button" role="tab" aria-selected={tab === 'chatbot'} onClick={() => setTab('chatbot')}>
+            Chatbot
+          </button>
         </div>
       </div>
       {data && tab === 'sms-ussd' && (
@@ -205,6 +273,7 @@ export function PhonePage() {
         </div>
       )}
       {tab === 'whatsapp' && <WhatsApp number={number} />}
+      {tab === 'chatbot' && <Chatbot number={number} />}
     </>
   );
 }
