@@ -14,7 +14,7 @@ import { requestBody } from '../http/webhook-request.ts';
 import { dial, type UssdSession } from '../simulators/ussd.ts';
 import { adminGuard } from '../web/admin-token.ts';
 import { CHATBOT_CHANNEL_ID, type DemoChatbot } from './chatbot.ts';
-import { DEMO_SUPPORT, SMS_CHANNEL_ID, USSD_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
+import { DEMO_SUPPORT, SMS_CHANNEL_ID, USSD_CHANNEL_ID, WHATSAPP_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
 import type { Engine } from '../engine/ingest.ts';
 
 const phoneNumber = z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number such as +15550002222');
@@ -51,8 +51,14 @@ interface GraphMessage {
     action?: { button?: string; buttons?: { reply: GraphChoice }[]; sections?: { rows: GraphChoice[] }[] };
   };
 }
+/** Which of the demo's Front channels a message of the inbox came through (a function: environment.ts imports this module). */
+function channelName(channelId: string): 'sms' | 'ussd' | 'whatsapp' | 'chatbot' {
+  const names: Record<string, 'ussd' | 'whatsapp' | 'chatbot'> = { [USSD_CHANNEL_ID]: 'ussd', [WHATSAPP_CHANNEL_ID]: 'whatsapp', [CHATBOT_CHANNEL_ID]: 'chatbot' };
+  return names[channelId] ?? 'sms';
+}
+
 const replyInput = z.discriminatedUnion('channel', [
-  z.object({ channel: z.enum(['sms', 'ussd']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) }),
+  z.object({ channel: z.enum(['sms', 'ussd', 'whatsapp']), to: z.array(phoneNumber).min(1).max(10), text: z.string().min(1).max(1600) }),
   // A chatbot conversation is `<chat_session>#<handoff>`, not a number.
   z.object({ channel: z.literal('chatbot'), to: z.array(z.string().min(1).max(300)).length(1), text: z.string().min(1).max(4096) }),
 ]);
@@ -227,7 +233,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
     const env = environment()!;
     const messages = env.front.inbox.map((m) => ({
       uid: m.messageUid,
-      channel: m.channelId === USSD_CHANNEL_ID ? 'ussd' : m.channelId === CHATBOT_CHANNEL_ID ? 'chatbot' : 'sms',
+      channel: channelName(m.channelId),
       conversation: m.externalConversationId,
       from: m.senderHandle,
       body: m.body,
@@ -243,8 +249,15 @@ export const demoRoutes: FastifyPluginAsync<DemoRouteOptions> = async (app, { en
     const { channel, to, text } = input.value;
     const chatbot = channel === 'chatbot' ? chatbotOf(reply) : null;
     if (channel === 'chatbot' && !chatbot) return reply;
-    const [client, channelId] =
-      chatbot ? [chatbot.front, CHATBOT_CHANNEL_ID] : channel === 'ussd' ? [env.ussdChannel, USSD_CHANNEL_ID] : [env.smsChannel, SMS_CHANNEL_ID];
+    // A reply goes out on the conversation's own channel: a WhatsApp client's number must not get an SMS.
+    if (channel === 'whatsapp' && !env.whatsappChannel) return sendError(reply, 'SB_ERR_NOT_FOUND', 'this demo runs without the Front WhatsApp channel');
+    const [client, channelId] = chatbot
+      ? [chatbot.front, CHATBOT_CHANNEL_ID]
+      : channel === 'whatsapp'
+        ? [env.whatsappChannel!, WHATSAPP_CHANNEL_ID]
+        : channel === 'ussd'
+          ? [env.ussdChannel, USSD_CHANNEL_ID]
+          : [env.smsChannel, SMS_CHANNEL_ID];
     const response = await client.message({ channelId, text, to });
     return reply.code(response.status < 300 ? 201 : 502).send(response.json());
   });

@@ -34,7 +34,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
   let page: Page;
 
   beforeAll(async () => {
-    env = await startDemoEnvironment({ name, dataDir: path.resolve('.switchboard/test-demo'), log: createLogger('silent'), serverUrl: inject('pgServerUrl'), chatbot: true });
+    env = await startDemoEnvironment({ name, dataDir: path.resolve('.switchboard/test-demo'), log: createLogger('silent'), serverUrl: inject('pgServerUrl'), whatsapp: true, chatbot: true });
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'UTC', deviceScaleFactor: 1 });
     page = await context.newPage();
@@ -59,7 +59,7 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.getByLabel('Admin token').fill(env.adminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('integration-front_signalwire_message_channel_app_v1').waitFor();
-    expect(await page.locator('.card [data-state="ready"]').count()).toBe(7);
+    expect(await page.locator('.card [data-state="ready"]').count()).toBe(8);
     // Human names, with the service name beside them.
     expect(await page.getByTestId('integration-front_signalwire_message_channel_app_v1').locator('h3').innerText()).toMatch(/^Front SMS channel #\d+\s+front_signalwire_message_channel_app_v1$/);
     expect(await page.getByTestId('integration-front_ussd_channel_app_v1').locator('h3').innerText()).toContain('Front USSD channel');
@@ -160,6 +160,21 @@ describe.skipIf(!browserAvailable)('dashboard in Chromium', () => {
     await page.waitForLoadState('networkidle');
     const ratio = await matchScreenshot(page, 'phone-whatsapp');
     expect(ratio, 'differs from test/web/screenshots/phone-whatsapp.png (see test-results/screenshots)').toBeLessThanOrEqual(SCREENSHOT_TOLERANCE);
+
+    // The counsellor's answer goes back on WhatsApp, never as an SMS to the same number.
+    await go('/inbox');
+    const conversation = page.locator(`[data-testid="front-conversation"][data-conversation="${WHATSAPP_CLIENT}"]`);
+    await conversation.getByText('I am scared to go home').waitFor();
+    await conversation.getByText('WHATSAPP channel').waitFor();
+    await conversation.getByLabel(`Reply to ${WHATSAPP_CLIENT}`).fill('You did the right thing writing to us.');
+    await conversation.getByRole('button', { name: 'Reply' }).click();
+    await conversation.getByText('sent to Switchboard').waitFor();
+    await expect
+      .poll(() => env.whatsapp.sent().filter((m) => m.type === 'text' && (m.request.text as { body: string }).body === 'You did the right thing writing to us.').map((m) => m.to))
+      .toEqual([WHATSAPP_CLIENT.slice(1)]);
+    expect(env.signalwire.sent().filter((m) => m.to === WHATSAPP_CLIENT)).toEqual([]);
+    // The client's messages are marked read after the reply: the last call the channel makes here.
+    await expect.poll(() => env.whatsapp.requests.some((r) => (r.body as { status?: string } | null)?.status === 'read')).toBe(true);
   });
 
   it('the WhatsApp phone routes refuse malformed input with a 422 JSON error, sending nothing', async () => {

@@ -9,7 +9,7 @@ import { Time } from '../format.tsx';
 
 interface InboxMessage {
   uid: string;
-  channel: 'sms' | 'ussd' | 'chatbot';
+  channel: 'sms' | 'ussd' | 'whatsapp' | 'chatbot';
   conversation: string;
   from: string | null;
   body: string;

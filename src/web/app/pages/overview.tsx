@@ -47,6 +47,7 @@ const LABELS: Record<string, string> = {
   front_ussd_channel_app_v1: 'Front USSD channel',
   ussd_request_v1: 'USSD service',
   whatsapp_message_v1: 'WhatsApp',
+  front_whatsapp_channel_app_v1: 'Front WhatsApp channel',
   chatbot_handoff_v1: 'Chatbot handoff',
   front_chatbot_channel_app_v1: 'Front chatbot channel',
 };
