@@ -79,8 +79,7 @@ async function notifyDependents(
     }
     const replicator = engine.registry.get(dependent.service_name);
     if (!replicator.onDependencyUpsert) continue;
-    const ctx = replicatorContext(engine, db, dependent);
-    for (const row of rows) await replicator.onDependencyUpsert(ctx, { dependency: integration, row });
+    await replicator.onDependencyUpsert(replicatorContext(engine, db, dependent), { dependency: integration, rows });
   }
 }
 

@@ -78,9 +78,22 @@ export interface ReplicatorContext {
 }
 
 export interface DependencyEvent {
-  /** The integration whose row was upserted (this integration's `depends_on`). */
+  /** The integration whose rows were upserted (this integration's `depends_on`). */
   dependency: ServiceIntegration;
-  row: UpsertedRow;
+  /**
+   * Every row of one upsert (a webhook, a group commit of several, a backfill page), in
+   * upsert order: a key may appear again later in a group commit, as a newer version.
+   */
+  rows: UpsertedRow[];
+}
+
+/** A dependency hook that handles its rows one at a time, in order (for hooks with no set-based form). */
+export function perRow(
+  hook: (ctx: ReplicatorContext, event: { dependency: ServiceIntegration; row: UpsertedRow }) => Promise<void>,
+): (ctx: ReplicatorContext, event: DependencyEvent) => Promise<void> {
+  return async (ctx, { dependency, rows }) => {
+    for (const row of rows) await hook(ctx, { dependency, row });
+  };
 }
 
 export interface BackfillContext {
@@ -166,7 +179,10 @@ export interface Replicator {
   webhookResponse?(rows: UpsertedRow[], request: WebhookRequest): WebhookResponse;
   /** Request a pass of this integration whenever a webhook changes one of its rows. */
   backfillOnChange?: boolean;
-  /** Called for every row upserted into the `dependsOn` integration, changed or not. */
+  /**
+   * Called once per upsert into the `dependsOn` integration with all its rows, changed or
+   * not, so the hook can do set-based SQL (one lookup, one multi-row upsert per batch).
+   */
   onDependencyUpsert?(ctx: ReplicatorContext, event: DependencyEvent): Promise<void>;
   backfillers?(integration: ServiceIntegration): Backfiller[];
   /** Poll this integration with a periodic incremental backfill (SWITCHBOARD_POLL_CRON). */

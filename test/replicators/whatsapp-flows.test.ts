@@ -14,7 +14,7 @@ import { enqueueBackfill } from '../../src/engine/backfill-queue.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import type { Engine } from '../../src/engine/ingest.ts';
 import { Registry } from '../../src/engine/registry.ts';
-import { defineReplicator } from '../../src/engine/replicator.ts';
+import { defineReplicator, perRow } from '../../src/engine/replicator.ts';
 import { BUILT_IN_REPLICATORS } from '../../src/replicators/index.ts';
 import { sweepSessions } from '../../src/replicators/ussd-request-v1/sessions.ts';
 import { UNKNOWN_SEND_HOLD_S } from '../../src/replicators/whatsapp-message-v1/flows.ts';
@@ -36,9 +36,9 @@ const watcher = defineReplicator({
   columns: [],
   updateWhere: 'false',
   dependsOn: 'whatsapp_message_v1',
-  async onDependencyUpsert(ctx, { row }) {
+  onDependencyUpsert: perRow(async (ctx, { row }) => {
     await sql`INSERT INTO whatsapp_watch_v1 (integration_id, key, routed_to) VALUES (${ctx.integration.id}, ${row.key}, ${(row.columns.routed_to as string | null) ?? null})`.execute(ctx.db);
-  },
+  }),
 });
 const registry = () => new Registry([...BUILT_IN_REPLICATORS, watcher]);
 

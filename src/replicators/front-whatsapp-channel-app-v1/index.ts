@@ -17,7 +17,7 @@
  * id; settings reengage_template (`name:language`), read_receipts (on/off), region.
  */
 import { sql } from 'kysely';
-import { defineReplicator } from '../../engine/replicator.ts';
+import { defineReplicator, perRow } from '../../engine/replicator.ts';
 import { parseRegionFlag } from '../../providers/phone.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
 import { whatsAppChannelSpec } from './channel-spec.ts';
@@ -63,7 +63,7 @@ export const frontWhatsappChannelAppV1 = defineReplicator({
     transport: whatsAppTransport,
   }),
   // Called for every upsert of the parent, changed or not: a flow hands a message over by upserting it again.
-  async onDependencyUpsert(ctx, { row }) {
+  onDependencyUpsert: perRow(async (ctx, { row }) => {
     const channel = ctx.integration;
     const data = (row.data ?? {}) as Record<string, any>;
     if (row.columns.direction === 'inbound') {
@@ -106,7 +106,7 @@ export const frontWhatsappChannelAppV1 = defineReplicator({
       about: { failed_wamid: row.key },
     });
     await ctx.requestBackfill(channel.id);
-  },
+  }),
   providerFix: (integration) =>
     `WhatsApp refused the access token: fix it on the whatsapp_message_v1 integration with \`switchboard integrations update ${integration.depends_on} --access-token <token>\``,
   setupInstructions: (integration, publicUrl) =>
