@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import { requestBackfill } from './backfill-queue.ts';
 import { dependentsOf, type IntegrationCache } from './integration-cache.ts';
 import type { Registry } from './registry.ts';
-import type { ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
+import type { Replicator, ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
 import { upsertRows } from './upsert.ts';
 
 /** What the engine's pieces share within a process. */
@@ -55,12 +55,19 @@ export async function ingestRounds(
     for (const rows of rounds) upserted.push(await upsertRows(db, replicator, integration.id, rows));
     const all = upserted.flat();
     await notifyDependents(engine, db, integration, all);
-    if (replicator.backfillOnChange && options.origin !== 'backfill' && all.some((r) => r.changed)) {
+    const changed = all.filter((r) => r.changed);
+    if (options.origin !== 'backfill' && changed.length > 0 && passOnChange(replicator, integration, changed)) {
       await requestBackfill(db, integration.id, { incremental: true, trigger: options.origin });
     }
     return upserted;
   };
   return options.db ? work(options.db) : engine.db.transaction().execute(work);
+}
+
+/** Whether changed rows ask for a pass: `backfillOnChange` as a flag, or as the replicator decides for this integration. */
+function passOnChange(replicator: Replicator, integration: ServiceIntegration, changed: UpsertedRow[]): boolean {
+  const { backfillOnChange } = replicator;
+  return typeof backfillOnChange === 'function' ? backfillOnChange(integration, changed) : backfillOnChange === true;
 }
 
 async function notifyDependents(

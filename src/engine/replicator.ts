@@ -177,8 +177,12 @@ export interface Replicator {
   verifySubscription?(query: Record<string, string>, integration: ServiceIntegration): SubscriptionCheck;
   /** The synchronous answer to an accepted webhook; defaults to 202 {"o":"k"}. */
   webhookResponse?(rows: UpsertedRow[], request: WebhookRequest): WebhookResponse;
-  /** Request a pass of this integration whenever a webhook changes one of its rows. */
-  backfillOnChange?: boolean;
+  /**
+   * Request a pass of this integration whenever a webhook (or a dependency upsert) changes
+   * one of its rows: always (`true`), or when this says so, given the integration as of the
+   * commit and the rows that changed (e.g. only while a WhatsApp number has a flow).
+   */
+  backfillOnChange?: boolean | ((integration: ServiceIntegration, changed: UpsertedRow[]) => boolean);
   /**
    * Called once per upsert into the `dependsOn` integration with all its rows, changed or
    * not, so the hook can do set-based SQL (one lookup, one multi-row upsert per batch).
