@@ -24,6 +24,13 @@ const dueNow = async () => {
   await sql`DELETE FROM provider_send_slots`.execute(database().db);
 };
 
+/** A Front message to CUSTOMER whose send goes out but whose response is lost (the row stays pending, without its sid). */
+const lostSend = async (id: string, text: string) => {
+  setup.signalwire.faults.script.push({ kind: 'lost-response' });
+  await setup.frontClient.message({ id, channelId: CHANNEL_ID, text, to: [CUSTOMER] });
+  await setup.pass(setup.channel);
+};
+
 describe('Front → SMS', () => {
   it('sends one SMS per recipient, signed with Basic auth and a status callback, and writes the sids back', async () => {
     await connected();
@@ -113,9 +120,7 @@ describe('Front → SMS', () => {
 
   it('never sends twice when the response to a send was lost: the next attempt finds and adopts it', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_lost', channelId: CHANNEL_ID, text: 'did it go?', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_lost', 'did it go?');
     expect(setup.signalwire.sent()).toHaveLength(1);
     expect((await setup.rows())[0]).toMatchObject({ delivery_status: 'pending', signalwire_sid: null });
     await dueNow();
@@ -126,9 +131,7 @@ describe('Front → SMS', () => {
 
   it('when the lost send shows up in a poll first, it is matched to its row, not imported as a new message', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_poll', channelId: CHANNEL_ID, text: 'polled', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_poll', 'polled');
     setup.signalwire.faults.script.length = 0;
     await setup.pass(setup.sw);
     await dueNow();
@@ -140,9 +143,7 @@ describe('Front → SMS', () => {
 
   it('a lost send that then fails is noticed once and never resent', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_lf', channelId: CHANNEL_ID, text: 'lost then failed', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_lf', 'lost then failed');
     const [sent] = setup.signalwire.sent();
     await setup.signalwire.setStatus(sent!.sid, 'failed', { errorCode: '30008', errorMessage: 'Unknown error', callbackUrl: hookUrl() });
     await dueNow();
@@ -275,9 +276,7 @@ describe('SMS → Front', () => {
 describe('SMS → Front, a batch at a time (a poll page, a group commit)', () => {
   it('one page of messages: inbound and outside-Front SMS imported once each, our lost send matched, a failure noticed once', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_page', channelId: CHANNEL_ID, text: 'ours, response lost', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_page', 'ours, response lost');
     setup.signalwire.faults.script.length = 0;
     setup.signalwire.addMessage({ from: CUSTOMER, to: SUPPORT, body: 'one' });
     setup.signalwire.addMessage({ from: CUSTOMER_2, to: SUPPORT, body: 'two' });
