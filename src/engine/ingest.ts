@@ -2,7 +2,8 @@
  * Rows in: upsert them for an integration, then tell the integrations that depend on
  * it, all in one transaction, so a webhook answered 2xx has its rows, its dependents'
  * rows and any backfill they requested committed together. Dependents are told about
- * every row, changed or not (WebhookDB's contract): they decide what matters.
+ * every row, changed or not (WebhookDB's contract), all of a transaction's rows in one call
+ * so they can work set-based: they decide what matters.
  */
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
