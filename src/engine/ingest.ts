@@ -6,24 +6,12 @@
  * so they can work set-based: they decide what matters.
  */
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import type { Logger } from '../log.ts';
 import { requestBackfill } from './backfill-queue.ts';
-import { dependentsOf, type IntegrationCache } from './integration-cache.ts';
-import type { Registry } from './registry.ts';
+import type { Engine } from './engine.ts';
+import { dependentsOf } from './integration-cache.ts';
 import type { Replicator, ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
 import { upsertRows } from './upsert.ts';
-
-/** What the engine's pieces share within a process. */
-export interface Engine {
-  db: Kysely<Database>;
-  registry: Registry;
-  log: Logger;
-  config: Config;
-  /** The webhook path's integration lookups, cached (servers); without it they read the database. */
-  integrations?: IntegrationCache;
-}
 
 /** Where rows come from: a pass of the integration's own backfill never re-triggers itself. */
 export type IngestOrigin = 'webhook' | 'dependency' | 'backfill';

@@ -10,7 +10,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
-import type { Engine } from './ingest.ts';
+import type { Engine } from './engine.ts';
 import type { Registry } from './registry.ts';
 
 export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'real' | 'boolean' | 'jsonb' | 'numeric';

@@ -17,7 +17,8 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { ingestRows, type Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
+import { ingestRows } from '../engine/ingest.ts';
 import { defineReplicator } from '../engine/replicator.ts';
 import { toE164 } from '../providers/phone.ts';
 import type { ChannelSpec } from './front-channel/deliver.ts';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { enqueueBackfill } from '../../src/engine/backfill-queue.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import { IntegrationCache, integrationByOpaqueId } from '../../src/engine/integration-cache.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { Registry } from '../../src/engine/registry.ts';
 import { defineReplicator, perRow } from '../../src/engine/replicator.ts';
 import { buildApp } from '../../src/http/app.ts';
