@@ -12,7 +12,7 @@ import type { Config } from './config.ts';
 import { openDatabase, type DatabaseHandle } from './db/connect.ts';
 import { migrateToLatest, migrationState } from './db/migrate.ts';
 import { SwitchboardError } from './engine/errors.ts';
-import type { Engine } from './engine/ingest.ts';
+import type { Engine } from './engine/engine.ts';
 import { IntegrationCache } from './engine/integration-cache.ts';
 import type { Registry } from './engine/registry.ts';
 import { assertTables } from './engine/table-check.ts';

@@ -13,7 +13,7 @@ import type { DatabaseHandle } from '../../src/db/connect.ts';
 import { connectFrontChannels, createDemoIntegrations, freshDatabase, WHATSAPP_CHANNEL_ID, type DemoIntegrations } from '../../src/demo/environment.ts';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import type { Logger } from '../../src/log.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { startFrontSimulator, type FrontChannelClient, type FrontSimulator } from '../../src/simulators/front.ts';

@@ -19,7 +19,7 @@ import { recreateDatabase } from '../db/databases.ts';
 import { acquireEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import type { ServiceIntegration } from '../db/schema.ts';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 import { createIntegration } from '../engine/integrations.ts';
 import { buildApp } from '../http/app.ts';
 import { startWorker, type Runner } from '../jobs/worker.ts';

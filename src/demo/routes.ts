@@ -15,7 +15,7 @@ import { dial, type UssdSession } from '../simulators/ussd.ts';
 import { adminGuard } from '../web/admin-token.ts';
 import { CHATBOT_CHANNEL_ID, type DemoChatbot } from './chatbot.ts';
 import { DEMO_SUPPORT, SMS_CHANNEL_ID, USSD_CHANNEL_ID, WHATSAPP_CHANNEL_ID, type DemoEnvironment } from './environment.ts';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 
 const phoneNumber = z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number such as +15550002222');
 const smsInput = z.object({ from: phoneNumber, body: z.string().min(1).max(1600) });

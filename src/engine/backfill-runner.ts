@@ -20,7 +20,8 @@ import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { awaitIngestsInFlight, mergeRequests, requestBackfill, type PassRequest } from './backfill-queue.ts';
 import { coerceError, isSwitchboardError, messageForLog } from './errors.ts';
 import { passDuration } from '../metrics.ts';
-import { ingestRows, type Engine } from './ingest.ts';
+import type { Engine } from './engine.ts';
+import { ingestRows } from './ingest.ts';
 import type { BackfillContext, RowInput } from './replicator.ts';
 
 /** First half of the two-int advisory lock key: "backfill of integration <id>". */

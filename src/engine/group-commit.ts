@@ -17,7 +17,8 @@
  */
 import type { ServiceIntegration } from '../db/schema.ts';
 import { webhookBatchRequests, webhookCommits, webhookWaiting } from '../metrics.ts';
-import { ingestRounds, ingestRows, type Engine } from './ingest.ts';
+import type { Engine } from './engine.ts';
+import { ingestRounds, ingestRows } from './ingest.ts';
 import type { RowInput, UpsertedRow } from './replicator.ts';
 import { stripNul } from './upsert.ts';
 

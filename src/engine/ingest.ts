@@ -2,27 +2,16 @@
  * Rows in: upsert them for an integration, then tell the integrations that depend on
  * it, all in one transaction, so a webhook answered 2xx has its rows, its dependents'
  * rows and any backfill they requested committed together. Dependents are told about
- * every row, changed or not (WebhookDB's contract): they decide what matters.
+ * every row, changed or not (WebhookDB's contract), all of a transaction's rows in one call
+ * so they can work set-based: they decide what matters.
  */
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import type { Logger } from '../log.ts';
 import { requestBackfill } from './backfill-queue.ts';
-import { dependentsOf, type IntegrationCache } from './integration-cache.ts';
-import type { Registry } from './registry.ts';
-import type { ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
+import type { Engine } from './engine.ts';
+import { dependentsOf } from './integration-cache.ts';
+import type { Replicator, ReplicatorContext, RowInput, UpsertedRow } from './replicator.ts';
 import { upsertRows } from './upsert.ts';
-
-/** What the engine's pieces share within a process. */
-export interface Engine {
-  db: Kysely<Database>;
-  registry: Registry;
-  log: Logger;
-  config: Config;
-  /** The webhook path's integration lookups, cached (servers); without it they read the database. */
-  integrations?: IntegrationCache;
-}
 
 /** Where rows come from: a pass of the integration's own backfill never re-triggers itself. */
 export type IngestOrigin = 'webhook' | 'dependency' | 'backfill';
@@ -55,12 +44,19 @@ export async function ingestRounds(
     for (const rows of rounds) upserted.push(await upsertRows(db, replicator, integration.id, rows));
     const all = upserted.flat();
     await notifyDependents(engine, db, integration, all);
-    if (replicator.backfillOnChange && options.origin !== 'backfill' && all.some((r) => r.changed)) {
+    const changed = all.filter((r) => r.changed);
+    if (options.origin !== 'backfill' && changed.length > 0 && passOnChange(replicator, integration, changed)) {
       await requestBackfill(db, integration.id, { incremental: true, trigger: options.origin });
     }
     return upserted;
   };
   return options.db ? work(options.db) : engine.db.transaction().execute(work);
+}
+
+/** Whether changed rows ask for a pass: `backfillOnChange` as a flag, or as the replicator decides for this integration. */
+function passOnChange(replicator: Replicator, integration: ServiceIntegration, changed: UpsertedRow[]): boolean {
+  const { backfillOnChange } = replicator;
+  return typeof backfillOnChange === 'function' ? backfillOnChange(integration, changed) : backfillOnChange === true;
 }
 
 async function notifyDependents(
@@ -79,8 +75,7 @@ async function notifyDependents(
     }
     const replicator = engine.registry.get(dependent.service_name);
     if (!replicator.onDependencyUpsert) continue;
-    const ctx = replicatorContext(engine, db, dependent);
-    for (const row of rows) await replicator.onDependencyUpsert(ctx, { dependency: integration, row });
+    await replicator.onDependencyUpsert(replicatorContext(engine, db, dependent), { dependency: integration, rows });
   }
 }
 

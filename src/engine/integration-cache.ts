@@ -17,7 +17,7 @@ import pg from 'pg';
 import { pgTypes } from '../db/connect.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
-import type { Engine } from './ingest.ts';
+import type { Engine } from './engine.ts';
 import { findByApiKey, findByOpaqueId, findDependents, hashApiKey } from './integrations.ts';
 
 export const INTEGRATIONS_CHANNEL = 'switchboard_integrations';

@@ -10,7 +10,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
-import type { Engine } from './ingest.ts';
+import type { Engine } from './engine.ts';
 import type { Registry } from './registry.ts';
 
 export type ColumnType = 'text' | 'timestamptz' | 'integer' | 'bigint' | 'real' | 'boolean' | 'jsonb' | 'numeric';
@@ -78,9 +78,22 @@ export interface ReplicatorContext {
 }
 
 export interface DependencyEvent {
-  /** The integration whose row was upserted (this integration's `depends_on`). */
+  /** The integration whose rows were upserted (this integration's `depends_on`). */
   dependency: ServiceIntegration;
-  row: UpsertedRow;
+  /**
+   * Every row of one upsert (a webhook, a group commit of several, a backfill page), in
+   * upsert order: a key may appear again later in a group commit, as a newer version.
+   */
+  rows: UpsertedRow[];
+}
+
+/** A dependency hook that handles its rows one at a time, in order (for hooks with no set-based form). */
+export function perRow(
+  hook: (ctx: ReplicatorContext, event: { dependency: ServiceIntegration; row: UpsertedRow }) => Promise<void>,
+): (ctx: ReplicatorContext, event: DependencyEvent) => Promise<void> {
+  return async (ctx, { dependency, rows }) => {
+    for (const row of rows) await hook(ctx, { dependency, row });
+  };
 }
 
 export interface BackfillContext {
@@ -164,9 +177,16 @@ export interface Replicator {
   verifySubscription?(query: Record<string, string>, integration: ServiceIntegration): SubscriptionCheck;
   /** The synchronous answer to an accepted webhook; defaults to 202 {"o":"k"}. */
   webhookResponse?(rows: UpsertedRow[], request: WebhookRequest): WebhookResponse;
-  /** Request a pass of this integration whenever a webhook changes one of its rows. */
-  backfillOnChange?: boolean;
-  /** Called for every row upserted into the `dependsOn` integration, changed or not. */
+  /**
+   * Request a pass of this integration whenever a webhook (or a dependency upsert) changes
+   * one of its rows: always (`true`), or when this says so, given the integration as of the
+   * commit and the rows that changed (e.g. only while a WhatsApp number has a flow).
+   */
+  backfillOnChange?: boolean | ((integration: ServiceIntegration, changed: UpsertedRow[]) => boolean);
+  /**
+   * Called once per upsert into the `dependsOn` integration with all its rows, changed or
+   * not, so the hook can do set-based SQL (one lookup, one multi-row upsert per batch).
+   */
   onDependencyUpsert?(ctx: ReplicatorContext, event: DependencyEvent): Promise<void>;
   backfillers?(integration: ServiceIntegration): Backfiller[];
   /** Poll this integration with a periodic incremental backfill (SWITCHBOARD_POLL_CRON). */

@@ -9,7 +9,7 @@ import Fastify, {
   LogController, type FastifyPluginAsync, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import { isDatabaseUnavailable, isSwitchboardError, type ErrorCode } from '../engine/errors.ts';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 import { httpDuration, httpRequests } from '../metrics.ts';
 import { sendError } from './reply-error.ts';
 import { healthRoutes } from './routes/health.ts';

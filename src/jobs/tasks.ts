@@ -7,7 +7,7 @@ import type { Task, TaskList } from 'graphile-worker';
 import { BACKFILL_TASK, mergeRequests, requestBackfill, type BackfillRequest } from '../engine/backfill-queue.ts';
 import { runBackfillPass } from '../engine/backfill-runner.ts';
 import { messageForLog } from '../engine/errors.ts';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 import { sweepSessions } from '../replicators/ussd-request-v1/sessions.ts';
 
 export const POLL_TASK = 'poll_integrations';

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { ConfigError, type Config } from '../config.ts';
 import { endOverrunningReaderSessions } from '../db/reader-roles.ts';
 import { requestBackfill } from '../engine/backfill-queue.ts';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 import { graphileLogger } from './graphile-logger.ts';
 import { crontab, taskList } from './tasks.ts';
 

@@ -17,12 +17,13 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { ingestRows, type Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
+import { ingestRows } from '../engine/ingest.ts';
 import { defineReplicator } from '../engine/replicator.ts';
 import { toE164 } from '../providers/phone.ts';
 import type { ChannelSpec } from './front-channel/deliver.ts';
 import { frontChannel } from './front-channel/descriptor.ts';
-import { adoptOwnSend, isKnownMessage } from './front-channel/own-sends.ts';
+import { adoptOwnSend, knownMessages } from './front-channel/own-sends.ts';
 import { regionOf } from './front-channel/rows.ts';
 import { smsTransport } from './front-channel/sms-transport.ts';
 
@@ -78,15 +79,20 @@ export const frontUssdChannelAppV1 = defineReplicator({
     transport: smsTransport,
   }),
   // Only to recognise our own SMS replies when SignalWire reports them; the SMS channel imports SMS.
-  async onDependencyUpsert(ctx, { row }) {
-    if (!row.changed) return;
-    const data = (row.data ?? {}) as Record<string, unknown>;
+  async onDependencyUpsert(ctx, { rows }) {
     const region = regionOf(ctx.integration, ctx.config);
-    const from = toE164(String(row.columns.from ?? data.from ?? ''), region);
-    const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
-    const direction = row.columns.direction ?? data.direction;
-    if (direction !== 'outbound-api' || !from || !to || from !== ctx.integration.api_url) return;
-    if (!(await isKnownMessage(ctx, ctx.integration, row.key))) await adoptOwnSend(ctx, ctx.integration, row.key, from, to, data);
+    const ours = rows.filter((row) => row.changed).flatMap((row) => {
+      const data = (row.data ?? {}) as Record<string, unknown>;
+      const from = toE164(String(row.columns.from ?? data.from ?? ''), region);
+      const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
+      const direction = row.columns.direction ?? data.direction;
+      return direction === 'outbound-api' && from && to && from === ctx.integration.api_url ? [{ sid: row.key, from, to, data }] : [];
+    });
+    // One lookup for the batch; a send matched now is known to a later version of it in the batch.
+    const known = await knownMessages(ctx, ctx.integration, ours.map((m) => m.sid));
+    for (const { sid, from, to, data } of ours) {
+      if (!known.has(sid) && (await adoptOwnSend(ctx, ctx.integration, sid, from, to, data))) known.add(sid);
+    }
   },
   setupInstructions: (integration, publicUrl) =>
     [

@@ -224,8 +224,9 @@ export const whatsappMessageV1 = defineReplicator({
     WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid AND s.error_code IS NOT NULL)`,
   failedReason: `(SELECT 'flow reply refused: ' || s.error_code || coalesce(' ' || s.error_title, '') FROM whatsapp_flow_steps s
     WHERE s.integration_id = whatsapp_message_v1.integration_id AND s.wamid = whatsapp_message_v1.wamid)`,
-  // A webhook's rows ask for the pass that walks undecided messages through the flow (a no-op without one).
-  backfillOnChange: true,
+  // A webhook's rows ask for the pass that walks undecided messages through the flow. Without
+  // a flow, toRows routes every message to Front at once: there is nothing for a pass to do.
+  backfillOnChange: (integration) => flowOf(integration) !== null,
   backfillers: (integration) => [{ name: 'flow', run: (ctx) => runFlowPass(ctx, whatsAppClient(integration)) }],
   // The phone number id says which webhooks are ours: a reset keeps it, clearing only the secrets.
   resetClears: ['backfill_secret', 'webhook_secret'],

@@ -4,7 +4,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 import { integrationStatus } from '../engine/status.ts';
 import { jobCounts, listJobs } from '../jobs/queue.ts';
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { Engine } from '../engine/ingest.ts';
+import type { Engine } from '../engine/engine.ts';
 import { sendError } from '../http/reply-error.ts';
 import { adminGuard } from './admin-token.ts';
 import { indexHtml, loadDashboardAssets, type DashboardAssets } from './assets.ts';

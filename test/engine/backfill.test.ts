@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { mergeRequests, requestBackfill } from '../../src/engine/backfill-queue.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { startWorker } from '../../src/jobs/worker.ts';
 import { Registry } from '../../src/engine/registry.ts';
 import { defineReplicator } from '../../src/engine/replicator.ts';

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { IntegrationCache, INTEGRATIONS_CHANNEL } from '../../src/engine/integration-cache.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { createIntegration, deleteIntegration, updateIntegration } from '../../src/engine/integrations.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { signExample } from '../fixtures/example-replicators.ts';

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
-import { ingestRows, type Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import { ingestRows } from '../../src/engine/ingest.ts';
 import { upsertRows } from '../../src/engine/upsert.ts';
 import { exampleMessage } from '../fixtures/example-replicators.ts';
 import { useTestDatabase } from '../helpers/database.ts';

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runner } from 'graphile-worker';
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { startWorker } from '../../src/jobs/worker.ts';

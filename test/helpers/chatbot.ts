@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { CHATBOT_CHANNEL_PATH } from '../../src/replicators/front-chatbot-channel-app-v1/index.ts';

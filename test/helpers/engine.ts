@@ -5,7 +5,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import type { Database, ServiceIntegration } from '../../src/db/schema.ts';
 import { buildApp } from '../../src/http/app.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
 import { createLogger } from '../../src/log.ts';
 import { exampleRegistry } from '../fixtures/example-replicators.ts';

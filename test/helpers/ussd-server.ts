@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import type { useTestDatabase } from './database.ts';

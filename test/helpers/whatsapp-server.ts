@@ -6,7 +6,7 @@ import type net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/schema.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import type { Registry } from '../../src/engine/registry.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { startWhatsAppSimulator, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';

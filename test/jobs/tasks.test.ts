@@ -1,7 +1,7 @@
 import { quickAddJob, runOnce } from 'graphile-worker';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { graphileLogger } from '../../src/jobs/graphile-logger.ts';
 import { POLL_TASK, PRUNE_TASK, taskList } from '../../src/jobs/tasks.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';

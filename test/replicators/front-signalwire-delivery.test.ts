@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_ID, CUSTOMER, CUSTOMER_2, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers/channel.ts';
+import { ingestRounds } from '../../src/engine/ingest.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
@@ -21,6 +22,13 @@ const hookUrl = () => `${setup.publicUrl}/v1/service_integrations/${setup.sw.opa
 const dueNow = async () => {
   await sql`UPDATE front_signalwire_message_channel_app_v1 SET next_attempt_at = now()`.execute(database().db);
   await sql`DELETE FROM provider_send_slots`.execute(database().db);
+};
+
+/** A Front message to CUSTOMER whose send goes out but whose response is lost (the row stays pending, without its sid). */
+const lostSend = async (id: string, text: string) => {
+  setup.signalwire.faults.script.push({ kind: 'lost-response' });
+  await setup.frontClient.message({ id, channelId: CHANNEL_ID, text, to: [CUSTOMER] });
+  await setup.pass(setup.channel);
 };
 
 describe('Front → SMS', () => {
@@ -112,9 +120,7 @@ describe('Front → SMS', () => {
 
   it('never sends twice when the response to a send was lost: the next attempt finds and adopts it', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_lost', channelId: CHANNEL_ID, text: 'did it go?', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_lost', 'did it go?');
     expect(setup.signalwire.sent()).toHaveLength(1);
     expect((await setup.rows())[0]).toMatchObject({ delivery_status: 'pending', signalwire_sid: null });
     await dueNow();
@@ -125,9 +131,7 @@ describe('Front → SMS', () => {
 
   it('when the lost send shows up in a poll first, it is matched to its row, not imported as a new message', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_poll', channelId: CHANNEL_ID, text: 'polled', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_poll', 'polled');
     setup.signalwire.faults.script.length = 0;
     await setup.pass(setup.sw);
     await dueNow();
@@ -139,9 +143,7 @@ describe('Front → SMS', () => {
 
   it('a lost send that then fails is noticed once and never resent', async () => {
     await connected();
-    setup.signalwire.faults.script.push({ kind: 'lost-response' });
-    await setup.frontClient.message({ id: 'msg_lf', channelId: CHANNEL_ID, text: 'lost then failed', to: [CUSTOMER] });
-    await setup.pass(setup.channel);
+    await lostSend('msg_lf', 'lost then failed');
     const [sent] = setup.signalwire.sent();
     await setup.signalwire.setStatus(sent!.sid, 'failed', { errorCode: '30008', errorMessage: 'Unknown error', callbackUrl: hookUrl() });
     await dueNow();
@@ -268,6 +270,50 @@ describe('SMS → Front', () => {
     expect(setup.front.inbox.map((m) => [m.kind, m.senderHandle, m.body, m.externalId, m.externalConversationId])).toEqual([
       ['inbound', CUSTOMER, 'SMS failed to send. Error (30008): Unknown error\nThis message will fail to ', sent!.sid, CUSTOMER],
     ]);
+  });
+});
+
+describe('SMS → Front, a batch at a time (a poll page, a group commit)', () => {
+  it('one page of messages: inbound and outside-Front SMS imported once each, our lost send matched, a failure noticed once', async () => {
+    await connected();
+    await lostSend('msg_page', 'ours, response lost');
+    setup.signalwire.faults.script.length = 0;
+    setup.signalwire.addMessage({ from: CUSTOMER, to: SUPPORT, body: 'one' });
+    setup.signalwire.addMessage({ from: CUSTOMER_2, to: SUPPORT, body: 'two' });
+    setup.signalwire.addMessage({ from: SUPPORT, to: CUSTOMER, body: 'blast', direction: 'outbound-api', status: 'delivered' });
+    setup.signalwire.addMessage({ from: SUPPORT, to: CUSTOMER_2, body: 'bounced', direction: 'outbound-api', status: 'failed', error_code: 30003, error_message: 'Unreachable' });
+    await setup.pass(setup.sw);
+    await dueNow();
+    await setup.pass(setup.channel);
+    await setup.pass(setup.channel);
+
+    const [ours] = setup.signalwire.sent();
+    expect(setup.signalwire.sent()).toHaveLength(1);
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_page')).toMatchObject({ delivery_status: 'delivered', signalwire_sid: ours!.sid });
+    expect(setup.front.inbox.map((m) => [m.kind, m.body]).sort()).toEqual([
+      ['inbound', 'SMS failed to send. Error (30003): Unreachable\nbounced'],
+      ['inbound', 'one'],
+      ['inbound', 'two'],
+      ['outbound', 'blast'],
+      ['outbound', 'bounced'],
+    ]);
+  });
+
+  it('two versions of one outside-Front SMS in one transaction import it once, as a known message is left as it is', async () => {
+    await connected();
+    const sent = setup.signalwire.addMessage({ from: SUPPORT, to: CUSTOMER, body: 'typed elsewhere', direction: 'outbound-api', status: 'sent' });
+    const smsReplicator = setup.engine.registry.get(setup.sw.service_name);
+    const rowsOf = (item: unknown) => smsReplicator.toRows!(item, { integration: setup.sw, config: setup.engine.config });
+    const first = rowsOf(sent);
+    // A later poll's view of it: delivered, updated a minute on.
+    const second = rowsOf({ ...sent, status: 'delivered', date_updated: new Date(Date.now() + 60_000).toUTCString().replace('GMT', '+0000') });
+    const [v1, v2] = await ingestRounds(setup.engine, setup.sw, [first, second], { origin: 'webhook' });
+    expect([v1![0]!.changed, v2![0]!.changed]).toEqual([true, true]);
+
+    const imported = (await setup.rows()).filter((r) => r.signalwire_sid === sent.sid);
+    expect(imported.map((r) => [r.direction, r.body, r.data.status])).toEqual([['outbound', 'typed elsewhere', 'sent']]);
+    await setup.pass(setup.channel);
+    expect(setup.front.inbox.map((m) => m.body)).toEqual(['typed elsewhere']);
   });
 });
 

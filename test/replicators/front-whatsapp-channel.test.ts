@@ -13,6 +13,7 @@ import { integrationStatus } from '../../src/engine/status.ts';
 import { graphErrorFault, type InboundType } from '../../src/simulators/whatsapp.ts';
 import { CHANNEL_ID, CUSTOMER, setUpChannel, type ChannelSetup } from '../helpers/channel.ts';
 import { useTestDatabase } from '../helpers/database.ts';
+import { queuedJobs } from '../helpers/jobs.ts';
 
 const database = useTestDatabase();
 let setup: ChannelSetup | undefined;
@@ -91,6 +92,13 @@ describe('WhatsApp → Front', () => {
       'Shared contact: Auntie +254700000001',
     ]);
     expect((await s.rows()).every((r) => r.delivery_status === 'delivered' && r.whatsapp_wamid.startsWith('wamid.'))).toBe(true);
+  });
+
+  it('a message to a number without a flow asks for a pass of its Front channel only, none of the number', async () => {
+    const s = await connected();
+    await sql`DELETE FROM graphile_worker._private_jobs`.execute(s.engine.db);
+    expect((await says(s, 'no flow here')).status).toBe(200);
+    expect((await queuedJobs(s.engine.db)).map((j) => j.key)).toEqual([`backfill:${s.channel.id}`]);
   });
 
   it('downloads media through the Graph API and attaches it; media WhatsApp no longer has is imported with a line saying so', async () => {

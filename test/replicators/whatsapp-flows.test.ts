@@ -12,9 +12,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { enqueueBackfill } from '../../src/engine/backfill-queue.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import { IntegrationCache, integrationByOpaqueId } from '../../src/engine/integration-cache.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { Registry } from '../../src/engine/registry.ts';
-import { defineReplicator } from '../../src/engine/replicator.ts';
+import { defineReplicator, perRow } from '../../src/engine/replicator.ts';
+import { buildApp } from '../../src/http/app.ts';
 import { BUILT_IN_REPLICATORS } from '../../src/replicators/index.ts';
 import { sweepSessions } from '../../src/replicators/ussd-request-v1/sessions.ts';
 import { UNKNOWN_SEND_HOLD_S } from '../../src/replicators/whatsapp-message-v1/flows.ts';
@@ -36,9 +38,9 @@ const watcher = defineReplicator({
   columns: [],
   updateWhere: 'false',
   dependsOn: 'whatsapp_message_v1',
-  async onDependencyUpsert(ctx, { row }) {
+  onDependencyUpsert: perRow(async (ctx, { row }) => {
     await sql`INSERT INTO whatsapp_watch_v1 (integration_id, key, routed_to) VALUES (${ctx.integration.id}, ${row.key}, ${(row.columns.routed_to as string | null) ?? null})`.execute(ctx.db);
-  },
+  }),
 });
 const registry = () => new Registry([...BUILT_IN_REPLICATORS, watcher]);
 
@@ -165,6 +167,43 @@ describe('whatsapp_message_v1 --flow', () => {
     expect(await routes(client)).toEqual([null]);
     const jobs = await queuedJobs(engine.db);
     expect(jobs.map((j) => j.key)).toEqual([`backfill:${created.id}`]);
+  });
+
+  it('asks for passes only while the number has a flow: removing it stops them, adding it back starts them (seen through the integration cache)', async () => {
+    // A second server over the same engine, with the integration cache, as `switchboard start` runs.
+    const cached: Engine = { ...engine, integrations: new IntegrationCache(database().url, engine.log) };
+    const cachedApp = await buildApp({ engine: cached, config: cached.config });
+    try {
+      const hook = `${await cachedApp.listen({ host: '127.0.0.1', port: 0 })}/v1/service_integrations/${created.opaque_id}`;
+      const flowSeen = async () => typeof (await integrationByOpaqueId(cached, created.opaque_id))?.settings.flow === 'string';
+      const passes = async () => (await queuedJobs(engine.db)).map((j) => j.key);
+      const write = async (from: string) => expect((await sim.receiveInbound({ from, type: 'text', fields: { text: { body: 'hi' } } }, hook)).status).toBe(200);
+      // The first lookup starts the cache listening; from then on lookups are served from it.
+      const listening = async () =>
+        (await flowSeen()) &&
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'switchboard-cache' AND query LIKE 'LISTEN%'`.execute(engine.db)).rows[0]!.n > 0;
+      await waitFor(listening, { what: 'the cache listening' });
+      await write(newClient());
+      expect(await passes()).toEqual([`backfill:${created.id}`]);
+      await sql`DELETE FROM graphile_worker._private_jobs`.execute(engine.db);
+
+      await sql`UPDATE service_integrations SET settings = settings - 'flow' WHERE id = ${created.id}`.execute(engine.db);
+      await waitFor(async () => !(await flowSeen()), { what: 'the cache to see the flow removed' });
+      const before = newClient();
+      await write(before);
+      expect(await routes(before)).toEqual(['front']);
+      expect(await passes()).toEqual([]);
+
+      expect((await cli('integrations', 'update', String(created.id), '--flow', flowFile)).code).toBe(0);
+      await waitFor(flowSeen, { what: 'the cache to see the flow added' });
+      const after = newClient();
+      await write(after);
+      expect(await routes(after)).toEqual([null]);
+      expect(await passes()).toEqual([`backfill:${created.id}`]);
+    } finally {
+      await cachedApp.close();
+      await cached.integrations!.close();
+    }
   });
 });
 

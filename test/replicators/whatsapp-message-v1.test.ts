@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { signWhatsAppPayload, type InboundType, type WhatsAppSimulator } from '../../src/simulators/whatsapp.ts';
 import { runCli } from '../helpers/cli.ts';

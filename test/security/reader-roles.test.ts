@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { signExample } from '../fixtures/example-replicators.ts';
 import { runCli } from '../helpers/cli.ts';

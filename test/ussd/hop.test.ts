@@ -8,7 +8,7 @@ import type { ServiceIntegration } from '../../src/db/schema.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import { createIntegration } from '../../src/engine/integrations.ts';
 import { integrationStatus } from '../../src/engine/status.ts';
-import type { Engine } from '../../src/engine/ingest.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { dial, gatewayRequest } from '../../src/simulators/ussd.ts';

@@ -1,7 +1,7 @@
 /** `GET /healthz`: 200 only when the database answers, for load balancers and probes. */
 import { sql } from 'kysely';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { sendError } from '../reply-error.ts';
 
 const HEALTH_TIMEOUT_MS = 2000;

@@ -4,7 +4,7 @@
  * are served at the dashboard's origin: never as something a browser would run.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { loadMedia } from '../../engine/media-store.ts';
 import { sendError } from '../reply-error.ts';
 

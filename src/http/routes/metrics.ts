@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { convergenceGap } from '../../engine/convergence.ts';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { metrics, registerIntegrationGauges } from '../../metrics.ts';
 import { safeEqual } from '../../providers/safe-equal.ts';
 import { sendError } from '../reply-error.ts';

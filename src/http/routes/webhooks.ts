@@ -11,7 +11,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { SwitchboardError } from '../../engine/errors.ts';
 import { commitWebhookRows } from '../../engine/group-commit.ts';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { integrationByOpaqueId } from '../../engine/integration-cache.ts';
 import { toWebhookRequest } from '../webhook-request.ts';
 

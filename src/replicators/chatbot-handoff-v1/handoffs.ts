@@ -8,7 +8,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import { invalidPayload } from '../../engine/errors.ts';
-import { ingestRows, type Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { ingestRows } from '../../engine/ingest.ts';
 
 /** First half of the two-int advisory lock key "requests of one chat session" (backfill-runner.ts has 0x5b02, 0x5b03). */
 const SESSION_LOCK_NAMESPACE = 0x5b17;

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
 import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
 import { commitWebhookRows } from '../../engine/group-commit.ts';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { integrationByApiKey } from '../../engine/integration-cache.ts';
 import { deleteIntegration } from '../../engine/integrations.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';

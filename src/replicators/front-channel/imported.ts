@@ -9,7 +9,7 @@
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 

@@ -38,15 +38,25 @@ async function channelsOnNumber({ db, registry }: Lookup, integration: ServiceIn
 }
 
 /**
- * A message we sent or imported already, on any channel of this number (notice rows carry
- * the sid of the failure they report, not a message).
+ * Which of `sids` are messages we sent or imported already, on any channel of this number
+ * (notice rows carry the sid of the failure they report, not a message). One query for a
+ * whole batch of a dependency hook.
  */
-export async function isKnownMessage(lookup: Lookup, integration: ServiceIntegration, sid: string): Promise<boolean> {
+export async function knownMessages(lookup: Lookup, integration: ServiceIntegration, sids: readonly string[]): Promise<Set<string>> {
+  if (sids.length === 0) return new Set();
+  const wanted = [...new Set(sids)];
   const lookups = (await channelsOnNumber(lookup, integration)).map(
-    (channel) => sql`SELECT 1 FROM ${sql.table(channel.service_name)} WHERE integration_id = ${channel.id} AND signalwire_sid = ${sid} AND NOT data ? 'notice'`,
+    (channel) =>
+      sql`SELECT signalwire_sid AS sid FROM ${sql.table(channel.service_name)}
+          WHERE integration_id = ${channel.id} AND signalwire_sid = ANY(${wanted}::text[]) AND NOT data ? 'notice'`,
   );
-  const { rows } = await sql`SELECT EXISTS (${sql.join(lookups, sql` UNION ALL `)}) AS known`.execute(lookup.db);
-  return (rows[0] as { known: boolean }).known;
+  const { rows } = await sql<{ sid: string }>`${sql.join(lookups, sql` UNION `)}`.execute(lookup.db);
+  return new Set(rows.map((row) => row.sid));
+}
+
+/** Whether one sid is a message we sent or imported already (see knownMessages). */
+export async function isKnownMessage(lookup: Lookup, integration: ServiceIntegration, sid: string): Promise<boolean> {
+  return (await knownMessages(lookup, integration, [sid])).has(sid);
 }
 
 /**

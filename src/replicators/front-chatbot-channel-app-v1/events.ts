@@ -12,7 +12,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { SwitchboardError } from '../../engine/errors.ts';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { verifyFrontSignature } from '../../providers/front/signature.ts';
 import { toWebhookRequest } from '../../http/webhook-request.ts';
 import { CHATBOT_HANDOFF } from '../chatbot-handoff-v1/api.ts';

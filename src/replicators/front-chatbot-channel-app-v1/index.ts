@@ -16,7 +16,7 @@
  * Fields: none of its own (no phone number); backfill_key = the Front channel id.
  */
 import { sql } from 'kysely';
-import { defineReplicator } from '../../engine/replicator.ts';
+import { defineReplicator, perRow } from '../../engine/replicator.ts';
 import type { ChannelSpec } from '../front-channel/deliver.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
 import type { HandleParser } from '../front-channel/rows.ts';
@@ -111,7 +111,7 @@ export const frontChatbotChannelAppV1 = defineReplicator({
   statusDetails: async (integration, db) => ({ unattended: await unattended(db, integration) }),
   // Replies not final at RapidPro, and clients left waiting, are checked by the periodic pass.
   polls: true,
-  async onDependencyUpsert(ctx, { row, dependency }) {
+  onDependencyUpsert: perRow(async (ctx, { row, dependency }) => {
     if (!row.changed) return;
     const c = row.columns as Record<string, unknown>;
     if (c.kind === 'chat') {
@@ -144,7 +144,7 @@ export const frontChatbotChannelAppV1 = defineReplicator({
         WHERE integration_id = ${ctx.integration.id} AND rapidpro_message_uuid = ${c.message_id as string}
           AND (client_status IS NULL OR client_status = 'delivered' OR ${c.ack_status as string} = 'failed')`.execute(ctx.db);
     }
-  },
+  }),
   setupInstructions: (integration, publicUrl) =>
     [
       'In Front, connect your Switchboard/chatbot channel app (Settings -> Company -> Channels -> Connect a Channel)',

@@ -7,7 +7,8 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
-import { ingestRows, type Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { ingestRows } from '../../engine/ingest.ts';
 import { chatbotSettings } from '../chatbot-handoff-v1/settings.ts';
 
 export interface Unattended {

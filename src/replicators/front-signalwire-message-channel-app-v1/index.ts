@@ -5,7 +5,7 @@
  * - Front → SMS: Front POSTs `message` to /v1/install/front_signalwire/channel (channel-route.ts);
  *   one row per `to` recipient lands with front_message_id and no signalwire_sid.
  * - SMS → Front: every changed signalwire_message_v1 row of the parent integration is seen
- *   by onDependencyUpsert; inbound-to-our-number and outbound-api-from-our-number messages
+ *   by onDependencyUpsert (a batch at a time); inbound-to-our-number and outbound-api-from-our-number messages
  *   land with signalwire_sid and no front_message_id; failed sends from our number add a
  *   notice row, imported once into the conversation.
  * - A pass (deliver.ts) delivers every pending row — SMS sent, message imported — and writes
@@ -14,10 +14,10 @@
  * Fields: api_url = our phone number (E.164), backfill_key = Front channel id (set by
  * Front's `authorization` request), settings.region = default region for typed numbers.
  */
-import { defineReplicator } from '../../engine/replicator.ts';
+import { defineReplicator, type RowInput } from '../../engine/replicator.ts';
 import { toE164 } from '../../providers/phone.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
-import { adoptOwnSend, isKnownMessage } from '../front-channel/own-sends.ts';
+import { adoptOwnSend, knownMessages } from '../front-channel/own-sends.ts';
 import { regionOf } from '../front-channel/rows.ts';
 import { smsTransport } from '../front-channel/sms-transport.ts';
 import { smsChannelSpec } from './channel-spec.ts';
@@ -33,31 +33,40 @@ export const frontSignalwireMessageChannelAppV1 = defineReplicator({
   name: FRONT_SIGNALWIRE_CHANNEL,
   description: 'Front/SignalWire Messages',
   ...frontChannel({ name: FRONT_SIGNALWIRE_CHANNEL, path: CHANNEL_PATH, phoneDescription: 'the SignalWire number to bridge', spec: smsChannelSpec, transport: smsTransport }),
-  async onDependencyUpsert(ctx, { row }) {
-    if (!row.changed) return;
+  // Set-based: one lookup of the batch's outbound sids, one upsert of every row it imports.
+  async onDependencyUpsert(ctx, { rows }) {
     const integration = ctx.integration;
-    const region = regionOf(integration, ctx.config);
     const support = integration.api_url;
-    const data = (row.data ?? {}) as Record<string, unknown>;
-    const from = toE164(String(row.columns.from ?? data.from ?? ''), region);
-    const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
-    const message = { sid: row.key, direction: (row.columns.direction ?? data.direction ?? null) as string | null, from, to, data };
-    if (!support || !from || !to) return;
+    if (!support) return;
+    const region = regionOf(integration, ctx.config);
+    const messages = rows.filter((row) => row.changed).flatMap((row) => {
+      const data = (row.data ?? {}) as Record<string, unknown>;
+      const from = toE164(String(row.columns.from ?? data.from ?? ''), region);
+      const to = toE164(String(row.columns.to ?? data.to ?? ''), region);
+      if (!from || !to) return [];
+      const direction = (row.columns.direction ?? data.direction ?? null) as string | null;
+      const kind = direction === 'inbound' && to === support ? 'inbound' : direction === 'outbound-api' && from === support ? 'outbound' : null;
+      return [{ row, kind, from, to, message: { sid: row.key, direction, from, to, data } }];
+    });
+    const known = await knownMessages(ctx, integration, messages.filter((m) => m.kind === 'outbound').map((m) => m.message.sid));
 
-    const kind = message.direction === 'inbound' && to === support ? 'inbound' : message.direction === 'outbound-api' && from === support ? 'outbound' : null;
-    // Import (or match to our own send) first: the notice must not hide the message from that check.
-    // An inbound message is keyed by its sid, so storing it again leaves a known one as it is.
-    if (kind === 'inbound') {
-      await ctx.upsert([signalWireRow(message, kind, from, to)]);
-    } else if (kind === 'outbound' && !(await isKnownMessage(ctx, integration, message.sid))) {
-      if (!(await adoptOwnSend(ctx, integration, message.sid, from, to, data))) await ctx.upsert([signalWireRow(message, kind, from, to)]);
+    const imports: RowInput[] = [];
+    for (const { row, kind, from, to, message } of messages) {
+      // An inbound message is keyed by its sid, so storing it again leaves a known one as it is.
+      if (kind === 'inbound') {
+        imports.push(signalWireRow(message, kind, from, to));
+      } else if (kind === 'outbound' && !known.has(message.sid)) {
+        // Matched or imported now: a later version of it in this batch is a known message.
+        known.add(message.sid);
+        if (!(await adoptOwnSend(ctx, integration, message.sid, from, to, message.data))) imports.push(signalWireRow(message, kind, from, to));
+      }
+      const status = String(row.columns.status ?? '');
+      const updated = row.columns.date_updated instanceof Date ? row.columns.date_updated : new Date();
+      if ((status === 'failed' || status === 'undelivered') && from === support && Date.now() - updated.getTime() < NOTICE_WINDOW_MS) {
+        imports.push(failureNoticeRow(message, support, to, new Date()));
+      }
     }
-
-    const status = String(row.columns.status ?? '');
-    const updated = row.columns.date_updated instanceof Date ? row.columns.date_updated : new Date();
-    if ((status === 'failed' || status === 'undelivered') && from === support && Date.now() - updated.getTime() < NOTICE_WINDOW_MS) {
-      await ctx.upsert([failureNoticeRow(message, support, to, new Date())]);
-    }
+    if (imports.length > 0) await ctx.upsert(imports);
   },
   setupInstructions: (integration, publicUrl) =>
     [

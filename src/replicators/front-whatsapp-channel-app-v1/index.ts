@@ -17,7 +17,7 @@
  * id; settings reengage_template (`name:language`), read_receipts (on/off), region.
  */
 import { sql } from 'kysely';
-import { defineReplicator } from '../../engine/replicator.ts';
+import { defineReplicator, type ReplicatorContext, type RowInput, type UpsertedRow } from '../../engine/replicator.ts';
 import { parseRegionFlag } from '../../providers/phone.ts';
 import { frontChannel } from '../front-channel/descriptor.ts';
 import { whatsAppChannelSpec } from './channel-spec.ts';
@@ -63,25 +63,61 @@ export const frontWhatsappChannelAppV1 = defineReplicator({
     transport: whatsAppTransport,
   }),
   // Called for every upsert of the parent, changed or not: a flow hands a message over by upserting it again.
-  async onDependencyUpsert(ctx, { row }) {
-    const channel = ctx.integration;
+  // Messages set-based (one lookup, one import, one window update per batch); receipts one at a time.
+  async onDependencyUpsert(ctx, { rows }) {
+    await importMessages(ctx, rows.filter((row) => row.columns.direction === 'inbound'));
+    for (const row of rows) if (row.columns.direction !== 'inbound') await settleReceipts(ctx, row);
+  },
+  providerFix: (integration) =>
+    `WhatsApp refused the access token: fix it on the whatsapp_message_v1 integration with \`switchboard integrations update ${integration.depends_on} --access-token <token>\``,
+  setupInstructions: (integration, publicUrl) =>
+    [
+      'Almost there! You can now finish installing the WhatsApp Channel in Front.',
+      "In Front, go to Settings -> Company -> Channels, click 'Connect a Channel', and choose your",
+      "Switchboard/WhatsApp channel app. In the 'Token' field, enter the API key printed when this",
+      `integration was created (lost it? \`switchboard integrations roll-key ${integration.id}\` prints a new one).`,
+      `Front will call ${publicUrl}${WHATSAPP_CHANNEL_PATH}; replies go out through whatsapp_message_v1 #${integration.depends_on}.`,
+      typeof integration.settings.reengage_template === 'string'
+        ? `Replies after the 24-hour window wait for the client; the template ${integration.settings.reengage_template} invites them back.`
+        : 'Replies after the 24-hour window are skipped (add --reengage-template <name>:<language> to invite the client back).',
+      integration.backfill_key ? `Connected to Front channel ${integration.backfill_key}.` : 'Not connected to a Front channel yet.',
+    ].join('\n'),
+});
+
+/** Import the batch's messages routed to Front; a client who wrote reopens the window of the replies waiting for them. */
+async function importMessages(ctx: ReplicatorContext, messages: UpsertedRow[]): Promise<void> {
+  if (messages.length === 0) return;
+  const channel = ctx.integration;
+  const { rows: stored } = await sql<{ wamid: string; routed_to: string | null; from: string | null }>`
+    SELECT wamid, routed_to, "from" FROM whatsapp_message_v1 WHERE integration_id = ${channel.depends_on} AND wamid = ANY(${messages.map((m) => m.key)}::text[])`.execute(ctx.db);
+  const byWamid = new Map(stored.map((m) => [m.wamid, m]));
+  const imports: RowInput[] = [];
+  for (const row of messages) {
     const data = (row.data ?? {}) as Record<string, any>;
-    if (row.columns.direction === 'inbound') {
-      const { rows } = await sql<{ routed_to: string | null; from: string | null }>`
-        SELECT routed_to, "from" FROM whatsapp_message_v1 WHERE integration_id = ${channel.depends_on} AND wamid = ${row.key}`.execute(ctx.db);
-      if ((row.columns.routed_to ?? rows[0]?.routed_to) !== 'front') return;
-      const client = clientIdOf((row.columns.from as string | null) ?? rows[0]?.from ?? data.message?.user_id ?? data.contact?.user_id);
-      if (!client) return ctx.log.warn({ integration_id: channel.id }, 'a WhatsApp message without a usable sender id is not imported');
-      const display = data.metadata?.display_phone_number;
-      const [stored] = await ctx.upsert([inboundRow(row.key, client, typeof display === 'string' ? `+${display}` : null, data)]);
-      if (!stored?.inserted) return;
-      // The client wrote: the window is open again, replies waiting for it go now.
-      await sql`
-        UPDATE ${TABLE} SET next_attempt_at = NULL, row_updated_at = now()
-        WHERE integration_id = ${channel.id} AND delivery_status = 'pending' AND direction = 'outbound' AND recipient = ${client}
-          AND send_started_at IS NULL AND next_attempt_at IS NOT NULL`.execute(ctx.db);
-      return;
+    const known = byWamid.get(row.key);
+    if ((row.columns.routed_to ?? known?.routed_to) !== 'front') continue;
+    const client = clientIdOf((row.columns.from as string | null) ?? known?.from ?? data.message?.user_id ?? data.contact?.user_id);
+    if (!client) {
+      ctx.log.warn({ integration_id: channel.id }, 'a WhatsApp message without a usable sender id is not imported');
+      continue;
     }
+    const display = data.metadata?.display_phone_number;
+    imports.push(inboundRow(row.key, client, typeof display === 'string' ? `+${display}` : null, data));
+  }
+  if (imports.length === 0) return;
+  const wrote = [...new Set((await ctx.upsert(imports)).filter((row) => row.inserted).map((row) => row.columns.sender as string))];
+  if (wrote.length === 0) return;
+  // The client wrote: the window is open again, replies waiting for it go now.
+  await sql`
+    UPDATE ${TABLE} SET next_attempt_at = NULL, row_updated_at = now()
+    WHERE integration_id = ${channel.id} AND delivery_status = 'pending' AND direction = 'outbound' AND recipient = ANY(${wrote}::text[])
+      AND send_started_at IS NULL AND next_attempt_at IS NOT NULL`.execute(ctx.db);
+}
+
+/** A status receipt: settles our send whose answer was lost, or tells the counsellor it failed. */
+async function settleReceipts(ctx: ReplicatorContext, row: UpsertedRow): Promise<void> {
+  const channel = ctx.integration;
+  const data = (row.data ?? {}) as Record<string, any>;
     for (const receipt of Object.values((data.statuses ?? {}) as Record<string, Record<string, any>>)) {
       const tag = TAG.exec(String(receipt.biz_opaque_callback_data ?? ''));
       if (tag && Number(tag[1]) === channel.id && receipt.status !== 'failed') {
@@ -106,19 +142,4 @@ export const frontWhatsappChannelAppV1 = defineReplicator({
       about: { failed_wamid: row.key },
     });
     await ctx.requestBackfill(channel.id);
-  },
-  providerFix: (integration) =>
-    `WhatsApp refused the access token: fix it on the whatsapp_message_v1 integration with \`switchboard integrations update ${integration.depends_on} --access-token <token>\``,
-  setupInstructions: (integration, publicUrl) =>
-    [
-      'Almost there! You can now finish installing the WhatsApp Channel in Front.',
-      "In Front, go to Settings -> Company -> Channels, click 'Connect a Channel', and choose your",
-      "Switchboard/WhatsApp channel app. In the 'Token' field, enter the API key printed when this",
-      `integration was created (lost it? \`switchboard integrations roll-key ${integration.id}\` prints a new one).`,
-      `Front will call ${publicUrl}${WHATSAPP_CHANNEL_PATH}; replies go out through whatsapp_message_v1 #${integration.depends_on}.`,
-      typeof integration.settings.reengage_template === 'string'
-        ? `Replies after the 24-hour window wait for the client; the template ${integration.settings.reengage_template} invites them back.`
-        : 'Replies after the 24-hour window are skipped (add --reengage-template <name>:<language> to invite the client back).',
-      integration.backfill_key ? `Connected to Front channel ${integration.backfill_key}.` : 'Not connected to a Front channel yet.',
-    ].join('\n'),
-});
+}

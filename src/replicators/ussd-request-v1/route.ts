@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import { invalidPayload, SwitchboardError } from '../../engine/errors.ts';
-import type { Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
 import { findByOpaqueId } from '../../engine/integrations.ts';
 import { stripNul } from '../../engine/upsert.ts';
 import { toWebhookRequest } from '../../http/webhook-request.ts';

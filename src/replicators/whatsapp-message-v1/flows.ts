@@ -23,7 +23,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../../db/schema.ts';
 import { enqueueBackfill } from '../../engine/backfill-queue.ts';
-import { ingestRows, type Engine } from '../../engine/ingest.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { ingestRows } from '../../engine/ingest.ts';
 import { onceEver } from '../../engine/idempotency.ts';
 import type { BackfillContext, FieldSpec } from '../../engine/replicator.ts';
 import { ProviderHttpError } from '../../providers/http.ts';
