@@ -48,7 +48,7 @@ const SCENARIOS = Object.fromEntries(
 const STANDALONE: Record<string, () => Promise<Figures>> = {
   // Issue 17: 20 worker kills while chatbot handoffs drain (messages into Front, their
   // acknowledgements, replies through RapidPro).
-  'chatbot-crash': () => chatbotCrashDrain(database, { sessions: sized(500, 16), rounds: sized(20, 3), timeoutMs: 300_000 }),
+  'chatbot-crash': () => chatbotCrashDrain(database, { sessions: sized(500, 16), rounds: sized(20, 3), timeoutMs: 900_000 }),
 };
 const groups: Record<string, string[]> = {
   ...Object.fromEntries(Object.entries(CHANNELS).map(([channel, { prefix }]) => [channel, Object.keys(RUNS).map((name) => `${prefix}${name}`)])),

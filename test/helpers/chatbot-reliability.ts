@@ -81,7 +81,12 @@ export async function chatbotCrashDrain(
           SELECT (SELECT count(*) FROM front_chatbot_channel_app_v1 WHERE delivery_status = 'pending')
                + (SELECT count(*) FROM chatbot_handoff_v1 WHERE kind = 'chat' AND helpline_ack_at IS NULL AND helpline_ack_error IS NULL) AS n`.execute(s.engine.db)
       ).rows[0]!.n;
-    await waitFor(async () => tally().lost === 0 && Number(await pending()) === 0, { timeoutMs: options.timeoutMs ?? 120_000, intervalMs: 100, what: 'the chatbot drain to converge' });
+    try {
+      await waitFor(async () => tally().lost === 0 && Number(await pending()) === 0, { timeoutMs: options.timeoutMs ?? 120_000, intervalMs: 100, what: 'the chatbot drain to converge' });
+    } catch (error) {
+      // Slow or lost: the counts at the deadline tell which.
+      throw new Error(`${(error as Error).message}: ${JSON.stringify({ ...tally(), pendingRows: Number(await pending()), rapidProSends: sends() })}`);
+    }
     const convergeMs = Date.now() - restartedAt;
     // A moment more, so late duplicates would show.
     await sleep(1000);
