@@ -121,17 +121,22 @@ async function runWithDependents(ctx: CliContext, rt: Runtime, id: number, optio
 /** On the first Ctrl-C: mark the run at once, say what happened to it, and let the pass end at its next row. */
 function onInterrupt(ctx: CliContext, rt: Runtime, current: Current, controller: AbortController): void {
   void ctx.untilStopped().then(async (signal) => {
-    controller.abort();
     if (current.runId === null) {
+      controller.abort();
       ctx.stderr.write(`\nInterrupted (${signal}) while ${current.label} waited for its turn: nothing has run; it stops once the pass it waits for ends (again to exit at once).\n`);
       return;
     }
-    await rt.engine.db
-      .updateTable('backfill_runs')
-      .set({ status: 'failed', error: `interrupted by ${signal} during \`backfill --wait\``, finished_at: sql<Date>`now()` })
-      .where('id', '=', current.runId)
-      .where('status', '=', 'running')
-      .execute();
+    // Marked before the pass is told to stop: else the pass may end its run first, in its own words.
+    try {
+      await rt.engine.db
+        .updateTable('backfill_runs')
+        .set({ status: 'failed', error: `interrupted by ${signal} during \`backfill --wait\``, finished_at: sql<Date>`now()` })
+        .where('id', '=', current.runId)
+        .where('status', '=', 'running')
+        .execute();
+    } finally {
+      controller.abort();
+    }
     ctx.stderr.write(
       `\nInterrupted (${signal}): run ${current.runId} of ${current.label} is marked failed ("interrupted"). What it stored is kept; rows it did not reach stay pending and a pass is queued for a worker. Finishing the row in flight… (again to exit at once)\n`,
     );
