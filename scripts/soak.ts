@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { inspect, parseArgs } from 'node:util';
 import { createPool, wrapPool } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
@@ -90,7 +90,7 @@ try {
         report({ ...(await standalone()), channel: 'chatbot', seconds: Math.round((Date.now() - t0) / 1000) });
       } catch (error) {
         failed = true;
-        console.error(`  ✗ ${name}: ${(error as Error).stack}`);
+        console.error(`  ✗ ${name}:`, inspect(error, { depth: 8 }));
       }
       continue;
     }
@@ -104,7 +104,7 @@ try {
       report({ ...(await run(setup)), channel: whatsapp ? 'whatsapp' : 'sms', seconds: Math.round((Date.now() - t0) / 1000) });
     } catch (error) {
       failed = true;
-      console.error(`  ✗ ${name}: ${(error as Error).stack}`);
+      console.error(`  ✗ ${name}:`, inspect(error, { depth: 8 }));
     } finally {
       await setup.close();
     }

@@ -85,7 +85,9 @@ export async function chatbotCrashDrain(
       await waitFor(async () => tally().lost === 0 && Number(await pending()) === 0, { timeoutMs: options.timeoutMs ?? 120_000, intervalMs: 100, what: 'the chatbot drain to converge' });
     } catch (error) {
       // Slow or lost: the counts at the deadline tell which.
-      throw new Error(`${(error as Error).message}: ${JSON.stringify({ ...tally(), pendingRows: Number(await pending()), rapidProSends: sends() })}`);
+      throw new Error(`${(error as Error).message}: ${JSON.stringify({ ...tally(), pendingRows: Number(await pending()), rapidProSends: sends() })}`, {
+        cause: await stuck(s.engine.db, last),
+      });
     }
     const convergeMs = Date.now() - restartedAt;
     // A moment more, so late duplicates would show.
@@ -105,4 +107,24 @@ export async function chatbotCrashDrain(
     await s.close();
     await ack.close();
   }
+}
+
+/** Why a drain is stuck: where the pending rows are, what the passes last said, the worker's last words. */
+async function stuck(db: TestDatabase['db'], worker: Child) {
+  const rows = await sql`
+    SELECT direction, delivery_attempts, delivery_error_code, next_attempt_at IS NOT NULL AS held,
+           send_started_at IS NOT NULL AS sending, import_started_at IS NOT NULL AS importing, count(*)::int AS n
+    FROM front_chatbot_channel_app_v1 WHERE delivery_status = 'pending'
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY n DESC LIMIT 10`.execute(db);
+  const runs = await sql`
+    SELECT i.service_name, r.status, left(r.error, 300) AS error, count(*)::int AS n, max(r.started_at) AS last
+    FROM backfill_runs r JOIN service_integrations i ON i.id = r.integration_id
+    GROUP BY 1, 2, 3 ORDER BY last DESC LIMIT 15`.execute(db);
+  const integrations = await sql`
+    SELECT service_name, last_error_code, left(last_error_message, 300) AS message, last_error_at, last_backfilled_at
+    FROM service_integrations`.execute(db);
+  const jobs = await sql`
+    SELECT task_identifier, attempts, run_at, locked_at IS NOT NULL AS locked, left(last_error, 300) AS last_error
+    FROM graphile_worker.jobs ORDER BY run_at LIMIT 20`.execute(db);
+  return { pending: rows.rows, runs: runs.rows, integrations: integrations.rows, jobs: jobs.rows, worker: worker.output().slice(-4000) };
 }

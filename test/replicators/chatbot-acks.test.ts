@@ -55,6 +55,17 @@ describe('acknowledgements to the bot platform', () => {
     expect(status).toMatchObject({ pending: 0, failed: 0 });
   });
 
+  it('acknowledges a backlog larger than one batch in one pass', async () => {
+    // The full soak's crash scenario left 200 of 500 unacknowledged: a pass stopped after its first batch.
+    const endpoint = await ackEndpoint();
+    setup = await setUpChatbot(database(), ['--ack-url', endpoint.url]);
+    const ids = await handoffWithMessages(setup, Array.from({ length: 130 }, (_, n) => `message ${n}`));
+    await setup.pass(setup.channel);
+    await setup.pass(setup.handoff);
+    expect(new Set(endpoint.received.map((r) => r.body.message_id))).toEqual(new Set(ids));
+    expect(await integrationStatus(setup.engine, setup.handoff)).toMatchObject({ pending: 0 });
+  });
+
   it('retries while the platform is down, and shows an acknowledgement it refuses as failed', async () => {
     const endpoint = await ackEndpoint([503, 200, 400]);
     setup = await setUpChatbot(database(), ['--ack-url', endpoint.url]);

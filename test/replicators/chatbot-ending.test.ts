@@ -203,6 +203,21 @@ describe('--handoff-group', () => {
     const actions = setup.rapidpro.requests.filter((r) => r.path === '/api/v2/contact_actions.json').map((r) => (r.body as { action: string }).action);
     expect(actions).toEqual(['add', 'remove']);
   });
+
+  it('adds every contact of a backlog larger than one batch in one pass', async () => {
+    setup = await setUpChatbot(database());
+    const group = setup.rapidpro.addGroup('With a counsellor');
+    await setup.cli('integrations', 'update', String(setup.handoff.id), '--handoff-group', group.uuid);
+    const bot = setup.bot();
+    const contacts: string[] = [];
+    for (let n = 0; n < 110; n++) {
+      const contact = setup.rapidpro.addContact({ urn: `telegram:5${n}` }).uuid;
+      contacts.push(contact);
+      await bot.say({ contact, session: `backlog-${n}`, text: 'help me' });
+    }
+    await setup.pass(setup.handoff);
+    expect(new Set(setup.rapidpro.members(group.uuid))).toEqual(new Set(contacts));
+  });
 });
 
 describe('replies after the end', () => {

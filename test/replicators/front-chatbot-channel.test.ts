@@ -36,6 +36,10 @@ const reply = (s: ChatbotSetup, id: string, text: string, conversation: string) 
 const importBodies = (s: ChatbotSetup) =>
   s.front.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/inbound_messages')).map((r) => JSON.parse(r.body.toString('utf8')));
 
+/** Move a reply's timestamp back, as time passing would. */
+const older = (s: ChatbotSetup, frontMessageId: string, column: string, interval: string) =>
+  sql`UPDATE front_chatbot_channel_app_v1 SET ${sql.ref(column)} = ${sql.ref(column)} - ${interval}::interval WHERE front_message_id = ${frontMessageId}`.execute(s.engine.db);
+
 describe('bot → Front', () => {
   it('imports a handoff\'s messages once, in order, into one conversation, the client shown by pseudonym', async () => {
     setup = await setUpChatbot(database());
@@ -196,12 +200,35 @@ describe('Front → bot', () => {
     await setup.pass(setup.channel);
     const [sent] = setup.rapidpro.sent();
     setup.rapidpro.advance(sent!.uuid, 'delivered');
+    await older(setup, 'msg_track', 'rapidpro_checked_at', '2 minutes');
     await setup.pass(setup.channel);
     const rowOf = async () => (await setup!.rows()).find((r) => r.front_message_id === 'msg_track');
     expect(await rowOf()).toMatchObject({ rapidpro_status: 'delivered' });
     await bot.ack('s-1', sent!.uuid, 'read');
     await bot.ack('s-1', sent!.uuid, 'delivered');
     expect(await rowOf()).toMatchObject({ client_status: 'read' });
+  });
+
+  it('reads a reply\'s status at most once a minute, and stops a day after the send', async () => {
+    setup = await setUpChatbot(database());
+    const { conversation } = await handedOff(setup);
+    await reply(setup, 'msg_slow', 'still there?', conversation);
+    await setup.pass(setup.channel);
+    const reads = () => setup!.rapidpro.requests.filter((r) => r.method === 'GET' && r.path === '/api/v2/messages.json').length;
+    const age = (column: string, interval: string) => older(setup!, 'msg_slow', column, interval);
+    const before = reads();
+    await setup.pass(setup.channel);
+    expect(reads()).toBe(before); // the send's answer was its first reading, a moment ago
+    await age('rapidpro_checked_at', '2 minutes');
+    await setup.pass(setup.channel);
+    expect(reads()).toBe(before + 1);
+    await setup.pass(setup.channel);
+    expect(reads()).toBe(before + 1); // checked a moment ago: not again yet
+    await age('rapidpro_checked_at', '2 minutes');
+    await age('send_started_at', '25 hours');
+    await setup.pass(setup.channel);
+    expect(reads()).toBe(before + 1); // never final (the channel reports no delivery): left at its last status
+    expect((await setup.rows()).find((r) => r.front_message_id === 'msg_slow')).toMatchObject({ rapidpro_status: 'queued' });
   });
 
   it('posts one notice into Front when RapidPro fails a reply', async () => {
@@ -214,7 +241,7 @@ describe('Front → bot', () => {
     setup.rapidpro.advanceAll();
     for (let i = 0; i < 3; i++) {
       await setup.pass(setup.channel);
-      await setup.engine.db.updateTable('front_chatbot_channel_app_v1' as never).set({ rapidpro_status: 'errored' } as never).execute();
+      await setup.engine.db.updateTable('front_chatbot_channel_app_v1' as never).set({ rapidpro_status: 'errored', rapidpro_checked_at: null } as never).execute();
     }
     expect(setup.front.inbox.map((m) => [m.body, m.externalConversationId])).toEqual([
       ['I am scared', conversation],

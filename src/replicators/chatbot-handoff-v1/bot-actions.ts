@@ -29,36 +29,48 @@ export async function tellRapidPro(ctx: BackfillContext, integration: ServiceInt
   const client = rapidProClient(integration, ctx.db);
   for (const step of STEPS) {
     if (step.column !== 'bot_told_at' && !settings.handoff_group) continue;
-    const { rows } = await sql<Handoff>`
-      SELECT * FROM chatbot_handoffs WHERE integration_id = ${integration.id} AND rapidpro_error IS NULL AND ${sql.raw(step.where)}
-      ORDER BY opened_at LIMIT 100`.execute(ctx.db);
-    for (const handoff of rows) {
-      try {
-        if (step.column === 'bot_told_at') {
-          const key = `chatbot-end-${integration.id}-${handoff.chat_session}#${handoff.handoff}`;
-          await onceEver(ctx.db, key, async (trx) => {
-            if (settings.close_flow) await client.startFlow(settings.close_flow, handoff.contact, { chat_session: handoff.chat_session, handoff: handoff.handoff, closed_by: handoff.closed_by });
-            else await client.contactAction('interrupt', handoff.contact);
-            await done(trx, integration, handoff, step);
-            return true;
-          }, String(integration.id));
-          await done(ctx.db, integration, handoff, step);
-        } else {
-          await client.contactAction(step.column === 'group_added_at' ? 'add' : 'remove', handoff.contact, settings.handoff_group);
-          await done(ctx.db, integration, handoff, step);
-        }
-      } catch (error) {
-        if (error instanceof ProviderHttpError && error.retryable) {
-          ctx.log.info({ err: messageForLog(error) }, 'telling RapidPro postponed');
-          return;
-        }
-        if (!(error instanceof ProviderHttpError)) throw error;
-        await sql`
-          UPDATE chatbot_handoffs SET rapidpro_error = ${error.message}
-          WHERE integration_id = ${integration.id} AND chat_session = ${handoff.chat_session} AND handoff = ${handoff.handoff}`.execute(ctx.db);
+    // Batch by batch until none is left: each handoff taken leaves the step's condition (done or refused), or ends the pass.
+    for (;;) {
+      const { rows } = await sql<Handoff>`
+        SELECT * FROM chatbot_handoffs WHERE integration_id = ${integration.id} AND rapidpro_error IS NULL AND ${sql.raw(step.where)}
+        ORDER BY opened_at LIMIT 100`.execute(ctx.db);
+      if (rows.length === 0) break;
+      for (const handoff of rows) {
+        if (!(await tell(ctx, client, integration, handoff, step))) return;
+        await ctx.progress(1);
       }
     }
   }
+}
+
+/** One step for one handoff; false when RapidPro is down or rate-limited (the rest waits for the next pass). */
+async function tell(ctx: BackfillContext, client: ReturnType<typeof rapidProClient>, integration: ServiceIntegration, handoff: Handoff, step: Step): Promise<boolean> {
+  const settings = chatbotSettings(integration);
+  try {
+    if (step.column === 'bot_told_at') {
+      const key = `chatbot-end-${integration.id}-${handoff.chat_session}#${handoff.handoff}`;
+      await onceEver(ctx.db, key, async (trx) => {
+        if (settings.close_flow) await client.startFlow(settings.close_flow, handoff.contact, { chat_session: handoff.chat_session, handoff: handoff.handoff, closed_by: handoff.closed_by });
+        else await client.contactAction('interrupt', handoff.contact);
+        await done(trx, integration, handoff, step);
+        return true;
+      }, String(integration.id));
+      await done(ctx.db, integration, handoff, step);
+    } else {
+      await client.contactAction(step.column === 'group_added_at' ? 'add' : 'remove', handoff.contact, settings.handoff_group);
+      await done(ctx.db, integration, handoff, step);
+    }
+  } catch (error) {
+    if (error instanceof ProviderHttpError && error.retryable) {
+      ctx.log.info({ err: messageForLog(error) }, 'telling RapidPro postponed');
+      return false;
+    }
+    if (!(error instanceof ProviderHttpError)) throw error;
+    await sql`
+      UPDATE chatbot_handoffs SET rapidpro_error = ${error.message}
+      WHERE integration_id = ${integration.id} AND chat_session = ${handoff.chat_session} AND handoff = ${handoff.handoff}`.execute(ctx.db);
+  }
+  return true;
 }
 
 async function done(db: Kysely<Database>, integration: ServiceIntegration, handoff: Handoff, step: Step): Promise<void> {

@@ -1,19 +1,26 @@
 /**
- * Tracking counsellors' replies after RapidPro took them: each pass reads the RapidPro
- * status of replies not final yet (one `GET messages.json` per contact, since the oldest
- * such send), records it, and for a reply that failed stores one notice row, imported
- * into the Front conversation by the next pass so the counsellor knows.
+ * Tracking counsellors' replies after RapidPro took them: a pass reads the RapidPro status
+ * of replies not final yet (one `GET messages.json` per contact, since the oldest such
+ * send), records it, and for a reply that failed stores one notice row, imported into the
+ * Front conversation by the next pass so the counsellor knows.
+ *
+ * Reads are spent like polling's (budget.ts): each reply at most once per CHECK_EVERY_S,
+ * the least recently checked first, for TRACK_FOR_H after its send — many channels never
+ * report past `sent`, and reading those forever would eat the workspace's budget (and with
+ * it the polling that recovers lost client messages).
  */
 import { sql } from 'kysely';
 import type { ServiceIntegration } from '../../db/schema.ts';
 import { ingestRows } from '../../engine/ingest.ts';
 import type { BackfillContext } from '../../engine/replicator.ts';
 import { messageKey } from '../../providers/rapidpro/client.ts';
-import { rapidProClient } from '../chatbot-handoff-v1/budget.ts';
+import { mayPoll, rapidProClient } from '../chatbot-handoff-v1/budget.ts';
 import { requestBackfill } from '../../engine/backfill-queue.ts';
 
 export const FINAL_STATUSES = ['delivered', 'read', 'failed'] as const;
 const TABLE = sql.table('front_chatbot_channel_app_v1');
+export const CHECK_EVERY_S = 60;
+export const TRACK_FOR_H = 24;
 
 /** Said in the conversation when RapidPro gives up on a reply. */
 export const failedNotice = (body: string | null) => `Not delivered: RapidPro could not deliver this reply to the client.\n${body ?? ''}`;
@@ -37,17 +44,21 @@ export async function trackReplies(ctx: BackfillContext, integration: ServiceInt
     JOIN chatbot_handoffs h ON h.integration_id = ${parent.id} AND h.chat_session || '#' || h.handoff = m.external_conversation_id
     WHERE m.integration_id = ${integration.id} AND m.direction = 'outbound' AND m.delivery_status = 'delivered' AND NOT m.data ? 'notice'
       AND (m.rapidpro_status IS NULL OR m.rapidpro_status NOT IN ('delivered', 'read', 'failed'))
-    ORDER BY m.pk LIMIT 500`.execute(ctx.db);
+      AND (m.rapidpro_checked_at IS NULL OR m.rapidpro_checked_at < now() - make_interval(secs => ${CHECK_EVERY_S}))
+      AND COALESCE(m.send_started_at, m.row_created_at) > now() - make_interval(hours => ${TRACK_FOR_H})
+    ORDER BY m.rapidpro_checked_at NULLS FIRST, m.pk LIMIT 500`.execute(ctx.db);
   const byContact = new Map<string, Tracked[]>();
   for (const row of rows) byContact.set(row.contact, [...(byContact.get(row.contact) ?? []), row]);
   const client = rapidProClient(parent, ctx.db);
   for (const [contact, tracked] of byContact) {
+    if (ctx.signal.aborted || !(await mayPoll(ctx.db, parent))) return;
     const sent = await client.contactMessages(contact, new Date(Math.min(...tracked.map((t) => t.since.getTime())) - 60_000), 'out', { maxPages: 10 });
     // Rate-limited or down: the next pass asks again; replies and imports are not held up by it.
     if (!sent) {
       ctx.log.info('RapidPro status check postponed');
       return;
     }
+    await sql`UPDATE ${TABLE} SET rapidpro_checked_at = now() WHERE pk = ANY(${tracked.map((t) => t.pk)}::bigint[])`.execute(ctx.db);
     const statuses = new Map(sent.map((message) => [messageKey(message), message.status]));
     for (const row of tracked) {
       const status = statuses.get(row.rapidpro_message_uuid);

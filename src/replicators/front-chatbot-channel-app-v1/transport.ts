@@ -81,7 +81,8 @@ export const rapidProTransport: Transport = {
       }
       throw error;
     }
-    await sql`UPDATE front_chatbot_channel_app_v1 SET rapidpro_status = ${sent.status} WHERE pk = ${row.pk}`.execute(db);
+    // The send's answer is the first reading of its status (status.ts reads the next one a while later).
+    await sql`UPDATE front_chatbot_channel_app_v1 SET rapidpro_status = ${sent.status}, rapidpro_checked_at = now() WHERE pk = ${row.pk}`.execute(db);
     return messageKey(sent);
   },
 
