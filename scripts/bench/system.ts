@@ -54,8 +54,11 @@ export interface System {
   close(): Promise<void>;
 }
 
-/** BENCH_CPU_PROF=<dir>: a V8 CPU profile of each server run, for finding where the time goes. */
-const profiling = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+/**
+ * BENCH_CPU_PROF=<dir>: a V8 CPU profile of each server run, for finding where the time goes;
+ * BENCH_PRELOAD=<module>: imported first by each server run (a query counter, say).
+ */
+const profiling = [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...(process.env.BENCH_PRELOAD ? ['--import', process.env.BENCH_PRELOAD] : [])];
 
 async function freePort(): Promise<number> {
   // The server's PUBLIC_URL (signatures are checked against it) must be known before it starts.

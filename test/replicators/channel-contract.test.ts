@@ -154,6 +154,8 @@ const CHANNELS: ChannelCase[] = [
       await setup.pass(setup.channel);
       setup.rapidpro.advanceAll();
       setup.rapidpro.advanceAll();
+      // A minute on, the reply's status is read again (status.ts).
+      await sql`UPDATE front_chatbot_channel_app_v1 SET rapidpro_checked_at = NULL`.execute(setup.engine.db);
       return ['hi', failedNotice('will fail')];
     },
   },

@@ -1,10 +1,12 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_ID, CUSTOMER, CUSTOMER_2, setUpChannel, SUPPORT, type ChannelSetup } from '../helpers/channel.ts';
 import { ingestRounds } from '../../src/engine/ingest.ts';
 import { defaultRegistry } from '../../src/replicators/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/database.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const database = useTestDatabase();
 let setup: ChannelSetup;
@@ -203,6 +205,32 @@ describe('SMS → Front', () => {
     const request = setup.front.requests.find((r) => r.path === `/channels/${CHANNEL_ID}/inbound_messages`)!;
     expect(Object.keys(JSON.parse(request.body.toString()))).toEqual(['body', 'delivered_at', 'metadata', 'sender']);
     expect((await setup.rows())[0]).toMatchObject({ front_message_id: imported!.messageUid, delivery_status: 'delivered' });
+  });
+
+  it('takes, in the same pass, a row committed after the pass read past its pk', async () => {
+    // A pk is taken when a row is written, not when it commits: commits land out of pk order under load.
+    await connected();
+    await setup.signalwire.receiveInbound({ from: CUSTOMER, to: SUPPORT, body: 'first' }, hookUrl());
+    const client = new pg.Client({ connectionString: database().url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      // Takes the next pk, and stays invisible until committed.
+      await client.query(`
+        INSERT INTO front_signalwire_message_channel_app_v1 (integration_id, external_id, signalwire_sid, external_conversation_id, direction, body, sender, recipient, data)
+        SELECT integration_id, external_id || '-late', signalwire_sid, external_conversation_id, direction, 'late', sender, recipient, data
+        FROM front_signalwire_message_channel_app_v1`);
+      await setup.signalwire.receiveInbound({ from: CUSTOMER, to: SUPPORT, body: 'second' }, hookUrl());
+      setup.front.faults.latencyMs = 300;
+      const pass = setup.pass(setup.channel);
+      // The pass has read its batch (first, second) and is importing the first: commit the late row now.
+      await waitFor(() => setup.front.requests.length > 0, { what: 'the first import' });
+      await client.query('COMMIT');
+      expect(await pass).toMatchObject({ status: 'succeeded', rowsProcessed: 3 });
+    } finally {
+      await client.end();
+    }
+    expect(setup.front.inbox.map((m) => m.body).sort()).toEqual(['first', 'late', 'second']);
   });
 
   it('uses "<no body>" for an empty SMS and ignores messages to other numbers', async () => {

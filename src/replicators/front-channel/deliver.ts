@@ -125,25 +125,33 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
   let waitingForChannel = 0;
   const failuresInARow: Record<Step, number> = { import: 0, send: 0 };
   const cleared = new Set<Step>();
+  /** Steps this pass no longer tries (their provider looks down, or Front's channel is not connected): their rows are not read again. */
+  const stopped = new Set<Step>();
   let breakerDelayMs: number | null = null;
+  let finishedSinceRewind = 0;
   for (;;) {
     let rewind = false;
-    const { rows } = await pendingBatch(integration, cursor).execute(ctx.db);
+    const { rows } = await pendingBatch(integration, cursor, stopped).execute(ctx.db);
     if (rows.length === 0) break;
     cursor = rows.at(-1)!.pk;
     // Conversations go side by side, each in order: a client's messages never overtake each other.
     await eachConcurrently(lanesOf(rows), ctx.config.deliveryConcurrency, async (lane) => {
       for (const row of lane) {
         const step = stepOf(row);
-        if (failuresInARow[step] >= BREAKER) continue;
+        if (stopped.has(step)) continue;
         const result = await deliverOne(delivery, row);
-        if (result.outcome === 'waiting-for-channel') waitingForChannel++;
+        if (result.outcome === 'waiting-for-channel') {
+          waitingForChannel++;
+          stopped.add(step);
+        }
         if (result.outcome === 'retry') {
           if (++failuresInARow[step] === BREAKER) {
             ctx.log.info({ integration_id: integration.id, step, delay_ms: Math.round(result.delayMs) }, 'provider looks down; its other rows wait for the next pass');
             breakerDelayMs = Math.min(breakerDelayMs ?? Infinity, result.delayMs);
+            stopped.add(step);
           }
         } else if (result.outcome === 'done') {
+          finishedSinceRewind++;
           failuresInARow[step] = 0;
           if (!cleared.has(step)) {
             cleared.add(step);
@@ -154,13 +162,21 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
       }
     });
     // Rows whose back-off was just cleared lie behind the cursor: one more sweep takes them.
-    if (rewind) cursor = 0;
+    // So may rows committed after the cursor passed their pk (a pk is taken before its
+    // transaction commits, so commits land out of pk order): once caught up, sweep again from
+    // the start. Only after rows were finished, so a pass never circles over rows it cannot move.
+    if (rewind || (rows.length < BATCH && finishedSinceRewind > 0)) {
+      cursor = 0;
+      finishedSinceRewind = 0;
+    }
   }
   await scheduleRetries(ctx, integration, breakerDelayMs);
   if (waitingForChannel > 0) {
+    const { rows: waiting } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM ${TABLE} WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND front_message_id IS NULL`.execute(ctx.db);
     throw new SwitchboardError(
       'SB_ERR_NOT_CONNECTED',
-      `${waitingForChannel} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
+      `${waiting[0]?.n ?? waitingForChannel} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
     );
   }
 }
@@ -189,12 +205,14 @@ async function eachConcurrently<T>(items: T[], limit: number, work: (item: T) =>
   if (failed) throw failed.reason;
 }
 
-/** The next batch of rows due for delivery after `cursor` (served by the partial index on the pending condition). */
-export function pendingBatch(integration: ServiceIntegration, cursor: number) {
+/** The next batch of rows due for delivery after `cursor`, but for `stopped` steps' (served by the partial index on the pending condition). */
+export function pendingBatch(integration: ServiceIntegration, cursor: number, stopped: ReadonlySet<Step> = new Set()) {
   return sql<ChannelRow>`
     SELECT * FROM ${sql.table(integration.service_name)}
     WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND pk > ${cursor}
       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      ${stopped.has('import') ? sql`AND front_message_id IS NOT NULL` : sql``}
+      ${stopped.has('send') ? sql`AND front_message_id IS NULL` : sql``}
     ORDER BY pk LIMIT ${BATCH}`;
 }
 
