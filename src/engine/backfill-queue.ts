@@ -7,7 +7,7 @@
  * Done in SQL so the request commits or rolls back with the caller's transaction.
  */
 import { sql, type Kysely } from 'kysely';
-import { addJob, hasWaitingJob } from '../jobs/queue.ts';
+import { addJob, queuedFor } from '../jobs/queue.ts';
 
 export const BACKFILL_TASK = 'backfill';
 
@@ -24,12 +24,12 @@ export const backfillJobKey = (integrationId: number) => `${BACKFILL_TASK}:${int
 export async function enqueueBackfill(
   db: Kysely<any>,
   requests: BackfillRequest[],
-  options: { delaySeconds?: number } = {},
+  options: { delaySeconds?: number; /** The job runs `delaySeconds` from now even when it was due later (a retry's). */ bringForward?: boolean } = {},
 ): Promise<void> {
   const first = requests[0];
   if (!first) return;
   // A request for later must not postpone one already due: keep the earlier run_at then.
-  const mode = (options.delaySeconds ?? 0) > 0 ? 'preserve_run_at' : 'replace';
+  const mode = (options.delaySeconds ?? 0) > 0 && !options.bringForward ? 'preserve_run_at' : 'replace';
   // graphile-worker#580: under contention on one key add_job can return no row; try again.
   for (let attempt = 1; ; attempt++) {
     if (await addJob(db, BACKFILL_TASK, requests, { delaySeconds: options.delaySeconds ?? 0, maxAttempts: 10, key: backfillJobKey(first.integration_id), keyMode: mode })) return;
@@ -51,11 +51,20 @@ export async function awaitIngestsInFlight(db: Kysely<any>, integrationId: numbe
 }
 
 /**
+ * While a pass runs, a request is queued this far ahead: the running pass reads rows as they
+ * commit (see front-channel/deliver.ts), so the job is only for rows committed as it ends.
+ * Due at once, it would be taken straight away, find the pass's lock held and leave its
+ * request — a job, a lock attempt and a write for nearly every webhook under load.
+ */
+export const WHILE_RUNNING_DELAY_S = 0.25;
+
+/**
  * Ask for a pass, committed with the caller's transaction. When the same request already
- * waits in a queued job (not yet taken, due, not given up), that job will do: writing the job
- * row again would make every concurrent webhook of the integration queue on that one row
- * lock until the previous one commits. The job cannot start reading before we commit: we hold
- * the barrier shared from before we looked, and a pass takes it exclusively first.
+ * waits in a queued job (not yet taken, due, not given up) — or, while a pass runs, in one
+ * due within WHILE_RUNNING_DELAY_S — that job will do: writing the job row again would make
+ * every concurrent webhook of the integration queue on that one row lock until the previous
+ * one commits. The job cannot start reading before we commit: we hold the barrier shared
+ * from before we looked, and a pass takes it exclusively first.
  */
 export async function requestBackfill(
   db: Kysely<any>,
@@ -69,8 +78,14 @@ export async function requestBackfill(
     trigger: options.trigger,
   };
   await sql`SELECT pg_advisory_xact_lock_shared(${barrierKey(integrationId)})`.execute(db);
-  if (await hasWaitingJob(db, backfillJobKey(integrationId), [request])) return;
-  await enqueueBackfill(db, [request]);
+  const queued = await queuedFor(db, {
+    key: backfillJobKey(integrationId),
+    waiting: [request],
+    running: [{ integration_id: integrationId }],
+    soonSeconds: WHILE_RUNNING_DELAY_S,
+  });
+  if (queued.dueNow || (queued.running && queued.dueSoon)) return;
+  await enqueueBackfill(db, [request], queued.running ? { delaySeconds: WHILE_RUNNING_DELAY_S, bringForward: true } : {});
 }
 
 /** What a pass is asked to do: requests without their integration. */

@@ -39,18 +39,32 @@ export async function removeJob(db: Kysely<any>, key: string): Promise<void> {
 }
 
 /**
- * Whether the job with this key waits, due, not taken, not given up, with a payload
- * containing `contains` (jsonb containment). graphile-worker's public view has no payload:
- * this reads its table, whose shape is fixed within the pinned version.
+ * What the queue holds for a request: under `key`, a job not taken and not given up whose
+ * payload contains `waiting` (jsonb containment), due now or within `soonSeconds`; and
+ * whether a worker took a job whose payload contains `running` in the last two minutes (by
+ * payload, not key: graphile-worker takes the key off a running job when the key is added again).
+ * graphile-worker's public view has no payload: this reads its table, whose shape is fixed
+ * within the pinned version.
  */
-export async function hasWaitingJob(db: Kysely<any>, key: string, contains: unknown): Promise<boolean> {
-  const { rows } = await sql<{ waiting: boolean }>`
-    SELECT EXISTS (
-      SELECT 1 FROM graphile_worker._private_jobs
-      WHERE key = ${key} AND locked_at IS NULL AND attempts < max_attempts AND run_at <= now()
-        AND payload::jsonb @> ${JSON.stringify(contains)}::jsonb
-    ) AS waiting`.execute(db);
-  return rows[0]?.waiting ?? false;
+export async function queuedFor(
+  db: Kysely<any>,
+  options: { key: string; waiting: unknown; running: unknown; soonSeconds: number },
+): Promise<{ dueNow: boolean; dueSoon: boolean; running: boolean }> {
+  const { rows } = await sql<{ due_now: boolean; due_soon: boolean; running: boolean }>`
+    SELECT
+      COALESCE(bool_or(run_at <= now()) FILTER (WHERE waiting), false) AS due_now,
+      COALESCE(bool_or(run_at <= now() + make_interval(secs => ${options.soonSeconds})) FILTER (WHERE waiting), false) AS due_soon,
+      -- One taken long ago may be a dead worker's (graphile-worker frees those after 4 hours).
+      COALESCE(bool_or(locked_at > now() - interval '2 minutes' AND payload::jsonb @> ${JSON.stringify(options.running)}::jsonb), false) AS running
+    FROM (
+      SELECT run_at, locked_at, payload,
+        key IS NOT DISTINCT FROM ${options.key} AND locked_at IS NULL AND attempts < max_attempts
+          AND payload::jsonb @> ${JSON.stringify(options.waiting)}::jsonb AS waiting
+      -- Taken jobs are few (at most the workers' concurrency).
+      FROM graphile_worker._private_jobs WHERE key = ${options.key} OR locked_at IS NOT NULL
+    ) jobs`.execute(db);
+  const row = rows[0];
+  return { dueNow: row?.due_now ?? false, dueSoon: row?.due_soon ?? false, running: row?.running ?? false };
 }
 
 /** How many jobs are queued, running, and failed for good. */

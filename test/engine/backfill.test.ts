@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Runner } from 'graphile-worker';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
-import { mergeRequests, requestBackfill } from '../../src/engine/backfill-queue.ts';
+import { mergeRequests, requestBackfill, WHILE_RUNNING_DELAY_S } from '../../src/engine/backfill-queue.ts';
 import { runBackfillPass } from '../../src/engine/backfill-runner.ts';
 import type { Engine } from '../../src/engine/engine.ts';
 import { startWorker } from '../../src/jobs/worker.ts';
@@ -133,6 +133,30 @@ describe('backfill requests', () => {
     ]);
     expect(runs[1]!.started_at.getTime()).toBeGreaterThanOrEqual(runs[0]!.finished_at!.getTime());
     expect(source.maxInFlight[`/messages:${messages.id}`]).toBe(1);
+  });
+
+  it('made while a pass runs are queued a moment ahead, the job written once, not taken at once to find the lock held', async () => {
+    await requestBackfill(engine.db, messages.id, { incremental: true, trigger: 'first' });
+    const dueIn = async () =>
+      (
+        await sql<{ key: string | null; seconds: number; revision: number; locked: boolean }>`
+          SELECT key, extract(epoch FROM run_at - now())::float8 AS seconds, revision, locked_at IS NOT NULL AS locked
+          FROM graphile_worker._private_jobs ORDER BY id`.execute(engine.db)
+      ).rows;
+    expect((await dueIn())[0]!.seconds).toBeLessThanOrEqual(0); // none runs: due at once
+    // A worker takes it (its pass running).
+    await sql`UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'test-worker'`.execute(engine.db);
+    // Webhooks under load: the same request again and again.
+    for (let n = 0; n < 3; n++) await requestBackfill(engine.db, messages.id, { incremental: true, trigger: 'webhook' });
+    const [running, next] = await dueIn();
+    expect(running).toMatchObject({ key: null, locked: true });
+    expect(next).toMatchObject({ key: `backfill:${messages.id}`, locked: false, revision: 0 });
+    expect(next!.seconds).toBeGreaterThan(0);
+    expect(next!.seconds).toBeLessThanOrEqual(WHILE_RUNNING_DELAY_S);
+    // The pass ends: a request no longer waits for the moment ahead, it brings the job forward.
+    await sql`DELETE FROM graphile_worker._private_jobs WHERE locked_at IS NOT NULL`.execute(engine.db);
+    await requestBackfill(engine.db, messages.id, { incremental: true, trigger: 'webhook' });
+    expect((await dueIn())[0]!.seconds).toBeLessThanOrEqual(0);
   });
 
   it('recursive passes run the dependents after, which deliver each pending row once', async () => {

@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addJob, hasWaitingJob, jobCounts, listJobs, removeJob } from '../../src/jobs/queue.ts';
+import { addJob, jobCounts, listJobs, queuedFor, removeJob } from '../../src/jobs/queue.ts';
 import { useTestDatabase } from '../helpers/database.ts';
 import { ROOT } from '../helpers/processes.ts';
 
@@ -25,9 +25,16 @@ describe('the job queue', () => {
     expect(await addJob(db, 'queue_test', [{ n: 2 }], { maxAttempts: 3, key, keyMode: 'replace' })).toBe(true);
     expect(await payloadOf(key)).toEqual([[{ n: 1 }, { n: 2 }]]);
 
-    expect(await hasWaitingJob(db, key, [{ n: 2 }])).toBe(true);
-    expect(await hasWaitingJob(db, key, [{ n: 3 }])).toBe(false);
-    expect(await hasWaitingJob(db, 'queue-test:none', [{ n: 1 }])).toBe(false);
+    const queued = (k: string, waiting: unknown) => queuedFor(db, { key: k, waiting, running: [{ n: 1 }], soonSeconds: 1 });
+    expect(await queued(key, [{ n: 2 }])).toEqual({ dueNow: true, dueSoon: true, running: false });
+    expect(await queued(key, [{ n: 3 }])).toEqual({ dueNow: false, dueSoon: false, running: false });
+    expect(await queued('queue-test:none', [{ n: 1 }])).toEqual({ dueNow: false, dueSoon: false, running: false });
+    // Taken by a worker: running (found by payload), no longer waiting.
+    await database().pool.query('UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = $2 WHERE key = $1', [key, 'test-worker']);
+    expect(await queued('queue-test:other', [{ n: 2 }])).toEqual({ dueNow: false, dueSoon: false, running: true });
+    await database().pool.query("UPDATE graphile_worker._private_jobs SET locked_at = now() - interval '3 minutes' WHERE key = $1", [key]);
+    expect((await queued('queue-test:other', [{ n: 2 }])).running).toBe(false); // a dead worker's, most likely
+    await database().pool.query('UPDATE graphile_worker._private_jobs SET locked_at = NULL, locked_by = NULL WHERE key = $1', [key]);
 
     expect(await jobCounts(db)).toEqual({ ...before, queued: before.queued + 1 });
     const listed = (await listJobs(db, 100)).find((j) => j.key === key);
@@ -43,7 +50,8 @@ describe('the job queue', () => {
     const key = 'queue-test:later';
     await addJob(db, 'queue_test', [{ n: 1 }], { delaySeconds: 3600, maxAttempts: 3, key, keyMode: 'preserve_run_at' });
     await addJob(db, 'queue_test', [{ n: 2 }], { delaySeconds: 7200, maxAttempts: 3, key, keyMode: 'preserve_run_at' });
-    expect(await hasWaitingJob(db, key, [{ n: 1 }])).toBe(false);
+    expect(await queuedFor(db, { key, waiting: [{ n: 1 }], running: [], soonSeconds: 1 })).toMatchObject({ dueNow: false, dueSoon: false });
+    expect(await queuedFor(db, { key, waiting: [{ n: 1 }], running: [], soonSeconds: 3600 })).toMatchObject({ dueNow: false, dueSoon: true });
     const { rows } = await database().pool.query<{ hours: number }>(
       "SELECT round(extract(epoch FROM run_at - now()) / 3600)::int AS hours FROM graphile_worker._private_jobs WHERE key = $1",
       [key],

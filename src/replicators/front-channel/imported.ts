@@ -19,13 +19,15 @@ export async function recordImported(engine: Engine, integration: ServiceIntegra
   const externalId = text(payload.metadata?.external_id);
   // Nothing to match it to: Front's answer is still `{}`.
   if (!messageId || !externalId) return;
-  await engine.db.transaction().execute(async (trx) => {
-    const result = await sql`
-      UPDATE ${sql.table(integration.service_name)}
-      SET front_imported_id = ${messageId}, next_attempt_at = NULL, row_updated_at = now()
-      WHERE integration_id = ${integration.id} AND import_external_id = ${externalId}
-        AND front_message_id IS NULL AND front_imported_id IS NULL AND delivery_status = 'pending'`.execute(trx);
-    // A row held for this notice can be settled now rather than at the end of its hold.
-    if (Number(result.numAffectedRows ?? 0) > 0) await requestBackfill(trx, integration.id, { trigger: 'message_imported' });
-  });
+  // Most notices match nothing (the import's answer came): one statement, no transaction.
+  const result = await sql`
+    UPDATE ${sql.table(integration.service_name)}
+    SET front_imported_id = ${messageId}, next_attempt_at = NULL, row_updated_at = now()
+    WHERE integration_id = ${integration.id} AND import_external_id = ${externalId}
+      AND front_message_id IS NULL AND front_imported_id IS NULL AND delivery_status = 'pending'`.execute(engine.db);
+  // A row held for this notice can be settled now rather than at the end of its hold. Its
+  // pass at the hold's end is queued already, so a crash before this request loses nothing.
+  if (Number(result.numAffectedRows ?? 0) > 0) {
+    await engine.db.transaction().execute((trx) => requestBackfill(trx, integration.id, { trigger: 'message_imported' }));
+  }
 }
