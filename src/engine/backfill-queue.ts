@@ -2,8 +2,9 @@
  * Asking for a backfill pass. A request is a graphile-worker job keyed per integration
  * (`backfill:<id>`), so requests made while no pass runs collapse into one job; their
  * array payloads are concatenated, so none is lost (a full request wins over
- * incremental ones). A request made while a pass runs becomes a new job that waits for
- * the running one (see backfill-runner.ts): exactly one more pass, never a dropped one.
+ * incremental ones). A request made while a pass runs becomes a new job, queued a moment
+ * ahead (WHILE_RUNNING_DELAY_S); if the pass still runs when it is taken, it leaves its
+ * request to that pass (see backfill-runner.ts): exactly one more pass, never a dropped one.
  * Done in SQL so the request commits or rolls back with the caller's transaction.
  */
 import { sql, type Kysely } from 'kysely';
