@@ -7,7 +7,8 @@
  *
  * A request that finds a pass running is written to `backfill_requested`; the running
  * pass reads it before releasing its lock (in one transaction with the release, so none
- * is missed) and runs exactly one more pass at once.
+ * is missed) and runs exactly one more pass at once. So does a job queued a moment ahead
+ * while the pass ran (backfill-queue.ts): the pass takes it off the queue at its end.
  *
  * Errors: a non-retryable SwitchboardError (bad credentials, say) is recorded on the
  * integration as its visible error state and ends the pass; anything else is recorded
@@ -17,7 +18,8 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
-import { awaitIngestsInFlight, mergeRequests, requestBackfill, type PassRequest } from './backfill-queue.ts';
+import { awaitIngestsInFlight, backfillJobKey, mergeRequests, requestBackfill, WHILE_RUNNING_DELAY_S, type PassRequest } from './backfill-queue.ts';
+import { takeJobDueWithin } from '../jobs/queue.ts';
 import { coerceError, isSwitchboardError, messageForLog } from './errors.ts';
 import { passDuration } from '../metrics.ts';
 import type { Engine } from './engine.ts';
@@ -59,14 +61,19 @@ async function leaveRequest(db: Kysely<Database>, integrationId: number, request
   });
 }
 
-/** Take the request left for this integration, if any; with `unlock`, release the lock in the same transaction when there is none. */
+/**
+ * Take the request left for this integration, if any — and, at a pass's end, the job a
+ * request made while it ran queued a moment ahead (backfill-queue.ts), so it runs now as one
+ * more pass rather than when a worker next polls. With `unlock`, release the lock in the same
+ * transaction when there is none.
+ */
 async function takeRequest(db: Kysely<Database>, integrationId: number, unlock?: ReturnType<typeof sql>): Promise<PassRequest | null> {
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
-    if (row?.backfill_requested) {
-      await trx.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
-      return row.backfill_requested;
-    }
+    const queued = unlock ? ((await takeJobDueWithin(trx, backfillJobKey(integrationId), WHILE_RUNNING_DELAY_S)) as PassRequest[] | null) : null;
+    const requests = [...(row?.backfill_requested ? [row.backfill_requested] : []), ...(queued ?? [])];
+    if (row?.backfill_requested) await trx.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
+    if (requests.length > 0) return mergeRequests(requests);
     if (unlock) await sql`SELECT pg_advisory_unlock(${unlock})`.execute(trx);
     return null;
   });

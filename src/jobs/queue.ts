@@ -67,6 +67,18 @@ export async function queuedFor(
   return { dueNow: row?.due_now ?? false, dueSoon: row?.due_soon ?? false, running: row?.running ?? false };
 }
 
+/**
+ * Takes the job under `key` off the queue — deleted, as graphile-worker's remove_job does —
+ * when no worker holds it and it is due within `seconds`; returns its payload, else null.
+ */
+export async function takeJobDueWithin(db: Kysely<any>, key: string, seconds: number): Promise<unknown> {
+  const { rows } = await sql<{ payload: unknown }>`
+    DELETE FROM graphile_worker._private_jobs
+    WHERE key = ${key} AND locked_at IS NULL AND attempts < max_attempts AND run_at <= now() + make_interval(secs => ${seconds})
+    RETURNING payload`.execute(db);
+  return rows[0]?.payload ?? null;
+}
+
 /** How many jobs are queued, running, and failed for good. */
 export async function jobCounts(db: Kysely<any>): Promise<{ queued: number; running: number; failed: number }> {
   const { rows } = await sql<{ queued: number; running: number; failed: number }>`

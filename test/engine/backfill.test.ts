@@ -159,6 +159,22 @@ describe('backfill requests', () => {
     expect((await dueIn())[0]!.seconds).toBeLessThanOrEqual(0);
   });
 
+  it('made while a pass runs are run by that pass as one more at its end, the queued job taken off the queue', async () => {
+    source.delayMs = 150;
+    const first = runBackfillPass(engine, messages.id, FULL);
+    await waitFor(async () => (await runsOf(messages.id)).length === 1, { what: 'first pass to start' });
+    for (let n = 0; n < 2; n++) await requestBackfill(engine.db, messages.id, { incremental: true, trigger: 'webhook' });
+    expect(await queuedJobs(engine.db)).toHaveLength(1);
+    expect(await first).toMatchObject({ status: 'succeeded' });
+    expect((await runsOf(messages.id)).map((r) => [r.status, r.trigger])).toEqual([
+      ['succeeded', 'test'],
+      ['succeeded', 'webhook'],
+    ]);
+    expect((await queuedJobs(engine.db)).filter((j) => j.key === `backfill:${messages.id}`)).toEqual([]);
+    // The messages' deliveries are left pending: delivered here, not by the next test's worker at its start.
+    await runBackfillPass(engine, deliveries.id, FULL);
+  });
+
   it('recursive passes run the dependents after, which deliver each pending row once', async () => {
     runner = await startWorker(engine, database().url, { workerConcurrency: 2, pollCron: '0 0 1 1 *', webhookLogRetentionDays: 7 });
     await requestBackfill(engine.db, messages.id, { incremental: false, recursive: true, trigger: 'cli' });
