@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { dropDatabase } from '../../src/db/databases.ts';
 import type { DatabaseHandle } from '../../src/db/connect.ts';
 import { connectFrontChannels, createDemoIntegrations, freshDatabase, WHATSAPP_CHANNEL_ID, type DemoIntegrations } from '../../src/demo/environment.ts';
 import type { ServiceIntegration } from '../../src/db/schema.ts';
@@ -70,7 +71,8 @@ async function freePort(): Promise<number> {
 }
 
 export async function createSystem(options: { serverUrl: string; name: string; log: Logger }): Promise<System> {
-  const database = await freshDatabase(options.serverUrl, `bench_${options.name}`, options.log);
+  const name = `bench_${options.name}`;
+  const database = await freshDatabase(options.serverUrl, name, options.log);
   const [signalwire, front, whatsapp] = await Promise.all([startSignalWireSimulator(), startFrontSimulator(), startWhatsAppSimulator()]);
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
@@ -140,6 +142,8 @@ export async function createSystem(options: { serverUrl: string; name: string; l
       await system.stop();
       await Promise.all([signalwire.close(), front.close(), whatsapp.close()]);
       await database.close();
+      // Gone, not left for autovacuum to work through during the next measurement (scale's is a million rows).
+      await dropDatabase(options.serverUrl, `switchboard_${name}`); // as freshDatabase named it
     },
   };
   return system;
