@@ -105,6 +105,9 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
         if (leftOver) current = mergeRequests([current, leftOver]);
         outcome = await runLocked(engine, integration, current, options);
         current = await takeRequest(conn, integrationId, lockKey);
+        // A request that saw the job just taken relied on it and may not have committed yet: wait, as a job's pass does
+        // (one that wrote its rows first already held takeRequest up, through their foreign key; this covers any that asks first).
+        if (current) await awaitIngestsInFlight(conn, integrationId);
       }
       locked = false;
       return outcome;
