@@ -18,6 +18,8 @@ export interface BackfillRequest {
   recursive: boolean;
   /** Who asked: cron, cli, webhook, dependency... shown in backfill_runs. */
   trigger: string;
+  /** Made while the integration's pass ran: that pass takes the job at its end (backfill-runner.ts). */
+  while_running?: true;
 }
 
 export const backfillJobKey = (integrationId: number) => `${BACKFILL_TASK}:${integrationId}`;
@@ -86,7 +88,8 @@ export async function requestBackfill(
     soonSeconds: WHILE_RUNNING_DELAY_S,
   });
   if (queued.dueNow || (queued.running && queued.dueSoon)) return;
-  await enqueueBackfill(db, [request], queued.running ? { delaySeconds: WHILE_RUNNING_DELAY_S, bringForward: true } : {});
+  if (queued.running) await enqueueBackfill(db, [{ ...request, while_running: true }], { delaySeconds: WHILE_RUNNING_DELAY_S, bringForward: true });
+  else await enqueueBackfill(db, [request]);
 }
 
 /** What a pass is asked to do: requests without their integration. */

@@ -19,7 +19,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ServiceIntegration } from '../db/schema.ts';
 import { awaitIngestsInFlight, backfillJobKey, mergeRequests, requestBackfill, WHILE_RUNNING_DELAY_S, type PassRequest } from './backfill-queue.ts';
-import { takeJobDueWithin } from '../jobs/queue.ts';
+import { takeJob } from '../jobs/queue.ts';
 import { coerceError, isSwitchboardError, messageForLog } from './errors.ts';
 import { passDuration } from '../metrics.ts';
 import type { Engine } from './engine.ts';
@@ -70,7 +70,10 @@ async function leaveRequest(db: Kysely<Database>, integrationId: number, request
 async function takeRequest(db: Kysely<Database>, integrationId: number, unlock?: ReturnType<typeof sql>): Promise<PassRequest | null> {
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('service_integrations').select('backfill_requested').where('id', '=', integrationId).forUpdate().executeTakeFirst();
-    const queued = unlock ? ((await takeJobDueWithin(trx, backfillJobKey(integrationId), WHILE_RUNNING_DELAY_S)) as PassRequest[] | null) : null;
+    // Only a job queued while this pass ran: one queued before it is the worker's to run.
+    const queued = unlock
+      ? ((await takeJob(trx, { key: backfillJobKey(integrationId), dueWithinSeconds: WHILE_RUNNING_DELAY_S, contains: [{ while_running: true }] })) as PassRequest[] | null)
+      : null;
     const requests = [...(row?.backfill_requested ? [row.backfill_requested] : []), ...(queued ?? [])];
     if (row?.backfill_requested) await trx.updateTable('service_integrations').set({ backfill_requested: null }).where('id', '=', integrationId).execute();
     if (requests.length > 0) return mergeRequests(requests);
@@ -104,6 +107,8 @@ export function runBackfillPass(engine: Engine, integrationId: number, request: 
         const leftOver = integration.backfill_requested ? await takeRequest(engine.db, integrationId) : null;
         if (leftOver) current = mergeRequests([current, leftOver]);
         outcome = await runLocked(engine, integration, current, options);
+        // Stopping: no more passes here (the lock is released below); what is asked for waits for the next worker.
+        if (options.signal?.aborted) return outcome;
         current = await takeRequest(conn, integrationId, lockKey);
         // A request that saw the job just taken relied on it and may not have committed yet: wait, as a job's pass does
         // (one that wrote its rows first already held takeRequest up, through their foreign key; this covers any that asks first).

@@ -69,12 +69,14 @@ export async function queuedFor(
 
 /**
  * Takes the job under `key` off the queue — deleted, as graphile-worker's remove_job does —
- * when no worker holds it and it is due within `seconds`; returns its payload, else null.
+ * when no worker holds it, it is due within `seconds` and its payload contains `contains`;
+ * returns its payload, else null.
  */
-export async function takeJobDueWithin(db: Kysely<any>, key: string, seconds: number): Promise<unknown> {
+export async function takeJob(db: Kysely<any>, options: { key: string; dueWithinSeconds: number; contains: unknown }): Promise<unknown> {
   const { rows } = await sql<{ payload: unknown }>`
     DELETE FROM graphile_worker._private_jobs
-    WHERE key = ${key} AND locked_at IS NULL AND attempts < max_attempts AND run_at <= now() + make_interval(secs => ${seconds})
+    WHERE key = ${options.key} AND locked_at IS NULL AND attempts < max_attempts
+      AND run_at <= now() + make_interval(secs => ${options.dueWithinSeconds}) AND payload::jsonb @> ${JSON.stringify(options.contains)}::jsonb
     RETURNING payload`.execute(db);
   return rows[0]?.payload ?? null;
 }
