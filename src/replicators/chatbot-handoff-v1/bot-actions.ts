@@ -36,7 +36,7 @@ export async function tellRapidPro(ctx: BackfillContext, integration: ServiceInt
         ORDER BY opened_at LIMIT 100`.execute(ctx.db);
       if (rows.length === 0) break;
       for (const handoff of rows) {
-        if (!(await tell(ctx, client, integration, handoff, step))) return;
+        if (!(await tell(ctx, client, settings, integration, handoff, step))) return;
         await ctx.progress(1);
       }
     }
@@ -44,8 +44,14 @@ export async function tellRapidPro(ctx: BackfillContext, integration: ServiceInt
 }
 
 /** One step for one handoff; false when RapidPro is down or rate-limited (the rest waits for the next pass). */
-async function tell(ctx: BackfillContext, client: ReturnType<typeof rapidProClient>, integration: ServiceIntegration, handoff: Handoff, step: Step): Promise<boolean> {
-  const settings = chatbotSettings(integration);
+async function tell(
+  ctx: BackfillContext,
+  client: ReturnType<typeof rapidProClient>,
+  settings: ReturnType<typeof chatbotSettings>,
+  integration: ServiceIntegration,
+  handoff: Handoff,
+  step: Step,
+): Promise<boolean> {
   try {
     if (step.column === 'bot_told_at') {
       const key = `chatbot-end-${integration.id}-${handoff.chat_session}#${handoff.handoff}`;

@@ -122,7 +122,7 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
   await ctx.progress(0, count[0]?.n ?? 0);
 
   let cursor = 0;
-  let waitingForChannel = 0;
+  let waitingForChannel = false;
   const failuresInARow: Record<Step, number> = { import: 0, send: 0 };
   const cleared = new Set<Step>();
   /** Steps this pass no longer tries (their provider looks down, or Front's channel is not connected): their rows are not read again. */
@@ -141,7 +141,7 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
         if (stopped.has(step)) continue;
         const result = await deliverOne(delivery, row);
         if (result.outcome === 'waiting-for-channel') {
-          waitingForChannel++;
+          waitingForChannel = true;
           stopped.add(step);
         }
         if (result.outcome === 'retry') {
@@ -171,12 +171,12 @@ export async function deliverPending(ctx: BackfillContext, integration: ServiceI
     }
   }
   await scheduleRetries(ctx, integration, breakerDelayMs);
-  if (waitingForChannel > 0) {
+  if (waitingForChannel) {
     const { rows: waiting } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM ${TABLE} WHERE integration_id = ${integration.id} AND delivery_status = 'pending' AND front_message_id IS NULL`.execute(ctx.db);
     throw new SwitchboardError(
       'SB_ERR_NOT_CONNECTED',
-      `${waiting[0]?.n ?? waitingForChannel} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
+      `${waiting[0]?.n ?? 0} message(s) wait for the Front channel: connect the channel in Front (its authorization request sets the channel id)`,
     );
   }
 }
